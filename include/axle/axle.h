@@ -1,0 +1,116 @@
+/*
+ * axle/axle.h - the C API for embedding axle's inference engine.
+ *
+ * A model is loaded once (from a file or from memory), inspected, and run
+ * through sessions:
+ *
+ *     struct axle_err err;
+ *     struct axle_model *m;
+ *     struct axle_session *s;
+ *     if (axle_model_load_file("model.onnx", NULL, &m, &err) != AXLE_OK) ...
+ *     if (axle_session_new(m, NULL, &s, &err) != AXLE_OK) ...
+ *     struct axle_tensor in = {.dtype = AXLE_DTYPE_FLOAT32, .rank = 2,
+ *                              .dims = {1, 4}, .data = x};
+ *     struct axle_tensor out[1];
+ *     if (axle_session_run(s, 1, &in, 1, out, &err) != AXLE_OK) ...
+ *     ... out[0].data is valid until the next run on s or axle_session_free
+ *     axle_session_free(s);
+ *     axle_model_unref(m);
+ *
+ * Errors: every fallible call returns an enum axle_status and, when err is
+ * not NULL, writes a one-line message naming what was wrong (the operator
+ * and node, the input, expected vs got). Bad model files and bad inputs are
+ * errors, never crashes.
+ *
+ * Threads: a model is immutable after load and may be shared by any number
+ * of threads and sessions (reference-counted). A session is used by one
+ * thread at a time; it owns its memory plan and its intra-op thread pool.
+ */
+#ifndef AXLE_AXLE_H
+#define AXLE_AXLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "axle/status.h"
+#include "axle/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct axle_model;
+struct axle_session;
+
+/* Version string of the library ("0.1.0"). */
+const char *axle_version(void);
+
+struct axle_load_opts {
+    size_t max_model_bytes; /* 0: 2 GiB */
+    int no_optimize;        /* 1: skip folding and fusions (debugging) */
+};
+
+/* Load a model file. The format is detected from its content (ONNX).
+ * External data files are read from the model's own directory only. */
+enum axle_status axle_model_load_file(const char *path,
+                                      const struct axle_load_opts *opts,
+                                      struct axle_model **out,
+                                      struct axle_err *err);
+/* Load from a buffer (borrowed for the call). External data is refused. */
+enum axle_status axle_model_load_memory(const void *buf, size_t len,
+                                        const struct axle_load_opts *opts,
+                                        struct axle_model **out,
+                                        struct axle_err *err);
+struct axle_model *axle_model_ref(struct axle_model *m);
+/* Drops a reference; the model is freed with the last one. NULL is a no-op. */
+void axle_model_unref(struct axle_model *m);
+
+/* Description of one model input or output. Strings are owned by the model.
+ * dims[i] is -1 for a dynamic dimension, whose name (e.g. "batch") is in
+ * dim_names[i] when the file gave one (else NULL). rank is -1 if unknown. */
+struct axle_io_info {
+    const char *name;
+    enum axle_dtype dtype;
+    int rank;
+    int64_t dims[AXLE_MAX_RANK];
+    const char *dim_names[AXLE_MAX_RANK];
+};
+
+int axle_model_n_inputs(const struct axle_model *m);
+int axle_model_n_outputs(const struct axle_model *m);
+enum axle_status axle_model_input(const struct axle_model *m, int i,
+                                  struct axle_io_info *out);
+enum axle_status axle_model_output(const struct axle_model *m, int i,
+                                   struct axle_io_info *out);
+/* Index of the input/output with that name, or -1. */
+int axle_model_input_index(const struct axle_model *m, const char *name);
+int axle_model_output_index(const struct axle_model *m, const char *name);
+
+struct axle_session_opts {
+    int n_threads;     /* intra-op threads; 0: all CPUs the process may use */
+    int64_t max_batch; /* memory reserved at creation for this batch; 0: 1 */
+};
+
+/* Create a session; takes a reference on m. Memory for max_batch is
+ * planned and reserved here so that runs at or below it allocate nothing. */
+enum axle_status axle_session_new(struct axle_model *m,
+                                  const struct axle_session_opts *opts,
+                                  struct axle_session **out,
+                                  struct axle_err *err);
+void axle_session_free(struct axle_session *s);
+
+/* Run the model. inputs[i] is the model's input i (all must be given);
+ * outputs[j] receives output j: dtype, shape and a data pointer borrowed
+ * from the session, valid until the next run or axle_session_free. Pass
+ * n_outputs = axle_model_n_outputs(m). Inputs are validated (dtype, rank,
+ * fixed dims, consistent symbolic dims) before anything runs. */
+enum axle_status axle_session_run(struct axle_session *s, int n_inputs,
+                                  const struct axle_tensor *inputs,
+                                  int n_outputs, struct axle_tensor *outputs,
+                                  struct axle_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

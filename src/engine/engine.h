@@ -1,0 +1,88 @@
+/*
+ * engine.h - internal structures of the engine: loaded models (graph after
+ * the load-time passes), memory plans and sessions.
+ *
+ * Life of a model: bytes -> importer -> IR graph -> passes (shape inference,
+ * constant folding, dead-node removal, fusions) -> struct axle_model.
+ * Life of a run: bind inputs -> for each node in topological order: infer
+ * the concrete output shapes, place outputs in the planned arena, call the
+ * kernel -> hand back output views.
+ */
+#ifndef AXLE_ENGINE_ENGINE_H
+#define AXLE_ENGINE_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "axle/axle.h"
+#include "ir/model.h"
+#include "ir/op.h"
+
+struct axle_pool;
+
+struct axle_model {
+    atomic_int refcount;
+    struct axle_ir_model *ir;
+    int n_inputs, n_outputs;
+    struct axle_io_info *inputs, *outputs;
+};
+
+/* Load-time passes (passes.c). */
+enum axle_status axle_engine_infer_shapes(struct axle_graph *g,
+                                          struct axle_err *err);
+enum axle_status axle_engine_fold_constants(struct axle_graph *g,
+                                            struct axle_err *err);
+void axle_engine_remove_dead(struct axle_graph *g);
+/* Fusions (fuse.c): Conv+BatchNormalization folding, bias and activation
+ * epilogues into Conv/Gemm/MatMul. */
+enum axle_status axle_engine_fuse(struct axle_graph *g, struct axle_err *err);
+enum axle_status axle_engine_optimize(struct axle_graph *g,
+                                      struct axle_err *err);
+
+/* Run one node's infer with the given input descriptions; used by the
+ * passes (symbolic) and the executor (concrete). */
+enum axle_status axle_engine_node_infer(struct axle_graph *g,
+                                        const struct axle_node *n,
+                                        const struct axle_tensor *const *in,
+                                        struct axle_tensor *const *out,
+                                        struct axle_err *err);
+
+/* Memory plan (planner.c): offsets of node outputs in one arena, chosen so
+ * that values whose lifetimes overlap never share bytes. */
+struct axle_plan {
+    int n_values;
+    int64_t *size;   /* planned bytes per value (0: not in the arena) */
+    int64_t *offset; /* byte offset in the arena */
+    int *first, *last; /* lifetime in node steps */
+    int64_t arena_bytes;
+};
+
+void axle_plan_lifetimes(const struct axle_graph *g, struct axle_plan *p);
+void axle_plan_offsets(struct axle_plan *p);
+void axle_plan_dispose(struct axle_plan *p);
+
+struct axle_scratch {
+    void *data;
+    size_t cap;
+};
+
+struct axle_session {
+    struct axle_model *model;
+    struct axle_graph *g; /* borrowed from the model */
+    struct axle_pool *pool;
+    struct axle_tensor *vals; /* runtime tensor per graph value */
+    void **states;            /* per node, from op->prepare */
+    struct axle_plan plan;
+    void *arena;
+    int64_t *needed;  /* bytes each value needed in the last runs */
+    bool replan;      /* a value outgrew its slot: replan before next run */
+    void **overflow;  /* per value: heap buffer used after outgrowing */
+    struct axle_scratch scratch;
+    const struct axle_tensor **in_buf;
+    struct axle_tensor **out_buf;
+    int max_io;
+    int64_t max_batch;
+};
+
+#endif

@@ -1,0 +1,15 @@
+/*
+ * onnx_internal.h - shared between the files of the ONNX importer only.
+ */
+#ifndef AXLE_IMPORT_ONNX_INTERNAL_H
+#define AXLE_IMPORT_ONNX_INTERNAL_H
+
+#include "base/pbscan.h"
+#include "import/onnx/onnx.h"
+#include "onnx.pb-c.h"
+
+enum axle_status axle_onnx_tensor_convert(const AxleOnnx__TensorProto *tp,
+                                          int dirfd, struct axle_tensor **out,
+                                          struct axle_err *err);
+
+#endif

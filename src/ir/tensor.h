@@ -1,0 +1,60 @@
+/*
+ * tensor.h - engine-side helpers around struct axle_tensor.
+ *
+ * Element counts and byte sizes are computed with overflow checks; a tensor
+ * whose size does not fit, or exceeds AXLE_TENSOR_MAX_ELEMS, is an error the
+ * caller reports (never an abort).
+ */
+#ifndef AXLE_IR_TENSOR_H
+#define AXLE_IR_TENSOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "axle/status.h"
+#include "axle/tensor.h"
+
+/* Elements a single tensor may hold (2^31, SECURITY.md D22 / §2.H). */
+#define AXLE_TENSOR_MAX_ELEMS ((int64_t)1 << 31)
+
+#define AXLE_DIM_UNKNOWN (-1)
+static inline bool axle_dim_known(int64_t d) { return d >= 0; }
+static inline int64_t axle_dim_sym(int id) { return -2 - (int64_t)id; }
+static inline int axle_dim_sym_id(int64_t d) { return (int)(-2 - d); }
+
+/* True when rank and every dim are known (>= 0). */
+bool axle_shape_known(const struct axle_tensor *t);
+
+/* Product of dims; returns -1 if unknown or overflowing AXLE_TENSOR_MAX_ELEMS. */
+int64_t axle_tensor_numel(const struct axle_tensor *t);
+int64_t axle_shape_numel(int rank, const int64_t *dims);
+
+/* Bytes needed for the shape; -1 on overflow/unknown. */
+int64_t axle_tensor_nbytes(const struct axle_tensor *t);
+
+/* Allocate an owned, zeroed tensor of the given shape (try-door). */
+enum axle_status axle_tensor_new(enum axle_dtype dt, int rank,
+                                 const int64_t *dims, struct axle_tensor **out,
+                                 struct axle_err *err);
+/* Deep copy (strings duplicated). */
+enum axle_status axle_tensor_clone(const struct axle_tensor *src,
+                                   struct axle_tensor **out,
+                                   struct axle_err *err);
+/* Frees data if owned (and owned strings for STRING tensors), then t. */
+void axle_tensor_free(struct axle_tensor *t);
+
+/* Scalar reads of element i converted to int64 / double (any numeric dtype). */
+int64_t axle_tensor_get_i64(const struct axle_tensor *t, int64_t i);
+double axle_tensor_get_f64(const struct axle_tensor *t, int64_t i);
+
+/* "float32[N,3,224,224]" into buf (symbol names when graph syms given). */
+void axle_shape_format(const struct axle_tensor *t, const char *const *syms,
+                       int n_syms, char *buf, size_t len);
+
+/* half / bfloat16 conversions */
+float axle_f16_to_f32(uint16_t h);
+uint16_t axle_f32_to_f16(float f);
+float axle_bf16_to_f32(uint16_t h);
+uint16_t axle_f32_to_bf16(float f);
+
+#endif

@@ -1,0 +1,217 @@
+/*
+ * gemm_avx2.c - AVX2 + FMA macro-kernel for one GEMM column strip
+ * (contract in gemm_internal.h). Compiled with -mavx2 -mfma; gemm.c calls
+ * it only when axle_cpu_get()->isa is at least AVX2.
+ *
+ * 16 ymm registers allow a 4 x 24 tile (12 accumulators), so a 48-column
+ * strip is done as two 24-column halves; m == 1 streams the whole strip
+ * in one pass with up to 6 accumulators. Partial vectors use
+ * vmaskmovps loads and stores.
+ */
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "kernels/gemm_internal.h"
+
+#define MR_MAX 4
+#define INLINE static inline __attribute__((always_inline))
+
+struct epi {
+    __m256 alpha, beta, act_a, act_b;
+    float beta_s;
+    __m256i tail; /* lanes < valid columns of the last vector */
+    int nv;       /* vectors in this sub-strip */
+    int64_t j0;   /* first column of the sub-strip */
+    int64_t w;    /* its width */
+};
+
+static __m256i lane_mask(int n_valid)
+{
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n_valid), idx);
+}
+
+INLINE __m256 act_vec(const struct axle_gemm_tile *t, __m256 v,
+                      const struct epi *e)
+{
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    __m256 h;
+
+    /* Data in the second operand of max/min: NaN passes (see avx512). */
+    switch (t->act) {
+    case AXLE_ACT_RELU:
+        return _mm256_max_ps(zero, v);
+    case AXLE_ACT_LEAKY_RELU:
+        return _mm256_blendv_ps(v, _mm256_mul_ps(v, e->act_a),
+                                _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+    case AXLE_ACT_CLIP:
+        return _mm256_min_ps(e->act_b, _mm256_max_ps(e->act_a, v));
+    case AXLE_ACT_HARD_SIGMOID:
+        h = _mm256_fmadd_ps(e->act_a, v, e->act_b);
+        return _mm256_max_ps(zero, _mm256_min_ps(one, h));
+    case AXLE_ACT_HARD_SWISH:
+        h = _mm256_fmadd_ps(v, _mm256_set1_ps(1.0f / 6.0f),
+                            _mm256_set1_ps(0.5f));
+        h = _mm256_max_ps(zero, _mm256_min_ps(one, h));
+        return _mm256_mul_ps(v, h);
+    default:
+        return v;
+    }
+}
+
+INLINE __m256 load_vec(const float *p, int last, __m256i tail)
+{
+    return last ? _mm256_maskload_ps(p, tail) : _mm256_loadu_ps(p);
+}
+
+INLINE void store_vec(const struct axle_gemm_tile *t, const struct epi *e,
+                      __m256 acc, int64_t i, int v, int last)
+{
+    int64_t j = e->j0 + 8 * v;
+    float *cp = t->c + i * t->ldc + j;
+    __m256 r = _mm256_mul_ps(acc, e->alpha);
+
+    if (e->beta_s != 0.0f)
+        r = _mm256_fmadd_ps(e->beta, load_vec(cp, last, e->tail), r);
+    if (t->bias != NULL) {
+        if (t->bias_per_row)
+            r = _mm256_add_ps(r, _mm256_set1_ps(t->bias[i]));
+        else
+            r = _mm256_add_ps(r, load_vec(t->bias + j, last, e->tail));
+    }
+    r = act_vec(t, r, e);
+    if (last)
+        _mm256_maskstore_ps(cp, e->tail, r);
+    else
+        _mm256_storeu_ps(cp, r);
+}
+
+INLINE void tile_rows(const struct axle_gemm_tile *t, const struct epi *e,
+                      int64_t i0, const int MR, const int NV)
+{
+    __m256 acc[MR_MAX][3];
+    const int64_t k = t->k, ldb = t->ldb, a_rs = t->a_rs, a_cs = t->a_cs;
+    const float *a = t->a + i0 * a_rs;
+    const float *b = t->b + e->j0;
+    const __m256i tail = e->tail;
+
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            acc[i][v] = _mm256_setzero_ps();
+    for (int64_t kk = 0; kk < k; kk++) {
+        __m256 bv[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            bv[v] = load_vec(b + 8 * v, v == NV - 1, tail);
+#pragma GCC unroll 4
+        for (int i = 0; i < MR; i++) {
+            __m256 av = _mm256_broadcast_ss(a + i * a_rs + kk * a_cs);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++)
+                acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+        }
+        b += ldb;
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++)
+            store_vec(t, e, acc[i][v], i0 + i, v, v == NV - 1);
+}
+
+INLINE void tile_row1(const struct axle_gemm_tile *t, const struct epi *e,
+                      const int NV)
+{
+    __m256 acc[6];
+    const int64_t k = t->k, ldb = t->ldb, a_cs = t->a_cs;
+    const float *b = t->b;
+    const __m256i tail = e->tail;
+
+#pragma GCC unroll 6
+    for (int v = 0; v < NV; v++)
+        acc[v] = _mm256_setzero_ps();
+    for (int64_t kk = 0; kk < k; kk++) {
+        __m256 av = _mm256_broadcast_ss(t->a + kk * a_cs);
+#pragma GCC unroll 6
+        for (int v = 0; v < NV; v++)
+            acc[v] = _mm256_fmadd_ps(av, load_vec(b + 8 * v, v == NV - 1, tail),
+                                     acc[v]);
+        b += ldb;
+    }
+#pragma GCC unroll 6
+    for (int v = 0; v < NV; v++)
+        store_vec(t, e, acc[v], 0, v, v == NV - 1);
+}
+
+#define ROWS_CASE(MR)                                                          \
+    case MR * 4 + 1:                                                           \
+        tile_rows(t, e, i0, MR, 1);                                            \
+        break;                                                                 \
+    case MR * 4 + 2:                                                           \
+        tile_rows(t, e, i0, MR, 2);                                            \
+        break;                                                                 \
+    case MR * 4 + 3:                                                           \
+        tile_rows(t, e, i0, MR, 3);                                            \
+        break;
+
+static void rows_dispatch(const struct axle_gemm_tile *t, const struct epi *e,
+                          int64_t i0, int mr)
+{
+    switch (mr * 4 + e->nv) {
+        ROWS_CASE(1)
+        ROWS_CASE(2)
+        ROWS_CASE(3)
+        ROWS_CASE(4)
+    default:
+        break;
+    }
+}
+
+static void set_cols(struct epi *e, int64_t j0, int64_t w)
+{
+    e->j0 = j0;
+    e->w = w;
+    e->nv = (int)((w + 7) / 8);
+    e->tail = lane_mask((int)(w - 8 * (e->nv - 1)));
+}
+
+void axle_gemm_tile_avx2(const struct axle_gemm_tile *t)
+{
+    struct epi e;
+
+    e.alpha = _mm256_set1_ps(t->alpha);
+    e.beta = _mm256_set1_ps(t->beta);
+    e.beta_s = t->beta;
+    e.act_a = _mm256_set1_ps(t->act_alpha);
+    e.act_b = _mm256_set1_ps(t->act_beta);
+
+    if (t->m == 1) {
+        set_cols(&e, 0, t->n);
+        switch (e.nv) {
+        case 1: tile_row1(t, &e, 1); break;
+        case 2: tile_row1(t, &e, 2); break;
+        case 3: tile_row1(t, &e, 3); break;
+        case 4: tile_row1(t, &e, 4); break;
+        case 5: tile_row1(t, &e, 5); break;
+        default: tile_row1(t, &e, 6); break;
+        }
+    } else {
+        for (int64_t j0 = 0; j0 < t->n; j0 += 24) {
+            int64_t i0 = 0, n_tiles = (t->m + MR_MAX - 1) / MR_MAX;
+            set_cols(&e, j0, t->n - j0 < 24 ? t->n - j0 : 24);
+            while (i0 < t->m) {
+                int mr = (int)((t->m - i0 + n_tiles - 1) / n_tiles);
+                rows_dispatch(t, &e, i0, mr);
+                i0 += mr;
+                n_tiles--;
+            }
+        }
+    }
+    if (!axle_gemm_act_is_simple(t->act)) {
+        for (int64_t i = 0; i < t->m; i++)
+            axle_act_apply(t->act, t->act_alpha, t->act_beta,
+                           t->c + i * t->ldc, (size_t)t->n);
+    }
+}

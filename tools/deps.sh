@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# tools/deps.sh - install everything axle's build, tests, demo and benchmarks need.
+#
+# Called by `make deps` (and so by `make test`, `make demo`, `make bench`).
+# Idempotent and non-interactive: safe to run on every `make test`, on a fresh
+# Debian 12 machine as root with no stdin (CI), or on a dev box where most of it
+# is already present. Steps:
+#   1. Debian packages: dpkg-query first; `apt-get update` + install only if
+#      something is missing.
+#   2. .venv: Debian's python3 with --system-site-packages, so it sees
+#      python3-torch / python3-onnx / python3-numpy from Debian.
+#   3. PyPI pins into .venv (onnxruntime): skipped when already installed.
+#   4. A smoke import of the Python stack the tests and benchmarks use.
+#
+# Environment: AXLE_VENV (default <repo>/.venv), AXLE_DEPS_NO_APT=1 skips step 1
+# (for machines where someone else manages packages; missing ones are reported).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${AXLE_VENV:-$ROOT/.venv}"
+export DEBIAN_FRONTEND=noninteractive
+
+# Build: compilers, CMake/Ninja, ONNX protobuf (protobuf-c), BLAS, JSON, cmocka.
+# Tests: clang + libFuzzer runtime, valgrind, pytest/requests, numpy.
+# Fixtures: Debian's CPU torch/torchvision (ONNX export), onnx 1.12 (conformance
+# data), sklearn (iris classifier). protobuf/packaging are listed because the
+# onnxruntime wheel needs them and must not pull newer ones from PyPI that
+# would shadow Debian's (onnx 1.12's generated code wants protobuf 3.x/4.21).
+# Benchmarks: hyperfine, GNU time.
+APT_PACKAGES=(
+  build-essential cmake pkg-config ninja-build
+  libprotobuf-c-dev protobuf-c-compiler libopenblas-dev libjansson-dev
+  libcmocka-dev clang libclang-rt-14-dev valgrind
+  python3-venv python3-numpy python3-onnx python3-torch python3-torchvision
+  python3-sklearn python3-protobuf python3-packaging
+  python3-pytest python3-requests
+  hyperfine time
+)
+
+# PyPI pins. onnxruntime 1.26.0: newest release whose wheel (cp311 manylinux_2_27)
+# accepts Debian's numpy 1.24 and protobuf 4.21 as they are; 1.28+ require
+# protobuf >= 4.25.8, which would shadow Debian's and break onnx 1.12.
+PIP_PINS=(
+  onnxruntime==1.26.0
+  flatbuffers==25.12.19
+)
+
+say() { printf 'deps: %s\n' "$*"; }
+
+# --- 1. Debian packages ------------------------------------------------------
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" != "installed" ]; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  say "debian packages: all ${#APT_PACKAGES[@]} present"
+elif [ "${AXLE_DEPS_NO_APT:-0}" = "1" ]; then
+  say "debian packages missing (AXLE_DEPS_NO_APT=1, not installing): ${missing[*]}"
+  exit 1
+else
+  SUDO=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO=(sudo -n); else
+      say "need root (or sudo) to install: ${missing[*]}"; exit 1
+    fi
+  fi
+  say "debian packages: installing ${missing[*]}"
+  "${SUDO[@]}" apt-get update -qq </dev/null
+  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "${missing[@]}" </dev/null >/dev/null
+  say "debian packages: done"
+fi
+
+# --- 2. virtual environment --------------------------------------------------
+if [ -x "$VENV/bin/python" ]; then
+  say "venv: $VENV present"
+else
+  say "venv: creating $VENV"
+  /usr/bin/python3 -m venv --system-site-packages "$VENV"
+fi
+
+# --- 3. PyPI pins ------------------------------------------------------------
+# Check the installed versions in the venv itself (importlib.metadata does not
+# import the package, so this costs ~50 ms).
+need_pip="$("$VENV/bin/python" - "${PIP_PINS[@]}" <<'EOF'
+import sys
+from importlib.metadata import version, PackageNotFoundError
+need = []
+for pin in sys.argv[1:]:
+    name, want = pin.split("==")
+    try:
+        if version(name) != want:
+            need.append(pin)
+    except PackageNotFoundError:
+        need.append(pin)
+print(" ".join(need))
+EOF
+)"
+if [ -z "$need_pip" ]; then
+  say "pip: ${PIP_PINS[*]} present"
+else
+  say "pip: installing $need_pip"
+  # --no-input: never prompt. Dependencies other than the pins are resolved
+  # against Debian's site-packages (protobuf, numpy, packaging) first.
+  "$VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
+    "${PIP_PINS[@]}" </dev/null
+fi
+
+# --- 4. smoke check ----------------------------------------------------------
+"$VENV/bin/python" -c '
+import numpy, onnx, torch, torchvision, onnxruntime, sklearn
+print("deps: python ok: numpy %s onnx %s torch %s onnxruntime %s" % (
+    numpy.__version__, onnx.__version__, torch.__version__, onnxruntime.__version__))
+'
