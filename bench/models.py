@@ -631,9 +631,9 @@ def render_table(results, cold, meta, args):
     L = []
     L.append("### Whole-model latency (PERF.md G9 / G9b)")
     L.append("")
-    L.append("axle %s, git %s; PyTorch %s (OpenBLAS core %s), ONNX Runtime %s; %s; %d threads; "
+    L.append("%s, git %s; PyTorch %s (OpenBLAS core %s), ONNX Runtime %s; %s; %d threads; "
              "%d interleaved rounds, median of per-process p50s; sgemm probe %.0f → %.0f GFLOP/s%s."
-             % (meta["axle"] or "(not built)", meta["git"], meta["torch"],
+             % (meta["axle"] or "axle (not built)", meta["git"], meta["torch"],
                 "/".join(meta["openblas_cores"]) or "?", meta["ort"], meta["cpu"], args.threads,
                 args.rounds, meta["probe_gflops"][0], meta["probe_gflops"][1],
                 " (**noisy series**)" if meta["series_noisy"] else ""))

@@ -37,7 +37,7 @@ import warnings
 
 # Bump when a model definition, its inputs or the file layout changes: stamps
 # written by another generation are stale and the model is regenerated.
-GEN_VERSION = 4
+GEN_VERSION = 5
 
 # name -> (opset, one-line description). Order = generation order.
 MODELS = {
@@ -343,6 +343,18 @@ def _op_histogram(model):
     return dict(sorted(hist.items()))
 
 
+def _constant_elems(model):
+    """Elements held in Constant nodes' value tensors (shape scalars, masks)."""
+    import numpy as np
+    n = 0
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    n += int(np.prod(a.t.dims))
+    return n
+
+
 def generate(name, outdir):
     """Generate one model into outdir/name atomically (temp dir + rename)."""
     import numpy as np
@@ -409,6 +421,7 @@ def generate(name, outdir):
                        if spec.get("module") is not None else
                        sum(int(np.prod(t.dims)) for t in m.graph.initializer)),
             "initializer_elems": sum(int(np.prod(t.dims)) for t in m.graph.initializer),
+            "constant_elems": _constant_elems(m),
             "ops": _op_histogram(m),
             "torch_vs_ort_max_rel": worst,
             "gen_version": GEN_VERSION,
@@ -423,6 +436,7 @@ def generate(name, outdir):
             f.write(_stamp_text())
         if os.path.exists(final):
             shutil.rmtree(final)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# bench/run_all.sh - every benchmark in bench/, one after another. Each
+# script starts axle and its baseline side by side and prints ratios; see
+# BENCHMARKS.md for the recorded results and PERF.md's rules they follow.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+status=0
+for b in bench/gemm.sh bench/models.sh; do
+  [ -x "$b" ] || continue
+  echo "=== $b"
+  "$b" || status=1
+done
+exit $status

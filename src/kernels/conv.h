@@ -1,0 +1,152 @@
+/*
+ * conv.h - shared pieces of the convolution and pooling kernels (conv.c,
+ * conv_transpose.c, conv_dw.c, pool.c) and of MatMul/Gemm/Einsum: the
+ * window geometry of ONNX Conv/ConvTranspose/MaxPool/AveragePool
+ * (kernel_shape, strides, dilations, pads, auto_pad, ceil_mode) and generic
+ * element load/store for the dtypes that take the slow, exact path.
+ */
+#ifndef AXLE_KERNELS_CONV_H
+#define AXLE_KERNELS_CONV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ir/op.h"
+#include "ir/tensor.h"
+
+/* Spatial dims a window op accepts (rank - 2). */
+#define AXLE_CONV_MAX_SP (AXLE_MAX_RANK - 2)
+
+enum axle_auto_pad {
+    AXLE_PAD_NOTSET = 0,
+    AXLE_PAD_SAME_UPPER,
+    AXLE_PAD_SAME_LOWER,
+    AXLE_PAD_VALID,
+};
+
+/* Attributes of a windowed op, validated; k[i] is -1 when the kernel size
+ * is not known yet (weights of unknown shape at load). */
+struct axle_conv_attrs {
+    int nsp;
+    int64_t k[AXLE_CONV_MAX_SP];
+    int64_t s[AXLE_CONV_MAX_SP];
+    int64_t d[AXLE_CONV_MAX_SP];
+    int64_t pads[2 * AXLE_CONV_MAX_SP]; /* begins, then ends */
+    enum axle_auto_pad auto_pad;
+    bool ceil_mode;
+};
+
+/* Reads kernel_shape/strides/dilations/pads/auto_pad/ceil_mode of k->node.
+ * kern: kernel sizes from the weights (NULL for pooling, where kernel_shape
+ * is required). `what` names the op in messages. */
+enum axle_status axle_conv_attrs_read(struct axle_kctx *k, const char *what,
+                                      int nsp, const int64_t *kern,
+                                      struct axle_conv_attrs *a);
+
+/* Output size of spatial dim i for input size `in` (forward windows: Conv,
+ * pooling) and the pads actually used. Returns -1 when in is not known,
+ * -2 when the window does not fit (the caller reports it). */
+int64_t axle_conv_out_dim(const struct axle_conv_attrs *a, int i, int64_t in,
+                          int64_t *pb, int64_t *pe);
+
+/* Concrete geometry of one run. */
+struct axle_conv_geom {
+    int nsp;
+    int64_t in[AXLE_CONV_MAX_SP], out[AXLE_CONV_MAX_SP];
+    int64_t k[AXLE_CONV_MAX_SP], s[AXLE_CONV_MAX_SP], d[AXLE_CONV_MAX_SP];
+    int64_t pb[AXLE_CONV_MAX_SP], pe[AXLE_CONV_MAX_SP];
+    int64_t in_size, out_size, k_size; /* products */
+};
+
+/* Fills g from attrs and concrete input spatial dims; errors when the
+ * window does not fit. */
+enum axle_status axle_conv_geom_make(struct axle_kctx *k, const char *what,
+                                     const struct axle_conv_attrs *a,
+                                     const int64_t *in_sp,
+                                     struct axle_conv_geom *g);
+
+/* Generic numeric access for the exact (non-float32) paths. */
+static inline double axle_kx_load(enum axle_dtype dt, const void *p,
+                                  int64_t i)
+{
+    switch (dt) {
+    case AXLE_DTYPE_FLOAT32: return ((const float *)p)[i];
+    case AXLE_DTYPE_FLOAT64: return ((const double *)p)[i];
+    case AXLE_DTYPE_FLOAT16: return axle_f16_to_f32(((const uint16_t *)p)[i]);
+    case AXLE_DTYPE_BFLOAT16:
+        return axle_bf16_to_f32(((const uint16_t *)p)[i]);
+    case AXLE_DTYPE_INT8: return ((const int8_t *)p)[i];
+    case AXLE_DTYPE_UINT8: return ((const uint8_t *)p)[i];
+    case AXLE_DTYPE_INT16: return ((const int16_t *)p)[i];
+    case AXLE_DTYPE_UINT16: return ((const uint16_t *)p)[i];
+    case AXLE_DTYPE_INT32: return ((const int32_t *)p)[i];
+    case AXLE_DTYPE_UINT32: return ((const uint32_t *)p)[i];
+    case AXLE_DTYPE_INT64: return (double)((const int64_t *)p)[i];
+    case AXLE_DTYPE_UINT64: return (double)((const uint64_t *)p)[i];
+    default: return 0.0;
+    }
+}
+
+static inline void axle_kx_store(enum axle_dtype dt, void *p, int64_t i,
+                                 double v)
+{
+    switch (dt) {
+    case AXLE_DTYPE_FLOAT32: ((float *)p)[i] = (float)v; break;
+    case AXLE_DTYPE_FLOAT64: ((double *)p)[i] = v; break;
+    case AXLE_DTYPE_FLOAT16: ((uint16_t *)p)[i] = axle_f32_to_f16((float)v); break;
+    case AXLE_DTYPE_BFLOAT16:
+        ((uint16_t *)p)[i] = axle_f32_to_bf16((float)v);
+        break;
+    default: break; /* integer outputs use the int64 paths */
+    }
+}
+
+static inline bool axle_kx_is_float(enum axle_dtype dt)
+{
+    return dt == AXLE_DTYPE_FLOAT32 || dt == AXLE_DTYPE_FLOAT64 ||
+           dt == AXLE_DTYPE_FLOAT16 || dt == AXLE_DTYPE_BFLOAT16;
+}
+
+/* Integer element as int64 (wrapping arithmetic is done in uint64). */
+static inline int64_t axle_kx_load_i(enum axle_dtype dt, const void *p,
+                                     int64_t i)
+{
+    switch (dt) {
+    case AXLE_DTYPE_INT8: return ((const int8_t *)p)[i];
+    case AXLE_DTYPE_UINT8: return ((const uint8_t *)p)[i];
+    case AXLE_DTYPE_INT16: return ((const int16_t *)p)[i];
+    case AXLE_DTYPE_UINT16: return ((const uint16_t *)p)[i];
+    case AXLE_DTYPE_INT32: return ((const int32_t *)p)[i];
+    case AXLE_DTYPE_UINT32: return ((const uint32_t *)p)[i];
+    case AXLE_DTYPE_INT64: return ((const int64_t *)p)[i];
+    case AXLE_DTYPE_UINT64: return (int64_t)((const uint64_t *)p)[i];
+    default: return 0;
+    }
+}
+
+static inline void axle_kx_store_i(enum axle_dtype dt, void *p, int64_t i,
+                                   int64_t v)
+{
+    switch (dt) {
+    case AXLE_DTYPE_INT8: ((int8_t *)p)[i] = (int8_t)v; break;
+    case AXLE_DTYPE_UINT8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case AXLE_DTYPE_INT16: ((int16_t *)p)[i] = (int16_t)v; break;
+    case AXLE_DTYPE_UINT16: ((uint16_t *)p)[i] = (uint16_t)v; break;
+    case AXLE_DTYPE_INT32: ((int32_t *)p)[i] = (int32_t)v; break;
+    case AXLE_DTYPE_UINT32: ((uint32_t *)p)[i] = (uint32_t)v; break;
+    case AXLE_DTYPE_INT64: ((int64_t *)p)[i] = v; break;
+    case AXLE_DTYPE_UINT64: ((uint64_t *)p)[i] = (uint64_t)v; break;
+    default: break;
+    }
+}
+
+/* Float32 conv pieces shared by conv.c and conv_dw.c. */
+struct axle_pool;
+/* Direct depthwise / channel-multiplier kernel (group == C, C/group == 1),
+ * 2-D geometry (1-D mapped with H = 1). */
+void axle_conv_dw_run(struct axle_pool *pool, const struct axle_conv_geom *g,
+                      int64_t N, int64_t C, int64_t M, const float *x,
+                      const float *w, const float *bias, float *y,
+                      enum axle_act act, float alpha, float beta);
+
+#endif
