@@ -369,12 +369,12 @@ def main():
     ap.add_argument("--save-output", help=argparse.SUPPRESS)
     ap.add_argument("--models", default=",".join(DEFAULT_MODELS))
     ap.add_argument("--batches", default="1,8")
-    ap.add_argument("--rounds", type=int, default=6,
+    ap.add_argument("--rounds", type=int, default=5,
                     help="interleaved rounds per point (pairs for the ratios; PERF §3.1 wants >= 5)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--min-seconds", type=float, default=0.5,
                     help="time at least this long per process (after >= 200 calls)")
-    ap.add_argument("--max-seconds", type=float, default=4.0,
+    ap.add_argument("--max-seconds", type=float, default=3.0,
                     help="stop after this long per process if >= 30 calls were timed")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 2 rounds, 0.2-1 s per process, no cold start")

@@ -8,8 +8,10 @@
 # bench/models.py, which starts every baseline in its own process, interleaved.
 # JSON lines go to stdout and build/bench/models-<time>.jsonl; the Markdown
 # table for BENCHMARKS.md is printed last and saved next to them.
-# AXLE_BIN overrides the binary (default build/axle). Takes ~10 min in full,
-# ~2 min with --quick. Run it alone: the engines use both cores.
+# AXLE_BIN overrides the binary (default build/axle). Takes ~12 min in full
+# (5 rounds), ~4 min with --quick (2 rounds, no cold start); a noisy box adds
+# up to 9 s of quiet-check retries per point. Run it alone: the engines use
+# both cores.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

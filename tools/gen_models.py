@@ -26,7 +26,6 @@ Options: --only a,b  generate only these models; --force  ignore stamps;
 """
 
 import argparse
-import hashlib
 import json
 import os
 import shutil

@@ -26,6 +26,7 @@ struct axle_model {
     struct axle_ir_model *ir;
     int n_inputs, n_outputs;
     struct axle_io_info *inputs, *outputs;
+    void **states; /* per node, from op->prepare; read-only once made */
 };
 
 /* Load-time passes (passes.c). */
@@ -72,7 +73,6 @@ struct axle_session {
     struct axle_graph *g; /* borrowed from the model */
     struct axle_pool *pool;
     struct axle_tensor *vals; /* runtime tensor per graph value */
-    void **states;            /* per node, from op->prepare */
     struct axle_plan plan;
     void *arena;
     int64_t *needed;  /* bytes each value needed in the last runs */

@@ -42,6 +42,78 @@ static void describe(const struct axle_graph *g, int v,
     }
 }
 
+/* Per-node state from the constant inputs (weight packing, ...), made once
+ * per model and shared read-only by every session. */
+static enum axle_status prepare_states(struct axle_model *m,
+                                       struct axle_err *err)
+{
+    struct axle_graph *g = m->ir->graph;
+    enum axle_status st = AXLE_OK;
+    struct axle_scratch scratch = {0};
+
+    m->states = axle_xcalloc((size_t)g->n_nodes + 1, sizeof(void *));
+    for (int i = 0; i < g->n_nodes && st == AXLE_OK; i++) {
+        struct axle_node *n = &g->nodes[i];
+        int cap = n->n_inputs > n->n_outputs ? n->n_inputs : n->n_outputs;
+        struct axle_tensor *tin, *tout;
+        const struct axle_tensor **in;
+        struct axle_tensor **out;
+        struct axle_kctx k;
+
+        if (n->op->prepare == NULL)
+            continue;
+        tin = axle_xcalloc((size_t)cap + 1, sizeof(*tin));
+        tout = axle_xcalloc((size_t)cap + 1, sizeof(*tout));
+        in = axle_xcalloc((size_t)cap + 1, sizeof(*in));
+        out = axle_xcalloc((size_t)cap + 1, sizeof(*out));
+        for (int j = 0; j < n->n_inputs; j++) {
+            int v = n->inputs[j];
+            if (v < 0)
+                continue;
+            tin[j] = g->values[v].info;
+            tin[j].data = g->values[v].const_value
+                              ? g->values[v].const_value->data : NULL;
+            tin[j].owns_data = 0;
+            in[j] = &tin[j];
+        }
+        for (int j = 0; j < n->n_outputs; j++) {
+            if (n->outputs[j] < 0)
+                continue;
+            tout[j] = g->values[n->outputs[j]].info;
+            out[j] = &tout[j];
+        }
+        k = (struct axle_kctx){
+            .node = n,
+            .opset = strcmp(n->domain, "ai.onnx.ml") == 0 ? g->opset_ml
+                                                          : g->opset,
+            .n_inputs = n->n_inputs, .in = in,
+            .n_outputs = n->n_outputs, .out = out,
+            .scratch = &scratch, .graph = g, .err = err,
+        };
+        st = n->op->prepare(&k, &m->states[i]);
+        if (st != AXLE_OK)
+            axle_err_prefix(err, "node '%.60s' (%.40s): ", n->name,
+                            n->op_type);
+        axle_free(tin);
+        axle_free(tout);
+        axle_free(in);
+        axle_free(out);
+    }
+    axle_free(scratch.data);
+    return st;
+}
+
+static void release_states(struct axle_model *m)
+{
+    if (m->states == NULL)
+        return;
+    for (int i = 0; i < m->ir->graph->n_nodes; i++)
+        if (m->states[i] != NULL && m->ir->graph->nodes[i].op->release)
+            m->ir->graph->nodes[i].op->release(m->states[i]);
+    axle_free(m->states);
+    m->states = NULL;
+}
+
 static enum axle_status finish(struct axle_ir_model *ir,
                                const struct axle_load_opts *opts,
                                struct axle_model **out, struct axle_err *err)
@@ -71,6 +143,11 @@ static enum axle_status finish(struct axle_ir_model *ir,
         describe(g, g->inputs[i], &m->inputs[i]);
     for (int i = 0; i < g->n_outputs; i++)
         describe(g, g->outputs[i], &m->outputs[i]);
+    st = prepare_states(m, err);
+    if (st != AXLE_OK) {
+        axle_model_unref(m);
+        return st;
+    }
     *out = m;
     return AXLE_OK;
 }
@@ -163,6 +240,7 @@ void axle_model_unref(struct axle_model *m)
 {
     if (m == NULL || atomic_fetch_sub(&m->refcount, 1) != 1)
         return;
+    release_states(m);
     axle_ir_model_free(m->ir);
     axle_free(m->inputs);
     axle_free(m->outputs);

@@ -82,16 +82,8 @@ void axle_session_free(struct axle_session *s)
 {
     if (s == NULL)
         return;
-    if (s->states != NULL) {
-        for (int i = 0; i < s->g->n_nodes; i++) {
-            const struct axle_op *op = s->g->nodes[i].op;
-            if (s->states[i] != NULL && op->release != NULL)
-                op->release(s->states[i]);
-        }
-    }
     if (s->vals != NULL)
         release_runtime(s);
-    axle_free(s->states);
     axle_free(s->vals);
     axle_free(s->overflow);
     axle_free(s->needed);
@@ -264,7 +256,7 @@ static enum axle_status run_node(struct axle_session *s, int i,
         .in = s->in_buf,
         .n_outputs = n->n_outputs,
         .out = s->out_buf,
-        .state = s->states[i],
+        .state = s->model->states[i],
         .pool = s->pool,
         .scratch = &s->scratch,
         .graph = g,
@@ -413,7 +405,6 @@ enum axle_status axle_session_new(struct axle_model *m,
     s->vals = axle_xcalloc((size_t)g->n_values + 1, sizeof(*s->vals));
     s->overflow = axle_xcalloc((size_t)g->n_values + 1, sizeof(void *));
     s->needed = axle_xcalloc((size_t)g->n_values + 1, sizeof(int64_t));
-    s->states = axle_xcalloc((size_t)g->n_nodes + 1, sizeof(void *));
     for (int i = 0; i < g->n_nodes; i++) {
         int n = g->nodes[i].n_inputs > g->nodes[i].n_outputs
                     ? g->nodes[i].n_inputs : g->nodes[i].n_outputs;
@@ -434,46 +425,6 @@ enum axle_status axle_session_new(struct axle_model *m,
     }
     axle_plan_lifetimes(g, &s->plan);
 
-    /* Per-node state from the constant inputs (weight packing, ...). */
-    for (int i = 0; i < g->n_nodes; i++) {
-        struct axle_node *n = &g->nodes[i];
-        struct axle_kctx k;
-        if (n->op->prepare == NULL)
-            continue;
-        for (int j = 0; j < n->n_inputs; j++) {
-            int v = n->inputs[j];
-            s->in_buf[j] = v >= 0 ? &s->vals[v] : NULL;
-            if (v >= 0 && g->values[v].const_value == NULL) {
-                /* Non-constant inputs are described, not available. */
-                s->vals[v] = g->values[v].info;
-                s->vals[v].data = NULL;
-            }
-        }
-        for (int j = 0; j < n->n_outputs; j++)
-            s->out_buf[j] = n->outputs[j] >= 0 ? &s->vals[n->outputs[j]]
-                                               : NULL;
-        k = (struct axle_kctx){
-            .node = n,
-            .opset = strcmp(n->domain, "ai.onnx.ml") == 0 ? g->opset_ml
-                                                          : g->opset,
-            .n_inputs = n->n_inputs, .in = s->in_buf,
-            .n_outputs = n->n_outputs, .out = s->out_buf,
-            .pool = s->pool, .scratch = &s->scratch, .graph = g, .err = err,
-        };
-        st = n->op->prepare(&k, &s->states[i]);
-        if (st != AXLE_OK) {
-            axle_err_prefix(err, "node '%.60s' (%.40s): ", n->name,
-                            n->op_type);
-            goto fail;
-        }
-    }
-    for (int v = 0; v < g->n_values; v++) {
-        if (g->values[v].const_value == NULL) {
-            s->vals[v] = g->values[v].info;
-            s->vals[v].data = NULL;
-            s->vals[v].owns_data = 0;
-        }
-    }
     s->replan = true;
     /* Reserve for max_batch now; if the dry run cannot run (unknown dims,
      * data-dependent failure), planning happens on the first real run. */

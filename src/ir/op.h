@@ -8,8 +8,10 @@
  *             time inputs may carry symbolic or unknown dims and data == NULL
  *             unless the value is a constant; at run time every input is a
  *             concrete tensor with data. Output data must not be touched.
- *   prepare - optional, once per session after load: build per-node state
+ *   prepare - optional, once per model after load: build per-node state
  *             (packed weights, ...) from the constant inputs present then.
+ *             The state is shared by every session and thread running the
+ *             model: `run` must treat it as read-only.
  *   run     - compute. Outputs are allocated by the engine with the shapes
  *             infer gave; a kernel may not allocate on this path except via
  *             axle_kctx_scratch.

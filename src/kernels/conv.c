@@ -1,0 +1,550 @@
+/*
+ * conv.c - ONNX Conv (opsets 1-18: 1-D, 2-D, 3-D, group, dilations,
+ * strides, pads, auto_pad, optional bias) and the window geometry shared
+ * with ConvTranspose and the pooling ops (conv.h).
+ *
+ * Float32 path: depthwise / channel-multiplier convolutions (one input
+ * channel per group) go to the direct kernel in conv_dw.c; everything else
+ * is im2col (skipped for 1x1 / stride 1 / no pad) followed by one GEMM per
+ * image and group, W[Mg, Cg*k] x col[Cg*k, out], with the bias and the
+ * activation that engine/fuse.c fused into the node applied in the GEMM's
+ * store loop. Float64/float16/bfloat16 take an exact direct loop.
+ */
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/pool.h"
+#include "kernels/conv.h"
+#include "kernels/gemm.h"
+
+/* ---- geometry ---------------------------------------------------------- */
+
+enum axle_status axle_conv_attrs_read(struct axle_kctx *k, const char *what,
+                                      int nsp, const int64_t *kern,
+                                      struct axle_conv_attrs *a)
+{
+    const struct axle_node *n = k->node;
+    const int64_t *v;
+    const char *ap;
+    int cnt;
+
+    memset(a, 0, sizeof(*a));
+    if (nsp < 1 || nsp > AXLE_CONV_MAX_SP)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "%s: %d spatial dims (expected 1..%d)", what, nsp,
+                            AXLE_CONV_MAX_SP);
+    a->nsp = nsp;
+    v = axle_node_attr_ints(n, "kernel_shape", &cnt);
+    if (v != NULL) {
+        if (cnt != nsp)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "%s: kernel_shape has %d values, expected %d",
+                                what, cnt, nsp);
+        for (int i = 0; i < nsp; i++) {
+            if (v[i] < 1)
+                return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                    "%s: kernel_shape[%d] = %lld", what, i,
+                                    (long long)v[i]);
+            if (kern != NULL && kern[i] >= 0 && kern[i] != v[i])
+                return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                    "%s: kernel_shape[%d] = %lld but the "
+                                    "weights have %lld", what, i,
+                                    (long long)v[i], (long long)kern[i]);
+            a->k[i] = v[i];
+        }
+    } else if (kern != NULL) {
+        for (int i = 0; i < nsp; i++)
+            a->k[i] = kern[i] >= 0 ? kern[i] : -1;
+    } else {
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "%s: kernel_shape is required", what);
+    }
+    v = axle_node_attr_ints(n, "strides", &cnt);
+    for (int i = 0; i < nsp; i++)
+        a->s[i] = 1;
+    if (v != NULL) {
+        if (cnt != nsp)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "%s: strides has %d values, expected %d",
+                                what, cnt, nsp);
+        for (int i = 0; i < nsp; i++) {
+            if (v[i] < 1)
+                return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                    "%s: strides[%d] = %lld", what, i,
+                                    (long long)v[i]);
+            a->s[i] = v[i];
+        }
+    }
+    v = axle_node_attr_ints(n, "dilations", &cnt);
+    for (int i = 0; i < nsp; i++)
+        a->d[i] = 1;
+    if (v != NULL) {
+        if (cnt != nsp)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "%s: dilations has %d values, expected %d",
+                                what, cnt, nsp);
+        for (int i = 0; i < nsp; i++) {
+            if (v[i] < 1)
+                return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                    "%s: dilations[%d] = %lld", what, i,
+                                    (long long)v[i]);
+            a->d[i] = v[i];
+        }
+    }
+    v = axle_node_attr_ints(n, "pads", &cnt);
+    if (v != NULL) {
+        if (cnt != 2 * nsp)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "%s: pads has %d values, expected %d", what,
+                                cnt, 2 * nsp);
+        for (int i = 0; i < 2 * nsp; i++) {
+            if (v[i] < 0)
+                return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                    "%s: pads[%d] = %lld", what, i,
+                                    (long long)v[i]);
+            a->pads[i] = v[i];
+        }
+    }
+    ap = axle_node_attr_str(n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") == 0 || ap[0] == '\0')
+        a->auto_pad = AXLE_PAD_NOTSET;
+    else if (strcmp(ap, "SAME_UPPER") == 0)
+        a->auto_pad = AXLE_PAD_SAME_UPPER;
+    else if (strcmp(ap, "SAME_LOWER") == 0)
+        a->auto_pad = AXLE_PAD_SAME_LOWER;
+    else if (strcmp(ap, "VALID") == 0)
+        a->auto_pad = AXLE_PAD_VALID;
+    else
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "%s: unknown auto_pad '%.40s'", what, ap);
+    {
+        int64_t cm = axle_node_attr_int(n, "ceil_mode", 0);
+        if (cm != 0 && cm != 1)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "%s: ceil_mode must be 0 or 1", what);
+        a->ceil_mode = cm == 1;
+    }
+    return AXLE_OK;
+}
+
+int64_t axle_conv_out_dim(const struct axle_conv_attrs *a, int i, int64_t in,
+                          int64_t *pb, int64_t *pe)
+{
+    int64_t dk, out, total;
+
+    *pb = a->pads[i];
+    *pe = a->pads[a->nsp + i];
+    if (in < 0 || a->k[i] < 0)
+        return -1;
+    dk = (a->k[i] - 1) * a->d[i] + 1;
+    switch (a->auto_pad) {
+    case AXLE_PAD_SAME_UPPER:
+    case AXLE_PAD_SAME_LOWER:
+        out = (in + a->s[i] - 1) / a->s[i];
+        total = (out - 1) * a->s[i] + dk - in;
+        if (total < 0)
+            total = 0;
+        if (a->auto_pad == AXLE_PAD_SAME_UPPER) {
+            *pb = total / 2;
+            *pe = total - total / 2;
+        } else {
+            *pb = total - total / 2;
+            *pe = total / 2;
+        }
+        return out;
+    case AXLE_PAD_VALID:
+        *pb = *pe = 0;
+        break;
+    default:
+        break;
+    }
+    if (in + *pb + *pe < dk)
+        return -2;
+    if (a->ceil_mode) {
+        out = (in + *pb + *pe - dk + a->s[i] - 1) / a->s[i] + 1;
+        /* The last window must start inside the input or the begin pad
+         * (PyTorch and later ONNX shape inference drop it otherwise). */
+        if ((out - 1) * a->s[i] >= in + *pb)
+            out--;
+    } else {
+        out = (in + *pb + *pe - dk) / a->s[i] + 1;
+    }
+    return out;
+}
+
+enum axle_status axle_conv_geom_make(struct axle_kctx *k, const char *what,
+                                     const struct axle_conv_attrs *a,
+                                     const int64_t *in_sp,
+                                     struct axle_conv_geom *g)
+{
+    memset(g, 0, sizeof(*g));
+    g->nsp = a->nsp;
+    g->in_size = g->out_size = g->k_size = 1;
+    for (int i = 0; i < a->nsp; i++) {
+        int64_t o = axle_conv_out_dim(a, i, in_sp[i], &g->pb[i], &g->pe[i]);
+        if (o < 0)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "%s: spatial dim %d of size %lld is smaller "
+                                "than the window", what, i,
+                                (long long)in_sp[i]);
+        g->in[i] = in_sp[i];
+        g->out[i] = o;
+        g->k[i] = a->k[i];
+        g->s[i] = a->s[i];
+        g->d[i] = a->d[i];
+        g->in_size *= in_sp[i];
+        g->out_size *= o;
+        g->k_size *= a->k[i];
+    }
+    return AXLE_OK;
+}
+
+/* ---- Conv infer -------------------------------------------------------- */
+
+static bool float_dtype(enum axle_dtype dt)
+{
+    return dt == AXLE_DTYPE_FLOAT32 || dt == AXLE_DTYPE_FLOAT64 ||
+           dt == AXLE_DTYPE_FLOAT16 || dt == AXLE_DTYPE_BFLOAT16;
+}
+
+static enum axle_status conv_infer(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0], *w = k->in[1];
+    const struct axle_tensor *b = AXLE_IN(k, 2);
+    struct axle_tensor *y = k->out[0];
+    int64_t group = axle_node_attr_int(k->node, "group", 1);
+    struct axle_conv_attrs a;
+    int64_t kern[AXLE_CONV_MAX_SP];
+    int rank = x->rank >= 0 ? x->rank : w->rank;
+    enum axle_status st;
+
+    if (x->dtype != AXLE_DTYPE_UNDEFINED && !float_dtype(x->dtype))
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "Conv: unsupported input dtype %s",
+                            axle_dtype_name(x->dtype));
+    if (w->dtype != AXLE_DTYPE_UNDEFINED &&
+        x->dtype != AXLE_DTYPE_UNDEFINED && w->dtype != x->dtype)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "Conv: W is %s but X is %s",
+                            axle_dtype_name(w->dtype),
+                            axle_dtype_name(x->dtype));
+    if (group < 1)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "Conv: group = %lld", (long long)group);
+    y->dtype = x->dtype ? x->dtype : w->dtype;
+    if (rank < 0) {
+        y->rank = -1;
+        return AXLE_OK;
+    }
+    if (rank < 3 || rank > AXLE_MAX_RANK)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "Conv: X has rank %d, expected 3..%d", rank,
+                            AXLE_MAX_RANK);
+    if ((x->rank >= 0 && x->rank != rank) || (w->rank >= 0 &&
+                                               w->rank != rank))
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "Conv: X has rank %d but W has rank %d", x->rank,
+                            w->rank);
+    for (int i = 0; i < rank - 2; i++)
+        kern[i] = w->rank >= 0 && w->dims[2 + i] >= 0 ? w->dims[2 + i] : -1;
+    st = axle_conv_attrs_read(k, "Conv", rank - 2, kern, &a);
+    if (st != AXLE_OK)
+        return st;
+    if (x->rank >= 0 && w->rank >= 0 && x->dims[1] >= 0 && w->dims[1] >= 0 &&
+        x->dims[1] != w->dims[1] * group)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "Conv: X has %lld channels but W expects %lld x "
+                            "group %lld", (long long)x->dims[1],
+                            (long long)w->dims[1], (long long)group);
+    if (w->rank >= 0 && w->dims[0] >= 0 && w->dims[0] % group != 0)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "Conv: %lld output channels not divisible by "
+                            "group %lld", (long long)w->dims[0],
+                            (long long)group);
+    if (b != NULL && b->rank >= 0) {
+        if (b->rank != 1 || (w->rank >= 0 && w->dims[0] >= 0 &&
+                             b->dims[0] >= 0 && b->dims[0] != w->dims[0]))
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "Conv: bias must be 1-D with one value per "
+                                "output channel");
+    }
+    y->rank = rank;
+    y->dims[0] = x->rank >= 0 ? x->dims[0] : -1;
+    y->dims[1] = w->rank >= 0 ? w->dims[0] : -1;
+    for (int i = 0; i < rank - 2; i++) {
+        int64_t pb, pe;
+        int64_t in = x->rank >= 0 ? x->dims[2 + i] : -1;
+        int64_t o = axle_conv_out_dim(&a, i, in, &pb, &pe);
+        if (o == -2)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "Conv: spatial dim %d of size %lld is smaller "
+                                "than the kernel", i, (long long)in);
+        y->dims[2 + i] = o;
+    }
+    return AXLE_OK;
+}
+
+/* ---- im2col ------------------------------------------------------------ */
+
+struct im2col_job {
+    const struct axle_conv_geom *g;
+    const float *x; /* Cg input channels of one image */
+    float *col;     /* [Cg * k_size, out_size] */
+};
+
+/* Rows r = c * k_size + kernel offset; 2-D geometry (1-D uses H = 1). */
+static void im2col2d_rows(void *ctx, int64_t r0, int64_t r1, int tid)
+{
+    const struct im2col_job *j = ctx;
+    const struct axle_conv_geom *g = j->g;
+    int64_t KH = g->k[0], KW = g->k[1];
+    int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    int64_t sh = g->s[0], sw = g->s[1], dh = g->d[0], dw = g->d[1];
+    int64_t pt = g->pb[0], pl = g->pb[1];
+
+    (void)tid;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
+        const float *xc = j->x + c * H * W;
+        float *dst = j->col + r * OH * OW;
+        int64_t off = kw * dw - pl;
+        /* ow range with 0 <= ow * sw + off < W */
+        int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+        int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
+        if (hi > OW)
+            hi = OW;
+        if (lo > hi)
+            lo = hi;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t ih = oh * sh - pt + kh * dh;
+            float *d = dst + oh * OW;
+            if (ih < 0 || ih >= H) {
+                memset(d, 0, (size_t)OW * sizeof(float));
+                continue;
+            }
+            const float *xr = xc + ih * W;
+            for (int64_t ow = 0; ow < lo; ow++)
+                d[ow] = 0.0f;
+            if (sw == 1) {
+                memcpy(d + lo, xr + lo + off,
+                       (size_t)(hi - lo) * sizeof(float));
+            } else {
+                for (int64_t ow = lo; ow < hi; ow++)
+                    d[ow] = xr[ow * sw + off];
+            }
+            for (int64_t ow = hi; ow < OW; ow++)
+                d[ow] = 0.0f;
+        }
+    }
+}
+
+/* Any number of spatial dims (3-D and beyond). */
+static void im2colnd_rows(void *ctx, int64_t r0, int64_t r1, int tid)
+{
+    const struct im2col_job *j = ctx;
+    const struct axle_conv_geom *g = j->g;
+    int nsp = g->nsp;
+
+    (void)tid;
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t c = r / g->k_size, kr = r % g->k_size;
+        int64_t kidx[AXLE_CONV_MAX_SP], o[AXLE_CONV_MAX_SP];
+        const float *xc = j->x + c * g->in_size;
+        float *dst = j->col + r * g->out_size;
+        for (int i = nsp - 1; i >= 0; i--) {
+            kidx[i] = kr % g->k[i];
+            kr /= g->k[i];
+            o[i] = 0;
+        }
+        for (int64_t p = 0; p < g->out_size; p++) {
+            int64_t idx = 0;
+            bool in = true;
+            for (int i = 0; i < nsp; i++) {
+                int64_t ii = o[i] * g->s[i] - g->pb[i] + kidx[i] * g->d[i];
+                if (ii < 0 || ii >= g->in[i]) {
+                    in = false;
+                    break;
+                }
+                idx = idx * g->in[i] + ii;
+            }
+            dst[p] = in ? xc[idx] : 0.0f;
+            for (int i = nsp - 1; i >= 0; i--) {
+                if (++o[i] < g->out[i])
+                    break;
+                o[i] = 0;
+            }
+        }
+    }
+}
+
+/* ---- Conv run ---------------------------------------------------------- */
+
+/* Geometry of X as 2-D when it has one spatial dim (H = 1). */
+static void geom_as_2d(struct axle_conv_geom *g)
+{
+    if (g->nsp != 1)
+        return;
+    g->nsp = 2;
+    g->in[1] = g->in[0];
+    g->out[1] = g->out[0];
+    g->k[1] = g->k[0];
+    g->s[1] = g->s[0];
+    g->d[1] = g->d[0];
+    g->pb[1] = g->pb[0];
+    g->pe[1] = g->pe[0];
+    g->in[0] = g->out[0] = g->k[0] = g->s[0] = g->d[0] = 1;
+    g->pb[0] = g->pe[0] = 0;
+}
+
+static enum axle_status conv_run_f32(struct axle_kctx *k,
+                                     const struct axle_conv_geom *g,
+                                     int64_t group)
+{
+    const struct axle_tensor *x = k->in[0], *w = k->in[1];
+    const struct axle_tensor *b = AXLE_IN(k, 2);
+    struct axle_tensor *y = k->out[0];
+    const struct axle_node *n = k->node;
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
+    int64_t Cg = C / group, Mg = M / group, Kd = Cg * g->k_size;
+    const float *bias = b != NULL ? b->data : NULL;
+    bool direct = true;
+    float *col = NULL;
+
+    if (N == 0 || M == 0 || g->out_size == 0)
+        return AXLE_OK;
+    if (Cg == 1 && g->nsp == 2) {
+        axle_conv_dw_run(k->pool, g, N, C, M, x->data, w->data, bias,
+                         y->data, (enum axle_act)n->fused_act,
+                         n->fused_alpha, n->fused_beta);
+        return AXLE_OK;
+    }
+    for (int i = 0; i < g->nsp; i++)
+        if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->pe[i] != 0)
+            direct = false;
+    if (!direct) {
+        size_t bytes;
+        if (axle_size_mul((size_t)Kd, (size_t)g->out_size, &bytes) ||
+            axle_size_mul(bytes, sizeof(float), &bytes) ||
+            (col = axle_kctx_scratch(k, bytes)) == NULL)
+            return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
+                                "Conv: no memory for the im2col buffer");
+    }
+    for (int64_t in = 0; in < N; in++) {
+        for (int64_t gi = 0; gi < group; gi++) {
+            const float *xg = (const float *)x->data +
+                              (in * C + gi * Cg) * g->in_size;
+            const float *B = xg;
+            struct axle_epilogue ep = {
+                .bias = bias != NULL ? bias + gi * Mg : NULL,
+                .bias_per_row = true,
+                .act = (enum axle_act)n->fused_act,
+                .alpha = n->fused_alpha,
+                .beta = n->fused_beta,
+            };
+            if (!direct) {
+                struct im2col_job j = {.g = g, .x = xg, .col = col};
+                int64_t grain = 1 + (1 << 15) / (g->out_size + 1);
+                axle_pool_parallel_for(k->pool, Kd, grain,
+                                       g->nsp == 2 ? im2col2d_rows
+                                                   : im2colnd_rows,
+                                       &j);
+                B = col;
+            }
+            axle_sgemm(k->pool, false, false, Mg, g->out_size, Kd, 1.0f,
+                       (const float *)w->data + gi * Mg * Kd, Kd, B,
+                       g->out_size, 0.0f,
+                       (float *)y->data + (in * M + gi * Mg) * g->out_size,
+                       g->out_size, &ep);
+        }
+    }
+    return AXLE_OK;
+}
+
+/* Exact direct loop for float64 / float16 / bfloat16. */
+static void conv_run_generic(struct axle_kctx *k,
+                             const struct axle_conv_geom *g, int64_t group)
+{
+    const struct axle_tensor *x = k->in[0], *w = k->in[1];
+    const struct axle_tensor *b = AXLE_IN(k, 2);
+    struct axle_tensor *y = k->out[0];
+    enum axle_dtype dt = x->dtype;
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
+    int64_t Cg = C / group, Mg = M / group;
+    int nsp = g->nsp;
+
+    for (int64_t in = 0; in < N; in++) {
+        for (int64_t m = 0; m < M; m++) {
+            int64_t gi = m / Mg;
+            for (int64_t p = 0; p < g->out_size; p++) {
+                int64_t o[AXLE_CONV_MAX_SP], rem = p;
+                double acc = b != NULL ? axle_kx_load(dt, b->data, m) : 0.0;
+                for (int i = nsp - 1; i >= 0; i--) {
+                    o[i] = rem % g->out[i];
+                    rem /= g->out[i];
+                }
+                for (int64_t c = 0; c < Cg; c++) {
+                    int64_t xbase = (in * C + gi * Cg + c) * g->in_size;
+                    int64_t wbase = (m * Cg + c) * g->k_size;
+                    for (int64_t kk = 0; kk < g->k_size; kk++) {
+                        int64_t kr = kk, idx = 0;
+                        int64_t kidx[AXLE_CONV_MAX_SP];
+                        bool inside = true;
+                        for (int i = nsp - 1; i >= 0; i--) {
+                            kidx[i] = kr % g->k[i];
+                            kr /= g->k[i];
+                        }
+                        for (int i = 0; i < nsp && inside; i++) {
+                            int64_t ii = o[i] * g->s[i] - g->pb[i] +
+                                         kidx[i] * g->d[i];
+                            inside = ii >= 0 && ii < g->in[i];
+                            idx = idx * g->in[i] + ii;
+                        }
+                        if (inside)
+                            acc += axle_kx_load(dt, x->data, xbase + idx) *
+                                   axle_kx_load(dt, w->data, wbase + kk);
+                    }
+                }
+                axle_kx_store(dt, y->data, (in * M + m) * g->out_size + p,
+                              acc);
+            }
+        }
+    }
+}
+
+static enum axle_status conv_run(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0], *w = k->in[1];
+    int64_t group = axle_node_attr_int(k->node, "group", 1);
+    struct axle_conv_attrs a;
+    struct axle_conv_geom g;
+    enum axle_status st;
+    int nsp = x->rank - 2;
+
+    st = axle_conv_attrs_read(k, "Conv", nsp, &w->dims[2], &a);
+    if (st != AXLE_OK)
+        return st;
+    st = axle_conv_geom_make(k, "Conv", &a, &x->dims[2], &g);
+    if (st != AXLE_OK)
+        return st;
+    if (x->dtype == AXLE_DTYPE_FLOAT32) {
+        geom_as_2d(&g);
+        return conv_run_f32(k, &g, group);
+    }
+    conv_run_generic(k, &g, group);
+    if (k->node->fused_act != AXLE_ACT_NONE)
+        return axle_err_set(k->err, AXLE_INTERNAL,
+                            "Conv: fused activation on a non-float32 conv");
+    return AXLE_OK;
+}
+
+const struct axle_op axle_op_conv = {
+    .name = "Conv",
+    .domain = "",
+    .min_inputs = 2,
+    .max_inputs = 3,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .infer = conv_infer,
+    .run = conv_run,
+};

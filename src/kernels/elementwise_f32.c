@@ -1,0 +1,297 @@
+/*
+ * elementwise_f32.c - portable float32 row kernels (the reference the
+ * vector versions are tested against), the per-CPU kernel table, scalar
+ * double versions of the unary ops, and float16/bfloat16 block conversion.
+ *
+ * Semantics follow ONNX: Relu/Clip/HardSigmoid let NaN through (like numpy's
+ * comparisons), Min/Max propagate NaN (np.minimum/np.maximum), Elu-6 is
+ * alpha*(exp(x)-1) below 0, Selu-6 gamma*(alpha*(exp(x)-1)) at or below 0,
+ * HardSwish-14 x*max(0, min(1, x/6 + 1/2)), Softplus-1 log(exp(x)+1).
+ */
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "base/cpu.h"
+#include "ir/tensor.h"
+#include "kernels/elementwise.h"
+
+/* ---- binary ---- */
+
+static inline float f_add(float a, float b) { return a + b; }
+static inline float f_sub(float a, float b) { return a - b; }
+static inline float f_mul(float a, float b) { return a * b; }
+static inline float f_div(float a, float b) { return a / b; }
+static inline float f_min(float a, float b)
+{
+    if (isnan(a) || isnan(b))
+        return a + b;
+    return a < b ? a : b;
+}
+static inline float f_max(float a, float b)
+{
+    if (isnan(a) || isnan(b))
+        return a + b;
+    return a > b ? a : b;
+}
+static inline float f_prelu(float a, float b) { return a < 0.0f ? a * b : a; }
+static inline float f_pow(float a, float b) { return powf(a, b); }
+
+#define BIN_REF(name, F)                                                      \
+    static void ref_##name(float *o, const float *a, int64_t sa,             \
+                           const float *b, int64_t sb, int64_t n)            \
+    {                                                                         \
+        if (sa && sb) {                                                       \
+            for (int64_t i = 0; i < n; i++)                                   \
+                o[i] = F(a[i], b[i]);                                         \
+        } else if (sa) {                                                      \
+            float bv = b[0];                                                  \
+            for (int64_t i = 0; i < n; i++)                                   \
+                o[i] = F(a[i], bv);                                           \
+        } else if (sb) {                                                      \
+            float av = a[0];                                                  \
+            for (int64_t i = 0; i < n; i++)                                   \
+                o[i] = F(av, b[i]);                                           \
+        } else {                                                              \
+            float v = F(a[0], b[0]);                                          \
+            for (int64_t i = 0; i < n; i++)                                   \
+                o[i] = v;                                                     \
+        }                                                                     \
+    }
+
+BIN_REF(add, f_add)
+BIN_REF(sub, f_sub)
+BIN_REF(mul, f_mul)
+BIN_REF(div, f_div)
+BIN_REF(min, f_min)
+BIN_REF(max, f_max)
+BIN_REF(prelu, f_prelu)
+BIN_REF(pow, f_pow)
+
+/* ---- unary ---- */
+
+static inline float clamp01(float v)
+{
+    v = v > 1.0f ? 1.0f : v;
+    return v < 0.0f ? 0.0f : v;
+}
+
+static inline float sigmoidf1(float x)
+{
+    if (x >= 0.0f)
+        return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+static inline float softplusf1(float x)
+{
+    if (x > 0.0f)
+        return x + log1pf(expf(-x));
+    return log1pf(expf(x));
+}
+
+#define UN_REF(name, EXPR)                                                    \
+    static void ref_##name(float *o, const float *x, int64_t n,              \
+                           const struct axle_ew_params *p)                    \
+    {                                                                         \
+        float alpha = p->alpha, beta = p->beta, gamma = p->gamma;             \
+        (void)alpha;                                                          \
+        (void)beta;                                                           \
+        (void)gamma;                                                          \
+        for (int64_t i = 0; i < n; i++) {                                     \
+            float v = x[i];                                                   \
+            o[i] = (EXPR);                                                    \
+        }                                                                     \
+    }
+
+UN_REF(relu, v < 0.0f ? 0.0f : v)
+UN_REF(leaky_relu, v >= 0.0f ? v : alpha * v)
+UN_REF(clip, (v < alpha ? alpha : v) > beta ? beta : (v < alpha ? alpha : v))
+UN_REF(abs, fabsf(v))
+UN_REF(neg, -v)
+UN_REF(sqrt, sqrtf(v))
+UN_REF(reciprocal, 1.0f / v)
+UN_REF(exp, expf(v))
+UN_REF(log, logf(v))
+UN_REF(tanh, tanhf(v))
+UN_REF(sigmoid, sigmoidf1(v))
+UN_REF(erf, erff(v))
+UN_REF(elu, v < 0.0f ? alpha * expm1f(v) : v)
+UN_REF(selu, v <= 0.0f ? gamma * (alpha * expm1f(v)) : gamma * v)
+UN_REF(hard_sigmoid, clamp01(alpha * v + beta))
+UN_REF(hard_swish, v * clamp01(v * (1.0f / 6.0f) + 0.5f))
+UN_REF(softplus, softplusf1(v))
+
+static const struct axle_ew_f32_ops ref_ops = {
+    .bin = {
+        [AXLE_EW_ADD] = ref_add, [AXLE_EW_SUB] = ref_sub,
+        [AXLE_EW_MUL] = ref_mul, [AXLE_EW_DIV] = ref_div,
+        [AXLE_EW_MIN] = ref_min, [AXLE_EW_MAX] = ref_max,
+        [AXLE_EW_PRELU] = ref_prelu, [AXLE_EW_POW] = ref_pow,
+    },
+    .un = {
+        [AXLE_EW_RELU] = ref_relu, [AXLE_EW_LEAKY_RELU] = ref_leaky_relu,
+        [AXLE_EW_CLIP] = ref_clip, [AXLE_EW_ABS] = ref_abs,
+        [AXLE_EW_NEG] = ref_neg, [AXLE_EW_SQRT] = ref_sqrt,
+        [AXLE_EW_RECIPROCAL] = ref_reciprocal, [AXLE_EW_EXP] = ref_exp,
+        [AXLE_EW_LOG] = ref_log, [AXLE_EW_TANH] = ref_tanh,
+        [AXLE_EW_SIGMOID] = ref_sigmoid, [AXLE_EW_ERF] = ref_erf,
+        [AXLE_EW_ELU] = ref_elu, [AXLE_EW_SELU] = ref_selu,
+        [AXLE_EW_HARD_SIGMOID] = ref_hard_sigmoid,
+        [AXLE_EW_HARD_SWISH] = ref_hard_swish,
+        [AXLE_EW_SOFTPLUS] = ref_softplus,
+    },
+};
+
+const struct axle_ew_f32_ops *axle_ew_f32_ref(void) { return &ref_ops; }
+
+static struct axle_ew_f32_ops cpu_ops;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+
+static void pick_ops(void)
+{
+    struct axle_ew_f32_ops v;
+
+    cpu_ops = ref_ops;
+    if (axle_cpu_get()->isa < AXLE_ISA_AVX512)
+        return;
+    memset(&v, 0, sizeof(v));
+    axle_ew_f32_avx512_fill(&v);
+    for (int i = 0; i < AXLE_EW_N_BIN; i++)
+        if (v.bin[i] != NULL)
+            cpu_ops.bin[i] = v.bin[i];
+    for (int i = 0; i < AXLE_EW_N_UN; i++)
+        if (v.un[i] != NULL)
+            cpu_ops.un[i] = v.un[i];
+}
+
+const struct axle_ew_f32_ops *axle_ew_f32(void)
+{
+    pthread_once(&cpu_once, pick_ops);
+    return &cpu_ops;
+}
+
+/* ---- double ---- */
+
+double axle_ew_un_f64(enum axle_ew_un op, double x,
+                      const struct axle_ew_params *p)
+{
+    double a = p->alpha, b = p->beta, g = p->gamma, v;
+
+    switch (op) {
+    case AXLE_EW_RELU: return x < 0.0 ? 0.0 : x;
+    case AXLE_EW_LEAKY_RELU: return x >= 0.0 ? x : a * x;
+    case AXLE_EW_CLIP:
+        x = x < a ? a : x;
+        return x > b ? b : x;
+    case AXLE_EW_ABS: return fabs(x);
+    case AXLE_EW_NEG: return -x;
+    case AXLE_EW_SQRT: return sqrt(x);
+    case AXLE_EW_RECIPROCAL: return 1.0 / x;
+    case AXLE_EW_EXP: return exp(x);
+    case AXLE_EW_LOG: return log(x);
+    case AXLE_EW_TANH: return tanh(x);
+    case AXLE_EW_SIGMOID:
+        if (x >= 0.0)
+            return 1.0 / (1.0 + exp(-x));
+        v = exp(x);
+        return v / (1.0 + v);
+    case AXLE_EW_ERF: return erf(x);
+    case AXLE_EW_ELU: return x < 0.0 ? a * expm1(x) : x;
+    case AXLE_EW_SELU: return x <= 0.0 ? g * (a * expm1(x)) : g * x;
+    case AXLE_EW_HARD_SIGMOID:
+        v = a * x + b;
+        v = v > 1.0 ? 1.0 : v;
+        return v < 0.0 ? 0.0 : v;
+    case AXLE_EW_HARD_SWISH:
+        v = x / 6.0 + 0.5;
+        v = v > 1.0 ? 1.0 : v;
+        return x * (v < 0.0 ? 0.0 : v);
+    case AXLE_EW_SOFTPLUS:
+        return x > 0.0 ? x + log1p(exp(-x)) : log1p(exp(x));
+    case AXLE_EW_N_UN: break;
+    }
+    return x;
+}
+
+/* ---- half ---- */
+
+void axle_ew_half_to_f32(enum axle_dtype dt, const uint16_t *x, float *o,
+                         int64_t n)
+{
+    if (dt == AXLE_DTYPE_BFLOAT16) {
+        for (int64_t i = 0; i < n; i++)
+            o[i] = axle_bf16_to_f32(x[i]);
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            o[i] = axle_f16_to_f32(x[i]);
+    }
+}
+
+void axle_ew_f32_to_half(enum axle_dtype dt, const float *x, uint16_t *o,
+                         int64_t n)
+{
+    if (dt == AXLE_DTYPE_BFLOAT16) {
+        for (int64_t i = 0; i < n; i++)
+            o[i] = axle_f32_to_bf16(x[i]);
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            o[i] = axle_f32_to_f16(x[i]);
+    }
+}
+
+/* ---- generic element access ---- */
+
+double axle_ew_ld_f(const void *p, enum axle_dtype dt, int64_t i)
+{
+    switch (dt) {
+    case AXLE_DTYPE_FLOAT32: return ((const float *)p)[i];
+    case AXLE_DTYPE_FLOAT64: return ((const double *)p)[i];
+    case AXLE_DTYPE_FLOAT16: return axle_f16_to_f32(((const uint16_t *)p)[i]);
+    case AXLE_DTYPE_BFLOAT16:
+        return axle_bf16_to_f32(((const uint16_t *)p)[i]);
+    case AXLE_DTYPE_UINT64: return (double)((const uint64_t *)p)[i];
+    default: return (double)axle_ew_ld_i(p, dt, i);
+    }
+}
+
+/* double -> integer without undefined behaviour: NaN gives 0, out-of-range
+ * values saturate at the 64-bit limits and then wrap to the width. */
+static int64_t f64_to_i64(double v, bool is_unsigned)
+{
+    if (isnan(v))
+        return 0;
+    if (is_unsigned && v >= 9223372036854775808.0) {
+        if (v >= 18446744073709551616.0)
+            return (int64_t)UINT64_MAX;
+        return (int64_t)(uint64_t)v;
+    }
+    if (v >= 9223372036854775807.0)
+        return INT64_MAX;
+    if (v <= -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)v;
+}
+
+void axle_ew_st_f(void *p, enum axle_dtype dt, int64_t i, double v)
+{
+    switch (dt) {
+    case AXLE_DTYPE_FLOAT32: ((float *)p)[i] = (float)v; break;
+    case AXLE_DTYPE_FLOAT64: ((double *)p)[i] = v; break;
+    case AXLE_DTYPE_FLOAT16:
+        ((uint16_t *)p)[i] = axle_f32_to_f16((float)v);
+        break;
+    case AXLE_DTYPE_BFLOAT16:
+        ((uint16_t *)p)[i] = axle_f32_to_bf16((float)v);
+        break;
+    case AXLE_DTYPE_BOOL: ((uint8_t *)p)[i] = v != 0.0; break;
+    default:
+        axle_ew_st_i(p, dt, i,
+                     f64_to_i64(v, dt == AXLE_DTYPE_UINT8 ||
+                                       dt == AXLE_DTYPE_UINT16 ||
+                                       dt == AXLE_DTYPE_UINT32 ||
+                                       dt == AXLE_DTYPE_UINT64));
+        break;
+    }
+}

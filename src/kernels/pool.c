@@ -1,0 +1,472 @@
+/*
+ * pool.c - ONNX MaxPool (1-12: ceil_mode, dilations, storage_order, the
+ * Indices output, float and int8/uint8), AveragePool (1-19 attributes:
+ * count_include_pad, ceil_mode, dilations), GlobalAveragePool and
+ * GlobalMaxPool, for 1-D, 2-D and 3-D (any number of spatial dims).
+ *
+ * Float32 2-D pooling without Indices runs row-wise: every kernel tap is a
+ * max / add over the contiguous range of output columns it covers, so the
+ * inner loops vectorize over output width; planes are split over the pool.
+ * Everything else (Indices, other dtypes, 3-D) takes an exact generic loop.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/pool.h"
+#include "kernels/conv.h"
+
+enum pool_kind { POOL_MAX, POOL_AVG };
+
+static bool pool_dtype_ok(enum pool_kind kind, enum axle_dtype dt)
+{
+    if (axle_kx_is_float(dt))
+        return true;
+    return kind == POOL_MAX &&
+           (dt == AXLE_DTYPE_INT8 || dt == AXLE_DTYPE_UINT8);
+}
+
+static enum axle_status pool_infer_common(struct axle_kctx *k,
+                                          enum pool_kind kind,
+                                          const char *what)
+{
+    const struct axle_tensor *x = k->in[0];
+    struct axle_tensor *y = k->out[0];
+    struct axle_tensor *ind = k->n_outputs > 1 ? k->out[1] : NULL;
+    struct axle_conv_attrs a;
+    enum axle_status st;
+    int64_t so;
+
+    if (x->dtype != AXLE_DTYPE_UNDEFINED && !pool_dtype_ok(kind, x->dtype))
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "%s: unsupported input dtype %s", what,
+                            axle_dtype_name(x->dtype));
+    so = axle_node_attr_int(k->node, "storage_order", 0);
+    if (so != 0 && so != 1)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "%s: storage_order must be 0 or 1", what);
+    if (kind == POOL_AVG) {
+        int64_t cip = axle_node_attr_int(k->node, "count_include_pad", 0);
+        if (cip != 0 && cip != 1)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "%s: count_include_pad must be 0 or 1",
+                                what);
+    }
+    y->dtype = x->dtype;
+    if (ind != NULL)
+        ind->dtype = AXLE_DTYPE_INT64;
+    if (x->rank < 0) {
+        y->rank = -1;
+        if (ind != NULL)
+            ind->rank = -1;
+        return AXLE_OK;
+    }
+    if (x->rank < 3)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "%s: X has rank %d, expected at least 3", what,
+                            x->rank);
+    st = axle_conv_attrs_read(k, what, x->rank - 2, NULL, &a);
+    if (st != AXLE_OK)
+        return st;
+    y->rank = x->rank;
+    y->dims[0] = x->dims[0];
+    y->dims[1] = x->dims[1];
+    for (int i = 0; i < x->rank - 2; i++) {
+        int64_t pb, pe;
+        int64_t o = axle_conv_out_dim(&a, i, x->dims[2 + i], &pb, &pe);
+        if (o == -2)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "%s: spatial dim %d of size %lld is smaller "
+                                "than the window", what, i,
+                                (long long)x->dims[2 + i]);
+        y->dims[2 + i] = o;
+    }
+    if (ind != NULL) {
+        ind->rank = y->rank;
+        memcpy(ind->dims, y->dims, sizeof(y->dims));
+    }
+    return AXLE_OK;
+}
+
+static enum axle_status maxpool_infer(struct axle_kctx *k)
+{
+    return pool_infer_common(k, POOL_MAX, "MaxPool");
+}
+
+static enum axle_status avgpool_infer(struct axle_kctx *k)
+{
+    return pool_infer_common(k, POOL_AVG, "AveragePool");
+}
+
+/* ---- float32 2-D row kernel -------------------------------------------- */
+
+struct pool_job {
+    const struct axle_conv_geom *g;
+    enum pool_kind kind;
+    bool include_pad;
+    const void *x;
+    void *y;
+    int64_t *ind;
+    enum axle_dtype dt;
+    bool col_major;
+    int64_t C;
+};
+
+/* Taps of dim i that fall inside [lo_lim, hi_lim) for output o. */
+static int64_t count_taps(const struct axle_conv_geom *g, int i, int64_t o,
+                          int64_t lo_lim, int64_t hi_lim)
+{
+    int64_t cnt = 0;
+    for (int64_t kk = 0; kk < g->k[i]; kk++) {
+        int64_t ii = o * g->s[i] - g->pb[i] + kk * g->d[i];
+        if (ii >= lo_lim && ii < hi_lim)
+            cnt++;
+    }
+    return cnt;
+}
+
+static void pool2d_plane_f32(const struct pool_job *j, int64_t plane)
+{
+    const struct axle_conv_geom *g = j->g;
+    int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    int64_t KH = g->k[0], KW = g->k[1];
+    int64_t sh = g->s[0], sw = g->s[1], dh = g->d[0], dw = g->d[1];
+    int64_t pt = g->pb[0], pl = g->pb[1];
+    const float *x = (const float *)j->x + plane * H * W;
+    float *y = (float *)j->y + plane * OH * OW;
+    bool is_max = j->kind == POOL_MAX;
+
+    for (int64_t oh = 0; oh < OH; oh++) {
+        float *yr = y + oh * OW;
+        for (int64_t ow = 0; ow < OW; ow++)
+            yr[ow] = is_max ? -INFINITY : 0.0f;
+        for (int64_t kh = 0; kh < KH; kh++) {
+            int64_t ih = oh * sh - pt + kh * dh;
+            if (ih < 0 || ih >= H)
+                continue;
+            const float *xr = x + ih * W;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                int64_t off = kw * dw - pl;
+                int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+                int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
+                if (hi > OW)
+                    hi = OW;
+                if (is_max) {
+                    if (sw == 1)
+                        for (int64_t ow = lo; ow < hi; ow++) {
+                            float v = xr[ow + off];
+                            yr[ow] = v > yr[ow] ? v : yr[ow];
+                        }
+                    else
+                        for (int64_t ow = lo; ow < hi; ow++) {
+                            float v = xr[ow * sw + off];
+                            yr[ow] = v > yr[ow] ? v : yr[ow];
+                        }
+                } else {
+                    if (sw == 1)
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            yr[ow] += xr[ow + off];
+                    else
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            yr[ow] += xr[ow * sw + off];
+                }
+            }
+        }
+        if (!is_max) {
+            int64_t ch = j->include_pad
+                             ? count_taps(g, 0, oh, -pt, H + g->pe[0])
+                             : count_taps(g, 0, oh, 0, H);
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t cw = j->include_pad
+                                 ? count_taps(g, 1, ow, -pl, W + g->pe[1])
+                                 : count_taps(g, 1, ow, 0, W);
+                int64_t cnt = ch * cw;
+                yr[ow] = cnt > 0 ? yr[ow] / (float)cnt : 0.0f;
+            }
+        }
+    }
+}
+
+/* ---- generic N-D kernel ------------------------------------------------ */
+
+static void pool_plane_generic(const struct pool_job *j, int64_t plane)
+{
+    const struct axle_conv_geom *g = j->g;
+    int nsp = g->nsp;
+    bool is_max = j->kind == POOL_MAX;
+    bool is_int = !axle_kx_is_float(j->dt);
+    int64_t xbase = plane * g->in_size;
+
+    for (int64_t p = 0; p < g->out_size; p++) {
+        int64_t o[AXLE_CONV_MAX_SP], rem = p;
+        double best = -INFINITY, sum = 0.0;
+        int64_t best_idx = -1, cnt = 0, cnt_pad = 1;
+        for (int i = nsp - 1; i >= 0; i--) {
+            o[i] = rem % g->out[i];
+            rem /= g->out[i];
+        }
+        for (int i = 0; i < nsp; i++)
+            cnt_pad *= count_taps(g, i, o[i], -g->pb[i],
+                                  g->in[i] + g->pe[i]);
+        for (int64_t kk = 0; kk < g->k_size; kk++) {
+            int64_t kr = kk, kidx[AXLE_CONV_MAX_SP], ii[AXLE_CONV_MAX_SP];
+            int64_t idx = 0;
+            bool inside = true;
+            for (int i = nsp - 1; i >= 0; i--) {
+                kidx[i] = kr % g->k[i];
+                kr /= g->k[i];
+            }
+            for (int i = 0; i < nsp && inside; i++) {
+                ii[i] = o[i] * g->s[i] - g->pb[i] + kidx[i] * g->d[i];
+                inside = ii[i] >= 0 && ii[i] < g->in[i];
+                idx = idx * g->in[i] + ii[i];
+            }
+            if (!inside)
+                continue;
+            double v = is_int ? (double)axle_kx_load_i(j->dt, j->x,
+                                                       xbase + idx)
+                              : axle_kx_load(j->dt, j->x, xbase + idx);
+            if (is_max) {
+                if (best_idx < 0 || v > best) {
+                    best = v;
+                    if (j->col_major) {
+                        int64_t ci = 0;
+                        for (int i = nsp - 1; i >= 0; i--)
+                            ci = ci * g->in[i] + ii[i];
+                        best_idx = ci;
+                    } else {
+                        best_idx = idx;
+                    }
+                }
+            } else {
+                sum += v;
+                cnt++;
+            }
+        }
+        int64_t yi = plane * g->out_size + p;
+        if (is_max) {
+            if (is_int)
+                axle_kx_store_i(j->dt, j->y, yi, (int64_t)best);
+            else
+                axle_kx_store(j->dt, j->y, yi, best);
+            if (j->ind != NULL)
+                j->ind[yi] = best_idx < 0 ? 0 : xbase + best_idx;
+        } else {
+            int64_t div = j->include_pad ? cnt_pad : cnt;
+            axle_kx_store(j->dt, j->y, yi, div > 0 ? sum / (double)div : 0);
+        }
+    }
+}
+
+static void pool_task(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    const struct pool_job *j = ctx;
+    bool fast = j->dt == AXLE_DTYPE_FLOAT32 && j->ind == NULL &&
+                j->g->nsp == 2;
+
+    (void)tid;
+    for (int64_t p = begin; p < end; p++) {
+        if (fast)
+            pool2d_plane_f32(j, p);
+        else
+            pool_plane_generic(j, p);
+    }
+}
+
+static enum axle_status pool_run_common(struct axle_kctx *k,
+                                        enum pool_kind kind, const char *what)
+{
+    const struct axle_tensor *x = k->in[0];
+    struct axle_tensor *ind = k->n_outputs > 1 ? k->out[1] : NULL;
+    struct axle_conv_attrs a;
+    struct axle_conv_geom g;
+    enum axle_status st;
+    int64_t planes;
+
+    st = axle_conv_attrs_read(k, what, x->rank - 2, NULL, &a);
+    if (st != AXLE_OK)
+        return st;
+    st = axle_conv_geom_make(k, what, &a, &x->dims[2], &g);
+    if (st != AXLE_OK)
+        return st;
+    if (g.nsp == 1) {
+        /* 1-D as 2-D with H = 1 (the fast path is 2-D). */
+        g.nsp = 2;
+        g.in[1] = g.in[0];
+        g.out[1] = g.out[0];
+        g.k[1] = g.k[0];
+        g.s[1] = g.s[0];
+        g.d[1] = g.d[0];
+        g.pb[1] = g.pb[0];
+        g.pe[1] = g.pe[0];
+        g.in[0] = g.out[0] = g.k[0] = g.s[0] = g.d[0] = 1;
+        g.pb[0] = g.pe[0] = 0;
+    }
+    planes = x->dims[0] * x->dims[1];
+    struct pool_job j = {
+        .g = &g, .kind = kind, .x = x->data, .y = k->out[0]->data,
+        .ind = ind != NULL ? ind->data : NULL, .dt = x->dtype,
+        .include_pad = axle_node_attr_int(k->node, "count_include_pad", 0) ==
+                       1,
+        .col_major = axle_node_attr_int(k->node, "storage_order", 0) == 1,
+        .C = x->dims[1],
+    };
+    if (g.out_size == 0 || planes == 0)
+        return AXLE_OK;
+    axle_pool_parallel_for(k->pool, planes,
+                           1 + (1 << 15) / (g.out_size * g.k_size + 1),
+                           pool_task, &j);
+    return AXLE_OK;
+}
+
+static enum axle_status maxpool_run(struct axle_kctx *k)
+{
+    return pool_run_common(k, POOL_MAX, "MaxPool");
+}
+
+static enum axle_status avgpool_run(struct axle_kctx *k)
+{
+    return pool_run_common(k, POOL_AVG, "AveragePool");
+}
+
+const struct axle_op axle_op_max_pool = {
+    .name = "MaxPool",
+    .domain = "",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 2,
+    .infer = maxpool_infer,
+    .run = maxpool_run,
+};
+
+const struct axle_op axle_op_average_pool = {
+    .name = "AveragePool",
+    .domain = "",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .infer = avgpool_infer,
+    .run = avgpool_run,
+};
+
+/* ---- global pools ------------------------------------------------------ */
+
+static enum axle_status global_infer(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0];
+    struct axle_tensor *y = k->out[0];
+
+    if (x->dtype != AXLE_DTYPE_UNDEFINED && !axle_kx_is_float(x->dtype))
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "%s: unsupported input dtype %s",
+                            k->node->op_type, axle_dtype_name(x->dtype));
+    y->dtype = x->dtype;
+    y->rank = x->rank;
+    if (x->rank < 0)
+        return AXLE_OK;
+    if (x->rank < 3)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "%s: X has rank %d, expected at least 3",
+                            k->node->op_type, x->rank);
+    y->dims[0] = x->dims[0];
+    y->dims[1] = x->dims[1];
+    for (int i = 2; i < x->rank; i++)
+        y->dims[i] = 1;
+    return AXLE_OK;
+}
+
+struct global_job {
+    const struct axle_tensor *x;
+    struct axle_tensor *y;
+    int64_t sp;
+    bool is_max;
+};
+
+static void global_task(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    const struct global_job *j = ctx;
+    enum axle_dtype dt = j->x->dtype;
+
+    (void)tid;
+    for (int64_t p = begin; p < end; p++) {
+        if (dt == AXLE_DTYPE_FLOAT32) {
+            const float *x = (const float *)j->x->data + p * j->sp;
+            float acc = j->is_max ? -INFINITY : 0.0f;
+            if (j->is_max) {
+                for (int64_t i = 0; i < j->sp; i++)
+                    acc = x[i] > acc ? x[i] : acc;
+                ((float *)j->y->data)[p] = acc;
+            } else {
+                float part[8] = {0};
+                int64_t i = 0;
+                for (; i + 8 <= j->sp; i += 8)
+                    for (int l = 0; l < 8; l++)
+                        part[l] += x[i + l];
+                for (; i < j->sp; i++)
+                    acc += x[i];
+                for (int l = 0; l < 8; l++)
+                    acc += part[l];
+                ((float *)j->y->data)[p] =
+                    j->sp > 0 ? acc / (float)j->sp : 0.0f;
+            }
+            continue;
+        }
+        double acc = j->is_max ? -INFINITY : 0.0;
+        for (int64_t i = 0; i < j->sp; i++) {
+            double v = axle_kx_load(dt, j->x->data, p * j->sp + i);
+            if (j->is_max)
+                acc = v > acc ? v : acc;
+            else
+                acc += v;
+        }
+        if (!j->is_max)
+            acc = j->sp > 0 ? acc / (double)j->sp : 0.0;
+        axle_kx_store(dt, j->y->data, p, acc);
+    }
+}
+
+static enum axle_status global_run(struct axle_kctx *k, bool is_max)
+{
+    const struct axle_tensor *x = k->in[0];
+    struct global_job j = {.x = x, .y = k->out[0], .is_max = is_max, .sp = 1};
+
+    for (int i = 2; i < x->rank; i++)
+        j.sp *= x->dims[i];
+    axle_pool_parallel_for(k->pool, x->dims[0] * x->dims[1],
+                           1 + (1 << 15) / (j.sp + 1), global_task, &j);
+    return AXLE_OK;
+}
+
+static enum axle_status gap_run(struct axle_kctx *k)
+{
+    return global_run(k, false);
+}
+
+static enum axle_status gmp_run(struct axle_kctx *k)
+{
+    return global_run(k, true);
+}
+
+const struct axle_op axle_op_global_average_pool = {
+    .name = "GlobalAveragePool",
+    .domain = "",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .infer = global_infer,
+    .run = gap_run,
+};
+
+const struct axle_op axle_op_global_max_pool = {
+    .name = "GlobalMaxPool",
+    .domain = "",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .infer = global_infer,
+    .run = gmp_run,
+};
