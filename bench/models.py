@@ -645,12 +645,9 @@ def render_table(results, cold, meta, args):
     for name, batch, s, row in results:
         def p50(v):
             return fmt_us(s[v]["p50"]) if s[v] else ("error" if v in row["errors"] else "—")
-        g9 = "—"
-        if row["g9_target"]:
-            g9 = "≥ %.1f× %s" % (row["g9_target"], {True: "✅", False: "❌", None: ""}[row["g9_met"]])
-        g9b = "—"
-        if row["g9b_target"]:
-            g9b = "≥ %.1f× %s" % (row["g9b_target"], {True: "✅", False: "❌", None: ""}[row["g9b_met"]])
+        mark = {True: "✅", False: "❌", None: "(no result)"}
+        g9 = "≥ %.1f× %s" % (row["g9_target"], mark[row["g9_met"]]) if row["g9_target"] else "—"
+        g9b = "≥ %.1f× %s" % (row["g9b_target"], mark[row["g9b_met"]]) if row["g9b_target"] else "—"
         c = row["correct"].get("axle")
         corr = "—" if c is None else ("yes (%.1e)" % c["max_rel_err"] if c["ok"] else
                                       "**NO** (%.1e)" % c["max_rel_err"])

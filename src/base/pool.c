@@ -154,7 +154,9 @@ static void *worker_main(void *p)
     axle_free(arg);
     tls_in_task = 1;
     tls_tid = tid;
-    seen = atomic_load(&pool->seq);
+    /* Not the current value: a thread that starts late must still see the
+     * jobs (or the stop) published since the pool was made. */
+    seen = 0;
     for (;;) {
         wait_change(pool, &pool->seq, seen);
         seen = atomic_load(&pool->seq);

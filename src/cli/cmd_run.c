@@ -115,7 +115,7 @@ int axle_cmd_run(int argc, char **argv)
     struct axle_session_opts so = {0};
     struct axle_err err = {0};
     enum axle_status st = AXLE_OK;
-    double *lat = NULL;
+    double *lat = NULL, t_load, t_session;
     long repeat = 0, threads = 0;
     int n_specs = 0, rc = AXLE_EXIT_OK, c, n_in, n_out;
 
@@ -152,7 +152,9 @@ int axle_cmd_run(int argc, char **argv)
     }
     model_path = argv[optind];
 
+    t_load = now_us();
     st = axle_model_load_file(model_path, NULL, &m, &err);
+    t_load = now_us() - t_load;
     if (st != AXLE_OK) {
         fprintf(stderr, "axle run: %s: %s\n", model_path, err.msg);
         return axle_cli_exit_code(st);
@@ -214,7 +216,9 @@ int axle_cmd_run(int argc, char **argv)
 
     so.n_threads = (int)threads;
     so.max_batch = n_in > 0 && inputs[0].rank > 0 ? inputs[0].dims[0] : 1;
+    t_session = now_us();
     st = axle_session_new(m, &so, &s, &err);
+    t_session = now_us() - t_session;
     if (st != AXLE_OK) {
         fprintf(stderr, "axle run: %s\n", err.msg);
         rc = axle_cli_exit_code(st);
@@ -259,6 +263,8 @@ int axle_cmd_run(int argc, char **argv)
                 lat[r - warm] = now_us() - t0;
         }
         qsort(lat, (size_t)repeat, sizeof(double), cmp_double);
+        printf("load_ms=%.2f session_ms=%.2f\n", t_load / 1e3,
+               t_session / 1e3);
         printf("latency_us p50=%.1f p90=%.1f p99=%.1f min=%.1f n=%ld "
                "threads=%d\n",
                lat[repeat / 2], lat[(repeat * 9) / 10],

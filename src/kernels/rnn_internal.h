@@ -8,8 +8,8 @@
  * rnn_avx2.c and in rnn_avx512.c with those ISAs enabled (CMake gives the
  * *_avx2.c / *_avx512.c files their -m flags). Each instantiation exports a
  * struct axle_rnn_kernels; rnn.c picks one from axle_cpu_get()->isa. The
- * 16-lane vector type lowers to 4 SSE, 2 AVX or 1 AVX-512 register, so the
- * same source is branch-free SIMD everywhere without relying on the
+ * vector type is one register of that ISA (4, 8 or 16 floats), so the same
+ * source is branch-free SIMD everywhere without relying on the
  * auto-vectoriser (which -O2 runs with its "very cheap" cost model).
  *
  * Transcendentals: exp uses a Cody-Waite range reduction and a degree-7
@@ -24,10 +24,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-
-/* 64-byte vectors in a TU without AVX-512 change no ABI of ours: they never
- * cross a non-inlined call. */
-#pragma GCC diagnostic ignored "-Wpsabi"
 
 /* ONNX RNN-family activations (Operators.md, LSTM/GRU/RNN "Activation
  * functions"). */
@@ -84,20 +80,29 @@ struct axle_rnn_kernels {
     void (*rnn)(const struct axle_rnn_step *s);
 };
 
+extern const struct axle_rnn_kernels axle_rnn_kernels_generic;
 extern const struct axle_rnn_kernels axle_rnn_kernels_avx2;
 extern const struct axle_rnn_kernels axle_rnn_kernels_avx512;
 
-/* ---- 16-lane vector helpers ------------------------------------------- */
+/* ---- vector helpers ------------------------------------------- */
 
+/* The widest vector the including file's ISA has registers for, so no
+ * vector ever crosses a call in memory (no -Wpsabi ABI notes either). */
+#if defined(__AVX512F__)
 #define RNN_VL 16
+#elif defined(__AVX__)
+#define RNN_VL 8
+#else
+#define RNN_VL 4
+#endif
 #define RNN_INLINE static inline __attribute__((always_inline))
 
-typedef float rnn_vf __attribute__((vector_size(64)));
-typedef int32_t rnn_vi __attribute__((vector_size(64)));
+typedef float rnn_vf __attribute__((vector_size(RNN_VL * 4)));
+typedef int32_t rnn_vi __attribute__((vector_size(RNN_VL * 4)));
 
 RNN_INLINE rnn_vf rv_set(float x)
 {
-    return (rnn_vf){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+    return (rnn_vf){0} + x;
 }
 
 RNN_INLINE rnn_vf rv_load(const float *p, int64_t n)
@@ -237,9 +242,9 @@ RNN_INLINE rnn_vf rv_act(const struct axle_rnn_act *a, rnn_vf x)
     return x;
 }
 
-RNN_INLINE rnn_vf rv_clip(rnn_vf x, rnn_vf c)
+RNN_INLINE rnn_vf rv_clip(rnn_vf x, float c)
 {
-    return rv_max(rv_min(x, c), -c);
+    return rv_max(rv_min(x, rv_set(c)), rv_set(-c));
 }
 
 /* ---- gate kernels -------------------------------------------------------- */
@@ -252,7 +257,8 @@ RNN_INLINE rnn_vf rv_clip(rnn_vf x, rnn_vf c)
 RNN_INLINE void rnn_lstm_impl(const struct axle_rnn_step *s)
 {
     const int64_t H = s->hidden;
-    const rnn_vf clip = rv_set(s->clip), one = rv_set(1.0f);
+    const float clip = s->clip;
+    const rnn_vf one = rv_set(1.0f);
 
     for (int64_t b = 0; b < s->batch; b++) {
         float *y = s->y != NULL ? s->y + b * s->y_bs : NULL;
@@ -304,7 +310,7 @@ RNN_INLINE void rnn_lstm_impl(const struct axle_rnn_step *s)
 RNN_INLINE void rnn_gru_zr_impl(const struct axle_rnn_step *s)
 {
     const int64_t H = s->hidden;
-    const rnn_vf clip = rv_set(s->clip);
+    const float clip = s->clip;
 
     for (int64_t b = 0; b < s->batch; b++) {
         float *gz = s->g + b * s->ldg, *gr = gz + H;
@@ -336,7 +342,8 @@ RNN_INLINE void rnn_gru_zr_impl(const struct axle_rnn_step *s)
 RNN_INLINE void rnn_gru_out_impl(const struct axle_rnn_step *s)
 {
     const int64_t H = s->hidden;
-    const rnn_vf clip = rv_set(s->clip), one = rv_set(1.0f);
+    const float clip = s->clip;
+    const rnn_vf one = rv_set(1.0f);
 
     for (int64_t b = 0; b < s->batch; b++) {
         float *y = s->y != NULL ? s->y + b * s->y_bs : NULL;
@@ -373,7 +380,7 @@ RNN_INLINE void rnn_gru_out_impl(const struct axle_rnn_step *s)
 RNN_INLINE void rnn_rnn_impl(const struct axle_rnn_step *s)
 {
     const int64_t H = s->hidden;
-    const rnn_vf clip = rv_set(s->clip);
+    const float clip = s->clip;
 
     for (int64_t b = 0; b < s->batch; b++) {
         float *y = s->y != NULL ? s->y + b * s->y_bs : NULL;

@@ -14,6 +14,7 @@
  *   STRIDED anything else: a typed strided loop.
  * The outer axes are split over the thread pool when the copy is large.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -453,6 +454,43 @@ enum axle_status axle_shape_read_ints(const struct axle_tensor *t,
                       ? ((const int32_t *)t->data)[i]
                       : ((const int64_t *)t->data)[i];
     *n = (int)len;
+    return AXLE_OK;
+}
+
+/* Reads a shape input (int64 1-D, non-negative values) into dims. Returns
+ * AXLE_OK with *rank = -1 when only the length (rank) is known, or with
+ * *rank = -2 when not even that. */
+enum axle_status axle_shape_read_dims(struct axle_kctx *k,
+                                      const struct axle_tensor *t,
+                                      int64_t *dims, int *rank,
+                                      const char *op)
+{
+    char what[64];
+    int n = 0;
+    int64_t len;
+    enum axle_status st;
+
+    snprintf(what, sizeof(what), "%s: shape input", op);
+    st = axle_shape_check_int_input(t, k->err, what);
+    if (st != AXLE_OK)
+        return st;
+    len = axle_shape_len(t);
+    if (len > AXLE_MAX_RANK)
+        return axle_err_set(k->err, AXLE_UNIMPLEMENTED,
+                            "%s: output rank %lld exceeds %d", op,
+                            (long long)len, AXLE_MAX_RANK);
+    if (!axle_shape_avail(t)) {
+        *rank = -2;
+        if (len >= 0) {
+            *rank = -1;
+            dims[0] = len;
+        }
+        return AXLE_OK;
+    }
+    st = axle_shape_read_ints(t, dims, AXLE_MAX_RANK, &n, k->err, what);
+    if (st != AXLE_OK)
+        return st;
+    *rank = n;
     return AXLE_OK;
 }
 

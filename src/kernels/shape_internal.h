@@ -64,6 +64,15 @@ enum axle_status axle_shape_check_int_input(const struct axle_tensor *t,
                                             struct axle_err *err,
                                             const char *what);
 
+/* Reads a shape-like input (int 1-D, at most AXLE_MAX_RANK values) of op
+ * into dims and *rank. When the values are not available yet: *rank = -1
+ * with the length in dims[0] if that is known, else *rank = -2. Values are
+ * not range-checked. */
+enum axle_status axle_shape_read_dims(struct axle_kctx *k,
+                                      const struct axle_tensor *t,
+                                      int64_t *dims, int *rank,
+                                      const char *op);
+
 /* axis in [-rank, rank) (or [-rank, rank] with `inclusive`) -> [0, rank). */
 enum axle_status axle_shape_norm_axis(int64_t axis, int rank, bool inclusive,
                                       int *out, struct axle_err *err,

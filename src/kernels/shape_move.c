@@ -129,7 +129,7 @@ static enum axle_status concat_infer(struct axle_kctx *k)
     struct axle_tensor *out = OUT0(k);
     const struct axle_tensor *ref = NULL;
     enum axle_dtype dt = AXLE_DTYPE_UNDEFINED;
-    int64_t axis_v, sum = 0;
+    int64_t axis_v = 0, sum = 0;
     int axis;
     bool unknown_rank = false;
     enum axle_status st = concat_axis(k, &axis_v);
@@ -230,7 +230,7 @@ static void window_copy(const struct axle_tensor *t,
 static enum axle_status concat_run(struct axle_kctx *k)
 {
     struct axle_tensor *out = OUT0(k);
-    int64_t axis_v, off = 0;
+    int64_t axis_v = 0, off = 0;
     int axis;
     size_t es;
     enum axle_status st = concat_axis(k, &axis_v);

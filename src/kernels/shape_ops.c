@@ -165,43 +165,6 @@ static enum axle_status cos_value(struct axle_kctx *k,
     return AXLE_OK;
 }
 
-/* Reads a shape input (int64 1-D, non-negative values) into dims. Returns
- * AXLE_OK with *rank = -1 when only the length (rank) is known, or with
- * *rank = -2 when not even that. */
-static enum axle_status read_shape_input(struct axle_kctx *k,
-                                         const struct axle_tensor *t,
-                                         int64_t *dims, int *rank,
-                                         const char *op)
-{
-    char what[64];
-    int n = 0;
-    int64_t len;
-    enum axle_status st;
-
-    snprintf(what, sizeof(what), "%s: shape input", op);
-    st = axle_shape_check_int_input(t, k->err, what);
-    if (st != AXLE_OK)
-        return st;
-    len = axle_shape_len(t);
-    if (len > AXLE_MAX_RANK)
-        return axle_err_set(k->err, AXLE_UNIMPLEMENTED,
-                            "%s: output rank %lld exceeds %d", op,
-                            (long long)len, AXLE_MAX_RANK);
-    if (!axle_shape_avail(t)) {
-        *rank = -2;
-        if (len >= 0) {
-            *rank = -1;
-            dims[0] = len;
-        }
-        return AXLE_OK;
-    }
-    st = axle_shape_read_ints(t, dims, AXLE_MAX_RANK, &n, k->err, what);
-    if (st != AXLE_OK)
-        return st;
-    *rank = n;
-    return AXLE_OK;
-}
-
 static enum axle_status cos_infer(struct axle_kctx *k)
 {
     struct axle_tensor v, *out = OUT0(k);
@@ -211,7 +174,7 @@ static enum axle_status cos_infer(struct axle_kctx *k)
 
     if (st != AXLE_OK)
         return st;
-    st = read_shape_input(k, k->in[0], dims, &rank, "ConstantOfShape");
+    st = axle_shape_read_dims(k, k->in[0], dims, &rank, "ConstantOfShape");
     if (st != AXLE_OK || out == NULL)
         return st;
     out->dtype = v.dtype;
@@ -443,7 +406,7 @@ static enum axle_status reshape_infer(struct axle_kctx *k)
         if (AXLE_IN(k, 1) == NULL)
             return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
                                 "Reshape: the shape input is required");
-        st = read_shape_input(k, k->in[1], tgt, &rank, "Reshape");
+        st = axle_shape_read_dims(k, k->in[1], tgt, &rank, "Reshape");
         if (st != AXLE_OK)
             return st;
     }

@@ -292,6 +292,18 @@ static void pool_new_zero_threads_uses_online_cpus(void **state)
     assert_null(pool);
 }
 
+/* Regression: a worker that first ran after the pool was freed used to
+ * wait for a generation change that had already happened. */
+static void pool_freed_before_workers_start_does_not_hang(void **state)
+{
+    (void)state;
+    for (int r = 0; r < 200; r++) {
+        struct axle_pool *pool;
+        assert_int_equal(axle_pool_new(4, &pool), AXLE_OK);
+        axle_pool_free(pool);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +317,7 @@ int main(void)
         cmocka_unit_test(pool_concurrent_callers_get_correct_results),
         cmocka_unit_test(pool_parallel_for_does_not_allocate),
         cmocka_unit_test(pool_new_zero_threads_uses_online_cpus),
+        cmocka_unit_test(pool_freed_before_workers_start_does_not_hang),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

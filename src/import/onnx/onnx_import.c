@@ -212,7 +212,7 @@ static enum axle_status convert_graph(struct ctx *c,
     axle_strmap_init(&names);
 
     for (size_t i = 0; i < gp->n_initializer; i++) {
-        const AxleOnnx__TensorProto *tp = gp->initializer[i];
+        AxleOnnx__TensorProto *tp = gp->initializer[i];
         int id;
         if (tp->name == NULL || tp->name[0] == '\0') {
             st = axle_err_set(c->err, AXLE_INVALID_ARGUMENT,

@@ -8,7 +8,8 @@
 #include "import/onnx/onnx.h"
 #include "onnx.pb-c.h"
 
-enum axle_status axle_onnx_tensor_convert(const AxleOnnx__TensorProto *tp,
+/* May take ownership of tp's raw_data buffer (then clears it in tp). */
+enum axle_status axle_onnx_tensor_convert(AxleOnnx__TensorProto *tp,
                                           int dirfd, struct axle_tensor **out,
                                           struct axle_err *err);
 

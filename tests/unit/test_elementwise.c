@@ -1,0 +1,780 @@
+/*
+ * test_elementwise.c - the element-wise kernel family called directly
+ * through struct axle_op: symbolic broadcast inference, the strided walker
+ * against a naive reference, opset < 7 broadcast/axis, integer semantics
+ * (division by zero, wrap-around, exact Pow), NaN rules, the AVX-512 math
+ * kernels against the libm reference, Clip/Cast/Where/Dropout edge cases
+ * and error paths.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/pool.h"
+#include "engine/engine.h"
+#include "ir/graph.h"
+#include "ir/op.h"
+#include "ir/tensor.h"
+#include "kernels/elementwise.h"
+
+extern const struct axle_op axle_op_add, axle_op_sub, axle_op_div,
+    axle_op_pow, axle_op_max, axle_op_min, axle_op_mean, axle_op_clip,
+    axle_op_cast, axle_op_where, axle_op_dropout, axle_op_prelu,
+    axle_op_equal, axle_op_relu, axle_op_not;
+
+/* One node in its own graph, plus what a kernel call needs. */
+struct fx {
+    struct axle_graph *g;
+    struct axle_node *n;
+    struct axle_err err;
+    struct axle_scratch scratch;
+    struct axle_pool *pool;
+    int opset;
+};
+
+static void fx_init(struct fx *f, const char *op, int opset)
+{
+    int idx;
+
+    memset(f, 0, sizeof(*f));
+    f->g = axle_graph_new();
+    idx = axle_graph_add_node(f->g, op, "", "n"); /* may move nodes */
+    f->n = &f->g->nodes[idx];
+    f->opset = opset;
+}
+
+static void fx_dispose(struct fx *f)
+{
+    axle_free(f->scratch.data);
+    axle_pool_free(f->pool);
+    axle_graph_free(f->g);
+}
+
+static void attr_int(struct fx *f, const char *name, int64_t v)
+{
+    struct axle_attr *a = axle_node_add_attr(f->n, name);
+    a->type = AXLE_ATTR_INT;
+    a->i = v;
+}
+
+static void attr_float(struct fx *f, const char *name, float v)
+{
+    struct axle_attr *a = axle_node_add_attr(f->n, name);
+    a->type = AXLE_ATTR_FLOAT;
+    a->f = v;
+}
+
+static void attr_str(struct fx *f, const char *name, const char *s)
+{
+    struct axle_attr *a = axle_node_add_attr(f->n, name);
+    a->type = AXLE_ATTR_STRING;
+    a->s = axle_xstrdup(s);
+    a->s_len = strlen(s);
+}
+
+static struct axle_kctx kctx(struct fx *f, int n_in,
+                             const struct axle_tensor **in, int n_out,
+                             struct axle_tensor **out)
+{
+    return (struct axle_kctx){
+        .node = f->n, .opset = f->opset, .n_inputs = n_in, .in = in,
+        .n_outputs = n_out, .out = out, .pool = f->pool,
+        .scratch = &f->scratch, .graph = f->g, .err = &f->err,
+    };
+}
+
+static enum axle_status infer(struct fx *f, const struct axle_op *op,
+                              int n_in, const struct axle_tensor **in,
+                              int n_out, struct axle_tensor **out)
+{
+    struct axle_kctx k = kctx(f, n_in, in, n_out, out);
+    for (int j = 0; j < n_out; j++)
+        if (out[j]) {
+            memset(out[j], 0, sizeof(*out[j]));
+            out[j]->rank = -1;
+        }
+    return op->infer(&k);
+}
+
+/* infer + allocate + run; outputs are freed with free_out. */
+static enum axle_status call(struct fx *f, const struct axle_op *op,
+                             int n_in, const struct axle_tensor **in,
+                             int n_out, struct axle_tensor **out)
+{
+    enum axle_status st = infer(f, op, n_in, in, n_out, out);
+    struct axle_kctx k = kctx(f, n_in, in, n_out, out);
+    if (st != AXLE_OK)
+        return st;
+    for (int j = 0; j < n_out; j++) {
+        int64_t nb;
+        if (out[j] == NULL)
+            continue;
+        nb = axle_tensor_nbytes(out[j]);
+        assert_true(nb >= 0);
+        out[j]->data = calloc(1, (size_t)nb + 1);
+        out[j]->cap_bytes = (size_t)nb;
+    }
+    return op->run(&k);
+}
+
+static void free_out(struct axle_tensor *t)
+{
+    if (t->dtype == AXLE_DTYPE_STRING && t->data != NULL) {
+        char **s = t->data;
+        for (int64_t i = 0; i < axle_tensor_numel(t); i++)
+            axle_free(s[i]);
+    }
+    free(t->data);
+    t->data = NULL;
+}
+
+static struct axle_tensor tens(enum axle_dtype dt, int rank,
+                               const int64_t *dims, void *data)
+{
+    struct axle_tensor t = {.dtype = dt, .rank = rank, .data = data};
+    if (rank > 0)
+        memcpy(t.dims, dims, sizeof(int64_t) * (size_t)rank);
+    return t;
+}
+
+/* ---- shapes ---- */
+
+static void bcast_keeps_symbolic_dims(void **state)
+{
+    struct fx f;
+    int64_t n = axle_dim_sym(0), m = axle_dim_sym(1);
+    struct axle_tensor a = tens(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){n, 3, 1},
+                                NULL);
+    struct axle_tensor b = tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){1, 4}, NULL);
+    struct axle_tensor o;
+    const struct axle_tensor *in[2] = {&a, &b};
+    struct axle_tensor *out[1] = {&o};
+    (void)state;
+
+    fx_init(&f, "Add", 14);
+    assert_int_equal(infer(&f, &axle_op_add, 2, in, 1, out), AXLE_OK);
+    assert_int_equal(o.dtype, AXLE_DTYPE_FLOAT32);
+    assert_int_equal(o.rank, 3);
+    assert_int_equal(o.dims[0], n);
+    assert_int_equal(o.dims[1], 3);
+    assert_int_equal(o.dims[2], 4);
+
+    /* N with N is N, N with M unknown, N with 5 is 5, unknown rank wins */
+    a = tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){n, n}, NULL);
+    b = tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){n, m}, NULL);
+    assert_int_equal(infer(&f, &axle_op_add, 2, in, 1, out), AXLE_OK);
+    assert_int_equal(o.dims[0], n);
+    assert_int_equal(o.dims[1], -1);
+    b = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){5}, NULL);
+    assert_int_equal(infer(&f, &axle_op_add, 2, in, 1, out), AXLE_OK);
+    assert_int_equal(o.dims[0], n);
+    assert_int_equal(o.dims[1], 5);
+    b.rank = -1;
+    assert_int_equal(infer(&f, &axle_op_add, 2, in, 1, out), AXLE_OK);
+    assert_int_equal(o.rank, -1);
+    fx_dispose(&f);
+}
+
+static void bcast_conflict_is_invalid_argument(void **state)
+{
+    struct fx f;
+    struct axle_tensor a = tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){2, 3}, NULL);
+    struct axle_tensor b = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){4}, NULL);
+    struct axle_tensor o;
+    const struct axle_tensor *in[2] = {&a, &b};
+    struct axle_tensor *out[1] = {&o};
+    (void)state;
+
+    fx_init(&f, "Add", 14);
+    assert_int_equal(infer(&f, &axle_op_add, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    assert_non_null(strstr(f.err.msg, "cannot be broadcast"));
+    /* mismatched dtypes */
+    b = tens(AXLE_DTYPE_INT64, 1, (int64_t[]){3}, NULL);
+    assert_int_equal(infer(&f, &axle_op_add, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    /* strings are not arithmetic */
+    a.dtype = b.dtype = AXLE_DTYPE_STRING;
+    assert_int_equal(infer(&f, &axle_op_add, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+}
+
+/* The walker on awkward shapes against index arithmetic, on a pool. */
+static void bcast_walker_matches_naive_reference(void **state)
+{
+    static const int64_t shapes[][2][4] = {
+        {{2, 1, 3, 1}, {1, 4, 1, 5}},
+        {{3, 4, 5, 6}, {1, 1, 1, 6}},
+        {{3, 4, 5, 6}, {1, 4, 1, 1}},
+        {{1, 1, 1, 1}, {7, 1, 3, 2}},
+        {{5, 17, 1, 33}, {5, 1, 9, 33}},
+    };
+    (void)state;
+
+    for (size_t c = 0; c < sizeof(shapes) / sizeof(shapes[0]); c++) {
+        struct fx f;
+        float *x, *y;
+        int64_t na = 1, nb = 1;
+        struct axle_tensor a, b, o;
+        const struct axle_tensor *in[2] = {&a, &b};
+        struct axle_tensor *out[1] = {&o};
+
+        fx_init(&f, "Sub", 14);
+        assert_int_equal(axle_pool_new(2, &f.pool), AXLE_OK);
+        for (int d = 0; d < 4; d++) {
+            na *= shapes[c][0][d];
+            nb *= shapes[c][1][d];
+        }
+        x = malloc(sizeof(float) * (size_t)na);
+        y = malloc(sizeof(float) * (size_t)nb);
+        for (int64_t i = 0; i < na; i++)
+            x[i] = (float)(i * 3 + 1);
+        for (int64_t i = 0; i < nb; i++)
+            y[i] = (float)(i * 0.5);
+        a = tens(AXLE_DTYPE_FLOAT32, 4, shapes[c][0], x);
+        b = tens(AXLE_DTYPE_FLOAT32, 4, shapes[c][1], y);
+        assert_int_equal(call(&f, &axle_op_sub, 2, in, 1, out), AXLE_OK);
+        for (int64_t i0 = 0; i0 < o.dims[0]; i0++)
+            for (int64_t i1 = 0; i1 < o.dims[1]; i1++)
+                for (int64_t i2 = 0; i2 < o.dims[2]; i2++)
+                    for (int64_t i3 = 0; i3 < o.dims[3]; i3++) {
+                        int64_t idx[4] = {i0, i1, i2, i3}, oa = 0, ob = 0,
+                                oo = 0;
+                        for (int d = 0; d < 4; d++) {
+                            oa = oa * a.dims[d] + (a.dims[d] == 1 ? 0 : idx[d]);
+                            ob = ob * b.dims[d] + (b.dims[d] == 1 ? 0 : idx[d]);
+                            oo = oo * o.dims[d] + idx[d];
+                        }
+                        assert_float_equal(((float *)o.data)[oo],
+                                           x[oa] - y[ob], 0);
+                    }
+        free_out(&o);
+        free(x);
+        free(y);
+        fx_dispose(&f);
+    }
+}
+
+static void legacy_broadcast_uses_axis(void **state)
+{
+    struct fx f;
+    float x[24], y[3] = {100, 200, 300};
+    struct axle_tensor a = tens(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){2, 3, 4}, x);
+    struct axle_tensor b = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){3}, y);
+    struct axle_tensor o;
+    const struct axle_tensor *in[2] = {&a, &b};
+    struct axle_tensor *out[1] = {&o};
+    (void)state;
+
+    for (int i = 0; i < 24; i++)
+        x[i] = (float)i;
+    fx_init(&f, "Add", 6);
+    attr_int(&f, "broadcast", 1);
+    attr_int(&f, "axis", 1);
+    assert_int_equal(call(&f, &axle_op_add, 2, in, 1, out), AXLE_OK);
+    assert_int_equal(o.rank, 3);
+    for (int i = 0; i < 24; i++)
+        assert_float_equal(((float *)o.data)[i], x[i] + y[(i / 4) % 3], 0);
+    free_out(&o);
+    fx_dispose(&f);
+
+    /* axis past the end of A */
+    fx_init(&f, "Add", 6);
+    attr_int(&f, "broadcast", 1);
+    attr_int(&f, "axis", 2);
+    assert_int_equal(infer(&f, &axle_op_add, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    if (strstr(f.err.msg, "axis") == NULL)
+        fail_msg("message: %s", f.err.msg);
+    fx_dispose(&f);
+}
+
+/* ---- integers ---- */
+
+static void int_div_by_zero_is_an_error(void **state)
+{
+    struct fx f;
+    int32_t x[4] = {-7, 7, 1, 2}, y[4] = {2, -2, 0, 1};
+    struct axle_tensor a = tens(AXLE_DTYPE_INT32, 1, (int64_t[]){4}, x);
+    struct axle_tensor b = tens(AXLE_DTYPE_INT32, 1, (int64_t[]){4}, y);
+    struct axle_tensor o;
+    const struct axle_tensor *in[2] = {&a, &b};
+    struct axle_tensor *out[1] = {&o};
+    (void)state;
+
+    fx_init(&f, "Div", 14);
+    assert_int_equal(call(&f, &axle_op_div, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    assert_non_null(strstr(f.err.msg, "division by zero"));
+    free_out(&o);
+    y[2] = 3;
+    assert_int_equal(call(&f, &axle_op_div, 2, in, 1, out), AXLE_OK);
+    assert_int_equal(((int32_t *)o.data)[0], -3); /* truncates */
+    assert_int_equal(((int32_t *)o.data)[1], -3);
+    assert_int_equal(((int32_t *)o.data)[2], 0);
+    free_out(&o);
+    fx_dispose(&f);
+}
+
+static void int_add_wraps_and_int_pow_is_exact(void **state)
+{
+    struct fx f;
+    int32_t x[2] = {INT32_MAX, INT32_MIN}, y[2] = {1, -1};
+    int64_t px[4] = {3, 2, -2, 3037000499}, py[4] = {3, -1, 3, 2};
+    struct axle_tensor a = tens(AXLE_DTYPE_INT32, 1, (int64_t[]){2}, x);
+    struct axle_tensor b = tens(AXLE_DTYPE_INT32, 1, (int64_t[]){2}, y);
+    struct axle_tensor o;
+    const struct axle_tensor *in[2] = {&a, &b};
+    struct axle_tensor *out[1] = {&o};
+    (void)state;
+
+    fx_init(&f, "Add", 14);
+    assert_int_equal(call(&f, &axle_op_add, 2, in, 1, out), AXLE_OK);
+    assert_int_equal(((int32_t *)o.data)[0], INT32_MIN);
+    assert_int_equal(((int32_t *)o.data)[1], INT32_MAX);
+    free_out(&o);
+    fx_dispose(&f);
+
+    fx_init(&f, "Pow", 15);
+    a = tens(AXLE_DTYPE_INT64, 1, (int64_t[]){4}, px);
+    b = tens(AXLE_DTYPE_INT64, 1, (int64_t[]){4}, py);
+    assert_int_equal(call(&f, &axle_op_pow, 2, in, 1, out), AXLE_OK);
+    assert_int_equal(((int64_t *)o.data)[0], 27);
+    assert_int_equal(((int64_t *)o.data)[1], 0);
+    assert_int_equal(((int64_t *)o.data)[2], -8);
+    assert_int_equal(((int64_t *)o.data)[3], 3037000499LL * 3037000499LL);
+    free_out(&o);
+    fx_dispose(&f);
+}
+
+/* ---- floats ---- */
+
+static void min_max_propagate_nan(void **state)
+{
+    struct fx f;
+    float x[40], y[40];
+    struct axle_tensor a = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){40}, x);
+    struct axle_tensor b = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){40}, y);
+    struct axle_tensor o;
+    const struct axle_tensor *in[2] = {&a, &b};
+    struct axle_tensor *out[1] = {&o};
+    (void)state;
+
+    for (int i = 0; i < 40; i++) {
+        x[i] = (float)i;
+        y[i] = (float)(40 - i);
+    }
+    x[3] = NAN;  /* first operand NaN */
+    y[21] = NAN; /* second operand NaN, in the vector body */
+    y[38] = NAN; /* in the tail */
+    for (int which = 0; which < 2; which++) {
+        fx_init(&f, which ? "Max" : "Min", 13);
+        assert_int_equal(call(&f, which ? &axle_op_max : &axle_op_min, 2, in,
+                              1, out), AXLE_OK);
+        for (int i = 0; i < 40; i++) {
+            float v = ((float *)o.data)[i];
+            if (i == 3 || i == 21 || i == 38)
+                assert_true(isnan(v));
+            else
+                assert_float_equal(v, which ? fmaxf(x[i], y[i])
+                                            : fminf(x[i], y[i]), 0);
+        }
+        free_out(&o);
+        fx_dispose(&f);
+    }
+}
+
+static bool close_enough(float got, float want)
+{
+    if (isnan(want))
+        return isnan(got);
+    if (isinf(want))
+        return got == want;
+    return fabsf(got - want) <= 2e-6f + 4e-6f * fabsf(want);
+}
+
+/* The vector kernels against the libm reference over a dense sweep plus
+ * specials; this is what makes the AVX-512 math trustworthy. */
+static void vector_kernels_match_reference(void **state)
+{
+    const struct axle_ew_f32_ops *v = axle_ew_f32(), *r = axle_ew_f32_ref();
+    struct axle_ew_params p = {0.7f, 0.3f, 1.2f};
+    enum { N = 20000 };
+    float *x = malloc(sizeof(float) * N), *a = malloc(sizeof(float) * N),
+          *b = malloc(sizeof(float) * N);
+    static const float specials[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-40f,
+                                      1e-7f, -1e-5f, 0.29999f, 0.3f, 0.35f,
+                                      0.5f, -0.5f, 1.0f, 88.0f, 89.0f, -88.0f,
+                                      -104.0f, 200.0f, -200.0f, 3e38f};
+    size_t ns = sizeof(specials) / sizeof(specials[0]);
+    (void)state;
+
+    for (int i = 0; i < N; i++)
+        x[i] = -25.0f + 50.0f * (float)i / N;
+    for (size_t i = 0; i < ns; i++)
+        x[i * 7] = specials[i];
+    x[5] = NAN;
+    x[6] = INFINITY;
+    x[8] = -INFINITY;
+    x[9] = 1e-3f;
+    for (int op = 0; op < AXLE_EW_N_UN; op++) {
+        p.alpha = op == AXLE_EW_CLIP ? -2.0f : 0.7f;
+        p.beta = op == AXLE_EW_CLIP ? 3.0f : 0.3f;
+        /* odd lengths exercise the masked tails */
+        v->un[op](a, x, N - 3, &p);
+        r->un[op](b, x, N - 3, &p);
+        for (int i = 0; i < N - 3; i++) {
+            float want = b[i];
+            if ((op == AXLE_EW_LOG || op == AXLE_EW_SQRT) && x[i] < 0)
+                want = NAN;
+            if (!close_enough(a[i], want))
+                fail_msg("op %d x=%.9g: got %.9g want %.9g", op, x[i], a[i],
+                         want);
+        }
+    }
+    /* log over positive magnitudes, including subnormals */
+    for (int i = 0; i < N; i++)
+        x[i] = ldexpf(1.0f + (float)(i % 97) / 97.0f, (i % 300) - 149);
+    v->un[AXLE_EW_LOG](a, x, N, &p);
+    r->un[AXLE_EW_LOG](b, x, N, &p);
+    for (int i = 0; i < N; i++)
+        if (!close_enough(a[i], b[i]))
+            fail_msg("log x=%.9g: got %.9g want %.9g", x[i], a[i], b[i]);
+    /* binary ops, all step patterns */
+    for (int op = 0; op < AXLE_EW_N_BIN; op++) {
+        for (int s = 0; s < 4; s++) {
+            int64_t sa = s & 1, sb = s >> 1;
+            for (int i = 0; i < 100; i++)
+                x[i] = (float)(i - 50) * 0.37f;
+            v->bin[op](a, x, sa, x + 50, sb, 37);
+            r->bin[op](b, x, sa, x + 50, sb, 37);
+            for (int i = 0; i < 37; i++)
+                if (!close_enough(a[i], b[i]))
+                    fail_msg("bin %d steps %d: %g vs %g", op, s, a[i], b[i]);
+        }
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
+static void relu_passes_nan_and_handles_half(void **state)
+{
+    struct fx f;
+    uint16_t h[3] = {axle_f32_to_f16(-1.5f), axle_f32_to_f16(2.5f),
+                     axle_f32_to_f16(NAN)};
+    struct axle_tensor x = tens(AXLE_DTYPE_FLOAT16, 1, (int64_t[]){3}, h);
+    struct axle_tensor o;
+    const struct axle_tensor *in[1] = {&x};
+    struct axle_tensor *out[1] = {&o};
+    (void)state;
+
+    fx_init(&f, "Relu", 14);
+    assert_int_equal(call(&f, &axle_op_relu, 1, in, 1, out), AXLE_OK);
+    assert_float_equal(axle_f16_to_f32(((uint16_t *)o.data)[0]), 0, 0);
+    assert_float_equal(axle_f16_to_f32(((uint16_t *)o.data)[1]), 2.5, 0);
+    assert_true(isnan(axle_f16_to_f32(((uint16_t *)o.data)[2])));
+    free_out(&o);
+    /* bool input is rejected */
+    x.dtype = AXLE_DTYPE_BOOL;
+    assert_int_equal(infer(&f, &axle_op_relu, 1, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+}
+
+/* ---- Clip ---- */
+
+static void clip_bounds_by_version(void **state)
+{
+    struct fx f;
+    int8_t xi[4] = {-128, -5, 5, 127}, lo = -10, hi = 10;
+    float xf[3] = {-5.0f, 0.5f, 5.0f}, lohi[2] = {0, 1};
+    struct axle_tensor x = tens(AXLE_DTYPE_INT8, 1, (int64_t[]){4}, xi);
+    struct axle_tensor mn = tens(AXLE_DTYPE_INT8, 0, NULL, &lo);
+    struct axle_tensor mx = tens(AXLE_DTYPE_INT8, 0, NULL, &hi);
+    struct axle_tensor o;
+    const struct axle_tensor *in[3] = {&x, &mn, &mx};
+    struct axle_tensor *out[1] = {&o};
+    (void)state;
+
+    fx_init(&f, "Clip", 13);
+    assert_int_equal(call(&f, &axle_op_clip, 3, in, 1, out), AXLE_OK);
+    assert_int_equal(((int8_t *)o.data)[0], -10);
+    assert_int_equal(((int8_t *)o.data)[1], -5);
+    assert_int_equal(((int8_t *)o.data)[3], 10);
+    free_out(&o);
+    /* max omitted: only the lower bound */
+    in[2] = NULL;
+    assert_int_equal(call(&f, &axle_op_clip, 3, in, 1, out), AXLE_OK);
+    assert_int_equal(((int8_t *)o.data)[3], 127);
+    free_out(&o);
+    /* a non-scalar bound */
+    mn = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){2}, lohi);
+    x = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){3}, xf);
+    assert_int_equal(infer(&f, &axle_op_clip, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+
+    /* Clip-6: attributes */
+    fx_init(&f, "Clip", 6);
+    attr_float(&f, "min", -1.0f);
+    attr_float(&f, "max", 1.0f);
+    assert_int_equal(call(&f, &axle_op_clip, 1, in, 1, out), AXLE_OK);
+    assert_float_equal(((float *)o.data)[0], -1.0f, 0);
+    assert_float_equal(((float *)o.data)[1], 0.5f, 0);
+    assert_float_equal(((float *)o.data)[2], 1.0f, 0);
+    free_out(&o);
+    fx_dispose(&f);
+}
+
+/* ---- Cast ---- */
+
+static void cast_float_to_string_prints_like_numpy(void **state)
+{
+    struct fx f;
+    float x[9] = {0.1f, 1e-5f, 123.0f, 1e16f, NAN, -INFINITY, -0.0f,
+                  0.039187793f, 123456789.0f};
+    static const char *const want[9] = {"0.1", "1e-05", "123.0", "1e+16",
+                                        "NaN", "-INF", "-0.0", "0.039187793",
+                                        "123456790.0"};
+    struct axle_tensor t = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){9}, x);
+    struct axle_tensor o;
+    const struct axle_tensor *in[1] = {&t};
+    struct axle_tensor *out[1] = {&o};
+    (void)state;
+
+    fx_init(&f, "Cast", 13);
+    attr_int(&f, "to", AXLE_DTYPE_STRING);
+    assert_int_equal(call(&f, &axle_op_cast, 1, in, 1, out), AXLE_OK);
+    for (int i = 0; i < 9; i++)
+        assert_string_equal(((char **)o.data)[i], want[i]);
+    free_out(&o);
+    fx_dispose(&f);
+}
+
+static void cast_string_parses_specials_and_rejects_garbage(void **state)
+{
+    struct fx f;
+    char *s[6] = {"NaN", "+INF", "-inf", "1E8", " 2.5 ", "-3"};
+    struct axle_tensor t = tens(AXLE_DTYPE_STRING, 1, (int64_t[]){6}, s);
+    struct axle_tensor o;
+    const struct axle_tensor *in[1] = {&t};
+    struct axle_tensor *out[1] = {&o};
+    float *v;
+    (void)state;
+
+    fx_init(&f, "Cast", 13);
+    attr_int(&f, "to", AXLE_DTYPE_FLOAT32);
+    assert_int_equal(call(&f, &axle_op_cast, 1, in, 1, out), AXLE_OK);
+    v = o.data;
+    assert_true(isnan(v[0]));
+    assert_true(isinf(v[1]) && v[1] > 0);
+    assert_true(isinf(v[2]) && v[2] < 0);
+    assert_float_equal(v[3], 1e8f, 0);
+    assert_float_equal(v[4], 2.5f, 0);
+    assert_float_equal(v[5], -3.0f, 0);
+    free_out(&o);
+    s[1] = "Hello";
+    assert_int_equal(call(&f, &axle_op_cast, 1, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    assert_non_null(strstr(f.err.msg, "Hello"));
+    free_out(&o);
+    fx_dispose(&f);
+}
+
+static void cast_numeric_pairs(void **state)
+{
+    struct fx f;
+    float x[5] = {1.5f, -2.7f, NAN, 3e10f, -1.0f};
+    double d[1] = {1.0 + 0x1p-11 + 0x1p-40}; /* just above an f16 tie */
+    struct axle_tensor t = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){5}, x);
+    struct axle_tensor o;
+    const struct axle_tensor *in[1] = {&t};
+    struct axle_tensor *out[1] = {&o};
+    (void)state;
+
+    /* float -> int32 truncates; NaN and overflow do not crash */
+    fx_init(&f, "Cast", 13);
+    attr_int(&f, "to", AXLE_DTYPE_INT32);
+    assert_int_equal(call(&f, &axle_op_cast, 1, in, 1, out), AXLE_OK);
+    assert_int_equal(((int32_t *)o.data)[0], 1);
+    assert_int_equal(((int32_t *)o.data)[1], -2);
+    assert_int_equal(((int32_t *)o.data)[2], 0);
+    free_out(&o);
+    fx_dispose(&f);
+
+    /* Cast-1 takes the type by name; float -> bfloat16 rounds to even */
+    fx_init(&f, "Cast", 1);
+    attr_str(&f, "to", "BFLOAT16");
+    assert_int_equal(call(&f, &axle_op_cast, 1, in, 1, out), AXLE_OK);
+    assert_int_equal(o.dtype, AXLE_DTYPE_BFLOAT16);
+    assert_float_equal(axle_bf16_to_f32(((uint16_t *)o.data)[0]), 1.5f, 0);
+    assert_float_equal(axle_bf16_to_f32(((uint16_t *)o.data)[4]), -1.0f, 0);
+    free_out(&o);
+    fx_dispose(&f);
+
+    /* double -> float16 rounds once: above the tie goes up */
+    fx_init(&f, "Cast", 13);
+    attr_int(&f, "to", AXLE_DTYPE_FLOAT16);
+    t = tens(AXLE_DTYPE_FLOAT64, 1, (int64_t[]){1}, d);
+    assert_int_equal(call(&f, &axle_op_cast, 1, in, 1, out), AXLE_OK);
+    assert_float_equal(axle_f16_to_f32(((uint16_t *)o.data)[0]),
+                       1.0f + 0x1p-10f, 0);
+    free_out(&o);
+    fx_dispose(&f);
+
+    fx_init(&f, "Cast", 13);
+    attr_int(&f, "to", 99);
+    assert_int_equal(infer(&f, &axle_op_cast, 1, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+}
+
+/* ---- Where, Dropout, Equal ---- */
+
+static void where_broadcasts_and_copies_strings(void **state)
+{
+    struct fx f;
+    uint8_t c[2] = {1, 0};
+    char *xs[1] = {"yes"}, *ys[2] = {"no0", "no1"};
+    struct axle_tensor cd = tens(AXLE_DTYPE_BOOL, 2, (int64_t[]){2, 1}, c);
+    struct axle_tensor x = tens(AXLE_DTYPE_STRING, 0, NULL, xs);
+    struct axle_tensor y = tens(AXLE_DTYPE_STRING, 1, (int64_t[]){2}, ys);
+    struct axle_tensor o;
+    const struct axle_tensor *in[3] = {&cd, &x, &y};
+    struct axle_tensor *out[1] = {&o};
+    char **r;
+    (void)state;
+
+    fx_init(&f, "Where", 16);
+    assert_int_equal(call(&f, &axle_op_where, 3, in, 1, out), AXLE_OK);
+    assert_int_equal(o.rank, 2);
+    r = o.data;
+    assert_string_equal(r[0], "yes");
+    assert_string_equal(r[1], "yes");
+    assert_string_equal(r[2], "no0");
+    assert_string_equal(r[3], "no1");
+    assert_ptr_not_equal(r[0], xs[0]);
+    free_out(&o);
+    cd.dtype = AXLE_DTYPE_INT32;
+    assert_int_equal(infer(&f, &axle_op_where, 3, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+}
+
+static void dropout_inference_copies_and_checks_ratio(void **state)
+{
+    struct fx f;
+    float x[3] = {1, 2, 3}, ratio = 1.5f;
+    uint8_t train = 1;
+    struct axle_tensor t = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){3}, x);
+    struct axle_tensor r = tens(AXLE_DTYPE_FLOAT32, 0, NULL, &ratio);
+    struct axle_tensor tm = tens(AXLE_DTYPE_BOOL, 0, NULL, &train);
+    struct axle_tensor o, m;
+    const struct axle_tensor *in[3] = {&t, &r, &tm};
+    struct axle_tensor *out[2] = {&o, &m};
+    (void)state;
+
+    fx_init(&f, "Dropout", 13);
+    assert_int_equal(call(&f, &axle_op_dropout, 1, in, 2, out), AXLE_OK);
+    assert_memory_equal(o.data, x, sizeof(x));
+    assert_int_equal(m.dtype, AXLE_DTYPE_BOOL);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(((uint8_t *)m.data)[i], 1);
+    free_out(&o);
+    free_out(&m);
+    assert_int_equal(call(&f, &axle_op_dropout, 3, in, 2, out),
+                     AXLE_INVALID_ARGUMENT);
+    free_out(&o);
+    free_out(&m);
+    fx_dispose(&f);
+}
+
+static void equal_and_not_check_types(void **state)
+{
+    struct fx f;
+    int64_t x[3] = {1, 2, 3}, y[1] = {2};
+    struct axle_tensor a = tens(AXLE_DTYPE_INT64, 1, (int64_t[]){3}, x);
+    struct axle_tensor b = tens(AXLE_DTYPE_INT64, 1, (int64_t[]){1}, y);
+    struct axle_tensor o;
+    const struct axle_tensor *in[2] = {&a, &b};
+    struct axle_tensor *out[1] = {&o};
+    (void)state;
+
+    fx_init(&f, "Equal", 13);
+    assert_int_equal(call(&f, &axle_op_equal, 2, in, 1, out), AXLE_OK);
+    assert_int_equal(o.dtype, AXLE_DTYPE_BOOL);
+    assert_int_equal(((uint8_t *)o.data)[0], 0);
+    assert_int_equal(((uint8_t *)o.data)[1], 1);
+    free_out(&o);
+    fx_dispose(&f);
+    fx_init(&f, "Not", 1);
+    assert_int_equal(infer(&f, &axle_op_not, 1, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+}
+
+static void mean_and_prelu(void **state)
+{
+    struct fx f;
+    float x[4] = {1, -2, 3, -4}, y[2] = {3, 4}, s[2] = {0.5f, 0.25f};
+    struct axle_tensor a = tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){2, 2}, x);
+    struct axle_tensor b = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){2}, y);
+    struct axle_tensor o;
+    const struct axle_tensor *in[3] = {&a, &b, &a};
+    struct axle_tensor *out[1] = {&o};
+    (void)state;
+
+    fx_init(&f, "Mean", 13);
+    assert_int_equal(call(&f, &axle_op_mean, 3, in, 1, out), AXLE_OK);
+    assert_float_equal(((float *)o.data)[0], (1 + 3 + 1) / 3.0f, 1e-6);
+    assert_float_equal(((float *)o.data)[3], (-4 + 4 - 4) / 3.0f, 1e-6);
+    free_out(&o);
+    fx_dispose(&f);
+
+    fx_init(&f, "PRelu", 16);
+    b = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){2}, s);
+    assert_int_equal(call(&f, &axle_op_prelu, 2, in, 1, out), AXLE_OK);
+    assert_float_equal(((float *)o.data)[1], -0.5f, 0);
+    assert_float_equal(((float *)o.data)[2], 3.0f, 0);
+    assert_float_equal(((float *)o.data)[3], -1.0f, 0);
+    free_out(&o);
+    /* slope may not be bigger than X */
+    b = tens(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){1, 2, 2}, NULL);
+    assert_int_equal(infer(&f, &axle_op_prelu, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bcast_keeps_symbolic_dims),
+        cmocka_unit_test(bcast_conflict_is_invalid_argument),
+        cmocka_unit_test(bcast_walker_matches_naive_reference),
+        cmocka_unit_test(legacy_broadcast_uses_axis),
+        cmocka_unit_test(int_div_by_zero_is_an_error),
+        cmocka_unit_test(int_add_wraps_and_int_pow_is_exact),
+        cmocka_unit_test(min_max_propagate_nan),
+        cmocka_unit_test(vector_kernels_match_reference),
+        cmocka_unit_test(relu_passes_nan_and_handles_half),
+        cmocka_unit_test(clip_bounds_by_version),
+        cmocka_unit_test(cast_float_to_string_prints_like_numpy),
+        cmocka_unit_test(cast_string_parses_specials_and_rejects_garbage),
+        cmocka_unit_test(cast_numeric_pairs),
+        cmocka_unit_test(where_broadcasts_and_copies_strings),
+        cmocka_unit_test(dropout_inference_copies_and_checks_ratio),
+        cmocka_unit_test(equal_and_not_check_types),
+        cmocka_unit_test(mean_and_prelu),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
