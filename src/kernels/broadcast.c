@@ -167,7 +167,8 @@ enum axle_status axle_bcast_legacy(struct axle_kctx *k,
         int64_t db = b->dims[i], da = a->dims[axis + i];
         if (db >= 0 && da >= 0 && db != da && db != 1)
             return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
-                                "B dim %d is %lld but A dim %lld is %lld", i,
+                                "broadcast axis %lld: B dim %d is %lld but A "
+                                "dim %lld is %lld", (long long)axis, i,
                                 (long long)db, (long long)(axis + i),
                                 (long long)da);
         b_out->dims[axis + i] = db;

@@ -5,8 +5,8 @@
  * the TensorProto number. Between numeric types: floats to integers
  * truncate toward zero (NaN gives 0, out-of-range saturates instead of C's
  * undefined behaviour), integers wrap to narrower widths, anything to bool
- * is "!= 0"; float64 -> float16/bfloat16 rounds once (through round-to-odd
- * float32). Strings (Cast-9+): parsing accepts plain and scientific
+ * is "!= 0"; float64 -> float16 rounds once (through round-to-odd
+ * float32); anything -> bfloat16 truncates like ONNX's reference. Strings (Cast-9+): parsing accepts plain and scientific
  * notation and "NaN", "INF", "+INF", "-INF" in any case; printing uses the
  * shortest digits that round-trip in the source type, positional for
  * 1e-4 <= |x| < 1e16 and scientific otherwise (numpy's str(), which the
@@ -87,6 +87,9 @@ static enum axle_status cast_infer(struct axle_kctx *k)
     enum axle_status st = cast_target(k, &to);
     const struct axle_tensor *x = k->in[0];
 
+    if (axle_ew_need_inputs(k, 1) != AXLE_OK)
+        return AXLE_INVALID_ARGUMENT;
+
     if (st != AXLE_OK)
         return st;
     if (x->dtype != AXLE_DTYPE_UNDEFINED && axle_dtype_size(x->dtype) == 0)
@@ -97,6 +100,8 @@ static enum axle_status cast_infer(struct axle_kctx *k)
     copy_shape(x, k->out[0]);
     return AXLE_OK;
 }
+
+static uint16_t f32_to_bf16_trunc(float f);
 
 /* ---- strings ---- */
 
@@ -258,6 +263,8 @@ static enum axle_status cast_from_string(struct axle_kctx *k,
                                 axle_dtype_name(to));
         if (to == AXLE_DTYPE_FLOAT32)
             ((float *)out->data)[i] = fv;
+        else if (to == AXLE_DTYPE_BFLOAT16)
+            ((uint16_t *)out->data)[i] = f32_to_bf16_trunc(fv);
         else if (axle_dtype_is_float(to) || !is_int)
             axle_ew_st_f(out->data, to, i, dv);
         else if (to == AXLE_DTYPE_UINT64 && str[0] != '-')
@@ -316,6 +323,20 @@ static float f64_to_f32_odd(double d)
     return f;
 }
 
+/* Cast to bfloat16 keeps the upper 16 bits (truncation toward zero), as
+ * ONNX's reference does for Cast-13 (onnx 1.12 test data
+ * test_cast_FLOAT_to_BFLOAT16); NaN stays a quiet NaN. Arithmetic on
+ * bfloat16 elsewhere rounds to nearest even. */
+static uint16_t f32_to_bf16_trunc(float f)
+{
+    uint32_t bits;
+
+    memcpy(&bits, &f, 4);
+    if (isnan(f))
+        return (uint16_t)((bits >> 16) | 0x40);
+    return (uint16_t)(bits >> 16);
+}
+
 static void cast_numeric(const struct axle_tensor *x, struct axle_tensor *o,
                          int64_t n)
 {
@@ -328,9 +349,12 @@ static void cast_numeric(const struct axle_tensor *x, struct axle_tensor *o,
     } else if (from == AXLE_DTYPE_FLOAT64 && to == AXLE_DTYPE_FLOAT32) {
         for (int64_t i = 0; i < n; i++)
             ((float *)o->data)[i] = (float)((const double *)x->data)[i];
-    } else if (from == AXLE_DTYPE_FLOAT32 &&
-               (to == AXLE_DTYPE_FLOAT16 || to == AXLE_DTYPE_BFLOAT16)) {
+    } else if (from == AXLE_DTYPE_FLOAT32 && to == AXLE_DTYPE_FLOAT16) {
         axle_ew_f32_to_half(to, x->data, o->data, n);
+    } else if (from == AXLE_DTYPE_FLOAT32 && to == AXLE_DTYPE_BFLOAT16) {
+        for (int64_t i = 0; i < n; i++)
+            ((uint16_t *)o->data)[i] =
+                f32_to_bf16_trunc(((const float *)x->data)[i]);
     } else if ((from == AXLE_DTYPE_FLOAT16 || from == AXLE_DTYPE_BFLOAT16) &&
                to == AXLE_DTYPE_FLOAT32) {
         axle_ew_half_to_f32(from, x->data, o->data, n);
@@ -340,7 +364,7 @@ static void cast_numeric(const struct axle_tensor *x, struct axle_tensor *o,
             float f = f64_to_f32_odd(((const double *)x->data)[i]);
             ((uint16_t *)o->data)[i] = to == AXLE_DTYPE_FLOAT16
                                            ? axle_f32_to_f16(f)
-                                           : axle_f32_to_bf16(f);
+                                           : f32_to_bf16_trunc(f);
         }
     } else if (from == AXLE_DTYPE_INT64 && to == AXLE_DTYPE_FLOAT32) {
         for (int64_t i = 0; i < n; i++)
@@ -348,6 +372,10 @@ static void cast_numeric(const struct axle_tensor *x, struct axle_tensor *o,
     } else if (from == AXLE_DTYPE_UINT64 && to == AXLE_DTYPE_FLOAT32) {
         for (int64_t i = 0; i < n; i++)
             ((float *)o->data)[i] = (float)((const uint64_t *)x->data)[i];
+    } else if (to == AXLE_DTYPE_BFLOAT16) {
+        for (int64_t i = 0; i < n; i++)
+            ((uint16_t *)o->data)[i] = f32_to_bf16_trunc(
+                f64_to_f32_odd(axle_ew_ld_f(x->data, from, i)));
     } else if (axle_dtype_is_float(from) || axle_dtype_is_float(to)) {
         for (int64_t i = 0; i < n; i++)
             axle_ew_st_f(o->data, to, i, axle_ew_ld_f(x->data, from, i));
@@ -411,6 +439,8 @@ static enum axle_status copy_tensor(struct axle_kctx *k,
 
 static enum axle_status identity_infer(struct axle_kctx *k)
 {
+    if (axle_ew_need_inputs(k, 1) != AXLE_OK)
+        return AXLE_INVALID_ARGUMENT;
     k->out[0]->dtype = k->in[0]->dtype;
     copy_shape(k->in[0], k->out[0]);
     return AXLE_OK;
@@ -434,6 +464,11 @@ static enum axle_status dropout_infer(struct axle_kctx *k)
     const struct axle_tensor *x = k->in[0];
     const struct axle_tensor *r = AXLE_IN(k, 1), *t = AXLE_IN(k, 2);
 
+    if (axle_ew_need_inputs(k, 1) != AXLE_OK)
+        return AXLE_INVALID_ARGUMENT;
+    if (k->out[0] == NULL)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "Dropout: output 0 is required");
     if (x->dtype != AXLE_DTYPE_UNDEFINED && !axle_dtype_is_float(x->dtype))
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
                             "Dropout: unsupported type %s",

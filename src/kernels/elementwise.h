@@ -162,6 +162,10 @@ static inline void axle_ew_st_i(void *p, enum axle_dtype dt, int64_t i,
     }
 }
 
+/* AXLE_INVALID_ARGUMENT unless inputs 0..n-1 are present (an optional-style
+ * empty name can omit a required input). */
+enum axle_status axle_ew_need_inputs(struct axle_kctx *k, int n);
+
 double axle_ew_ld_f(const void *p, enum axle_dtype dt, int64_t i);
 void axle_ew_st_f(void *p, enum axle_dtype dt, int64_t i, double v);
 

@@ -387,6 +387,9 @@ static enum axle_status prelu_infer(struct axle_kctx *k)
     const struct axle_tensor *x = k->in[0], *s = AXLE_IN(k, 1);
     enum axle_status st;
 
+    if (axle_ew_need_inputs(k, 1) != AXLE_OK)
+        return AXLE_INVALID_ARGUMENT;
+
     if (s == NULL)
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
                             "PRelu: missing slope");

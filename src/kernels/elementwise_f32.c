@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/cpu.h"
+#include "base/err.h"
 #include "ir/tensor.h"
 #include "kernels/elementwise.h"
 
@@ -294,4 +295,18 @@ void axle_ew_st_f(void *p, enum axle_dtype dt, int64_t i, double v)
                                        dt == AXLE_DTYPE_UINT64));
         break;
     }
+}
+
+enum axle_status axle_ew_need_inputs(struct axle_kctx *k, int n)
+{
+    for (int j = 0; j < n; j++)
+        if (j >= k->n_inputs || k->in[j] == NULL)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "%s: input %d is required",
+                                k->node->op_type, j);
+    for (int j = 0; j < k->n_outputs; j++)
+        if (k->out[j] != NULL)
+            return AXLE_OK;
+    return axle_err_set(k->err, AXLE_INVALID_ARGUMENT, "%s: no output",
+                        k->node->op_type);
 }

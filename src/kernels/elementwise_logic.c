@@ -174,6 +174,9 @@ static enum axle_status not_infer(struct axle_kctx *k)
     const struct axle_tensor *x = k->in[0];
     struct axle_tensor *o = k->out[0];
 
+    if (axle_ew_need_inputs(k, 1) != AXLE_OK)
+        return AXLE_INVALID_ARGUMENT;
+
     if (x->dtype != AXLE_DTYPE_UNDEFINED && x->dtype != AXLE_DTYPE_BOOL)
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
                             "Not: input is %s, expected bool",
@@ -256,6 +259,9 @@ static void where_row(void *arg, int64_t oo, const int64_t *off,
 static enum axle_status where_infer(struct axle_kctx *k)
 {
     const struct axle_tensor *cd = k->in[0], *x = k->in[1], *y = k->in[2];
+
+    if (axle_ew_need_inputs(k, 3) != AXLE_OK)
+        return AXLE_INVALID_ARGUMENT;
 
     if (cd->dtype != AXLE_DTYPE_UNDEFINED && cd->dtype != AXLE_DTYPE_BOOL)
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,

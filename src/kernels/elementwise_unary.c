@@ -109,6 +109,9 @@ static enum axle_status un_infer(struct axle_kctx *k)
     const struct axle_tensor *x = k->in[0];
     struct axle_tensor *o = k->out[0];
 
+    if (axle_ew_need_inputs(k, 1) != AXLE_OK)
+        return AXLE_INVALID_ARGUMENT;
+
     if (x->dtype != AXLE_DTYPE_UNDEFINED && !axle_dtype_is_numeric(x->dtype))
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
                             "%s: unsupported type %s", k->node->op_type,
@@ -246,6 +249,9 @@ UN_OP(softplus, "Softplus", softplus_run);
 static enum axle_status clip_infer(struct axle_kctx *k)
 {
     const struct axle_tensor *x = k->in[0];
+
+    if (axle_ew_need_inputs(k, 1) != AXLE_OK)
+        return AXLE_INVALID_ARGUMENT;
 
     for (int j = 1; j < 3 && k->opset >= 11; j++) {
         const struct axle_tensor *b = AXLE_IN(k, j);

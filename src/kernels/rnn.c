@@ -840,8 +840,9 @@ static enum axle_status rnn_run(struct axle_kctx *k, enum rnn_kind kind)
     }
 
     if (N > 0 && H > 0) {
-        int64_t work = j.S * N * gh * (j.I + H);
-        if (c->nd == 2 && k->pool != NULL && work >= PAR_MIN_WORK)
+        double work = (double)j.S * (double)N * (double)gh *
+                      (double)(j.I + H);
+        if (c->nd == 2 && k->pool != NULL && work >= (double)PAR_MIN_WORK)
             axle_pool_parallel_for(k->pool, 2, 1, direction_task, &j);
         else
             for (int d = 0; d < c->nd; d++)

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/cpu.h"
 #include "base/err.h"
 #include "base/pool.h"
 #include "ir/tensor.h"
@@ -42,6 +43,7 @@ struct plan {
     int64_t nblk; /* TILE2D: blocks along the source-contiguous axis */
     size_t es;
     bool strings;
+    bool avx512;
     bool oom;
     const char *src;
     char *dst;
@@ -61,10 +63,13 @@ char *axle_shape_strdup(const char *s)
 
 void axle_shape_strides(int rank, const int64_t *dims, int64_t *strides)
 {
-    int64_t s = 1;
+    /* Unsigned: a shape with a 0 dim may hold huge other dims whose
+     * product overflows; no element is copied then, but the arithmetic must
+     * stay defined. */
+    uint64_t s = 1;
     for (int i = rank - 1; i >= 0; i--) {
-        strides[i] = s;
-        s *= dims[i] > 0 ? dims[i] : 1;
+        strides[i] = (int64_t)s;
+        s *= dims[i] > 0 ? (uint64_t)dims[i] : 1;
     }
 }
 
@@ -179,7 +184,13 @@ static void tile_block(const struct plan *p, char *d, const char *s,
     switch (p->es) {
     case 1: tile1((uint8_t *)d, (const uint8_t *)s, na, ia, j0, j1, ob); break;
     case 2: tile2((uint16_t *)d, (const uint16_t *)s, na, ia, j0, j1, ob); break;
-    case 4: tile4((uint32_t *)d, (const uint32_t *)s, na, ia, j0, j1, ob); break;
+    case 4:
+        if (p->avx512)
+            axle_shape_tile4_avx512((uint32_t *)d, (const uint32_t *)s, na, ia,
+                                    j0, j1, ob);
+        else
+            tile4((uint32_t *)d, (const uint32_t *)s, na, ia, j0, j1, ob);
+        break;
     default: tile8((uint64_t *)d, (const uint64_t *)s, na, ia, j0, j1, ob); break;
     }
 }
@@ -315,6 +326,7 @@ enum axle_status axle_shape_copy_strided(struct axle_kctx *k,
         return AXLE_OK;
     p.es = axle_dtype_size(dt);
     p.strings = dt == AXLE_DTYPE_STRING;
+    p.avx512 = axle_cpu_get()->isa >= AXLE_ISA_AVX512;
     p.src = src;
     p.dst = dst;
     if (p.es == 0)

@@ -36,6 +36,12 @@ enum axle_status axle_shape_copy_strided(struct axle_kctx *k,
                                          enum axle_dtype dt, const void *src,
                                          void *dst);
 
+/* AVX-512 body of the blocked transpose for 4-byte elements:
+ * d[j*ob + i] = s[i*ia + j] for j in [j0, j1), i in [0, a). Only call when
+ * axle_cpu_get()->isa >= AXLE_ISA_AVX512. */
+void axle_shape_tile4_avx512(uint32_t *d, const uint32_t *s, int64_t a,
+                             int64_t ia, int64_t j0, int64_t j1, int64_t ob);
+
 /* Copies n contiguous elements (strings duplicated). */
 enum axle_status axle_shape_copy_elems(struct axle_kctx *k, enum axle_dtype dt,
                                        const void *src, void *dst, int64_t n);

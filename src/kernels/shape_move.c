@@ -8,6 +8,7 @@
  * a batch of blocked 2-D transposes) and spreads large copies over the
  * pool. Gather copies contiguous slabs per index after checking every index.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -552,14 +553,21 @@ static void slice_axis(int64_t d, int64_t start, int64_t end, int64_t step,
         start += d;
     if (end < 0)
         end += d;
+    /* Counts written as (diff - 1) / |step| + 1 so that huge steps
+     * (INT64_MAX, INT64_MIN) cannot overflow. */
     if (step > 0) {
         start = start < 0 ? 0 : start > d ? d : start;
         end = end < 0 ? 0 : end > d ? d : end;
-        *count = end > start ? (end - start + step - 1) / step : 0;
+        *count = end > start ? (end - start - 1) / step + 1 : 0;
     } else {
         start = start < 0 ? 0 : start > d - 1 ? d - 1 : start;
         end = end < -1 ? -1 : end > d - 1 ? d - 1 : end;
-        *count = start > end ? (start - end + (-step) - 1) / (-step) : 0;
+        if (start <= end)
+            *count = 0;
+        else if (step == INT64_MIN)
+            *count = 1;
+        else
+            *count = (start - end - 1) / -step + 1;
     }
     *first = *count > 0 ? start : 0;
 }
@@ -601,6 +609,8 @@ static enum axle_status slice_plan(struct axle_kctx *k,
         }
         slice_axis(x->dims[ax], a->starts[i], a->ends[i], a->steps[i],
                    &first[ax], &dims[ax]);
+        if (dims[ax] <= 1)
+            step[ax] = 1; /* one element: keep strides small */
     }
     return AXLE_OK;
 }
@@ -743,20 +753,37 @@ static int64_t gather_index(const struct gather_ctx *g, int64_t j)
     return v < 0 ? v + g->dim : v;
 }
 
+/* Items are (outer o, index j) pairs, each one slab of g->inner bytes. */
 static void gather_chunk(void *ctx, int64_t begin, int64_t end, int tid)
 {
     const struct gather_ctx *g = ctx;
-    int64_t inner = g->inner;
+    int64_t inner = g->inner, o = begin / g->n_idx, j = begin % g->n_idx;
+    char *d = g->dst + begin * inner;
 
-    for (int64_t it = begin; it < end; it++) {
-        int64_t o = it / g->n_idx, j = it % g->n_idx;
-        const char *s = g->src + (o * g->dim + gather_index(g, j)) * inner;
-        char *d = g->dst + it * inner;
-        switch (inner) {
-        case 4: memcpy(d, s, 4); break;
-        case 8: memcpy(d, s, 8); break;
-        default: memcpy(d, s, (size_t)inner); break;
+    for (int64_t it = begin; it < end;) {
+        const char *row = g->src + o * g->dim * inner;
+        int64_t stop = g->n_idx - j < end - it ? g->n_idx : j + (end - it);
+        int64_t n = stop - j;
+        /* Element-sized slabs (Gather on the last axis): typed loads. */
+        if (inner == 4) {
+            uint32_t *d4 = (uint32_t *)d;
+            const uint32_t *r4 = (const uint32_t *)row;
+            for (int64_t q = 0; q < n; q++)
+                d4[q] = r4[gather_index(g, j + q)];
+        } else if (inner == 8) {
+            uint64_t *d8 = (uint64_t *)d;
+            const uint64_t *r8 = (const uint64_t *)row;
+            for (int64_t q = 0; q < n; q++)
+                d8[q] = r8[gather_index(g, j + q)];
+        } else {
+            for (int64_t q = 0; q < n; q++)
+                memcpy(d + q * inner, row + gather_index(g, j + q) * inner,
+                       (size_t)inner);
         }
+        d += n * inner;
+        it += n;
+        j = 0;
+        o++;
     }
 }
 

@@ -801,7 +801,9 @@ static enum axle_status range_run(struct axle_kctx *k)
         /* Every value lies between start and limit, so it fits the type. */
         int64_t a = axle_tensor_get_i64(s, 0), c = axle_tensor_get_i64(d, 0);
         for (int64_t i = 0; i < n; i++) {
-            int64_t v = a + i * c;
+            /* The value lies in [start, limit); unsigned arithmetic
+             * keeps the intermediate i * delta defined. */
+            int64_t v = (int64_t)((uint64_t)a + (uint64_t)i * (uint64_t)c);
             if (out->dtype == AXLE_DTYPE_INT64)
                 ((int64_t *)out->data)[i] = v;
             else if (out->dtype == AXLE_DTYPE_INT32)

@@ -439,5 +439,13 @@ int main(int argc, char **argv)
         printf("onnx-node: %d expected failures (see xfail list)\n", xfailed);
     printf("onnx-node: %d passed, %d failed, %d skipped\n", passed, failed,
            skipped);
+    for (int i = 0; i < xf.n; i++) {
+        axle_free(xf.names[i]);
+        axle_free(xf.reasons[i]);
+    }
+    axle_free(xf.names);
+    axle_free(xf.reasons);
+    axle_free(ops.names);
+    axle_free(ops.passes);
     return failed ? 1 : 0;
 }

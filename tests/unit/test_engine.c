@@ -160,7 +160,7 @@ static void planner_shares_buffers_between_dead_values(void **state)
     struct axle_model *m;
     struct axle_session *s = NULL;
     struct ob b;
-    char names[12][8];
+    char names[12][16];
     (void)state;
 
     /* A chain of 10 Relu over 4096 floats: at most two values are alive at
