@@ -61,7 +61,7 @@ static enum axle_status ct_geometry(struct axle_kctx *k, int nsp,
     g->in_size = g->out_size = g->k_size = 1;
     for (int i = 0; i < nsp; i++) {
         int64_t opad = op != NULL ? op[i] : 0;
-        int64_t dk = (a.k[i] - 1) * a.d[i] + 1, out, total;
+        int64_t dk = (a.k[i] - 1) * a.d[i] + 1, out, total, half;
         if (opad < 0 || (opad >= a.s[i] && opad >= a.d[i]))
             return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
                                 "ConvTranspose: output_padding[%d] = %lld "
@@ -85,12 +85,16 @@ static enum axle_status ct_geometry(struct axle_kctx *k, int nsp,
                                     "ConvTranspose: output_shape[%d] < 0",
                                     i);
             total = a.s[i] * (in[i] - 1) + opad + dk - out;
+            /* Floor division (the spec's arithmetic is Python's): an
+             * output_shape larger than the natural size gives negative
+             * pads, the extra row going to the end. */
+            half = total >= 0 ? total / 2 : -((-total + 1) / 2);
             if (a.auto_pad == AXLE_PAD_SAME_UPPER) {
-                g->pb[i] = total / 2;
-                g->pe[i] = total - total / 2;
+                g->pb[i] = half;
+                g->pe[i] = total - half;
             } else {
-                g->pb[i] = total - total / 2;
-                g->pe[i] = total / 2;
+                g->pb[i] = total - half;
+                g->pe[i] = half;
             }
         } else {
             if (a.auto_pad == AXLE_PAD_VALID)

@@ -129,23 +129,6 @@ INLINE void tile_row1(const struct axle_gemm_tile *t, const struct epi *e,
         s0[v] = _mm512_setzero_ps();
         s1[v] = _mm512_setzero_ps();
     }
-    for (; kk + 4 <= k; kk += 4) {
-#pragma GCC unroll 4
-        for (int u = 0; u < 4; u++) {
-            __m512 au = _mm512_set1_ps(a[(kk + u) * a_cs]);
-            const float *bu = b + u * ldb;
-#pragma GCC unroll 3
-            for (int v = 0; v < NV; v++) {
-                __m512 bv = v == NV - 1 ? _mm512_maskz_loadu_ps(tail, bu + 16 * v)
-                                        : _mm512_loadu_ps(bu + 16 * v);
-                if (u & 1)
-                    s1[v] = _mm512_fmadd_ps(au, bv, s1[v]);
-                else
-                    s0[v] = _mm512_fmadd_ps(au, bv, s0[v]);
-            }
-        }
-        b += 4 * ldb;
-    }
     for (; kk + 2 <= k; kk += 2) {
         __m512 a0 = _mm512_set1_ps(a[kk * a_cs]);
         __m512 a1 = _mm512_set1_ps(a[(kk + 1) * a_cs]);

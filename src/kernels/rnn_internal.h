@@ -22,6 +22,7 @@
 #define AXLE_KERNELS_RNN_INTERNAL_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -249,12 +250,21 @@ RNN_INLINE rnn_vf rv_clip(rnn_vf x, float c)
 
 /* ---- gate kernels -------------------------------------------------------- */
 
+/* The *_impl bodies take the activations and whether clip is set as
+ * parameters: the wrappers below call them once with ONNX's defaults as
+ * constants (the activation switch and the clip fold away) and once with
+ * the node's values. */
+#define RNN_CLIP(v, c) (clipped ? rv_clip((v), (c)) : (v))
+
 /* ONNX LSTM: i = f(Xi + Hi + Pi.C), f = f(Xf + Hf + Pf.C) (or 1 - i with
  * input_forget), c~ = g(Xc + Hc), C' = f.C + i.c~, o = f(Xo + Ho + Po.C'),
  * H' = o.h(C'). Gate order in W/R/B is i, o, f, c. clip bounds every
  * activation's input, C' included where it enters h (as onnxruntime does);
  * the stored cell state is not clipped. */
-RNN_INLINE void rnn_lstm_impl(const struct axle_rnn_step *s)
+RNN_INLINE void rnn_lstm_impl(const struct axle_rnn_step *s,
+                              const struct axle_rnn_act *fa,
+                              const struct axle_rnn_act *ga,
+                              const struct axle_rnn_act *ha, bool clipped)
 {
     const int64_t H = s->hidden;
     const float clip = s->clip;
@@ -281,21 +291,21 @@ RNN_INLINE void rnn_lstm_impl(const struct axle_rnn_step *s)
             rnn_vf vf;
             if (s->p != NULL)
                 vi += rv_load(s->p + j, n) * cp;
-            vi = rv_act(&s->f, rv_clip(vi, clip));
+            vi = rv_act(fa, RNN_CLIP(vi, clip));
             if (s->input_forget) {
                 vf = one - vi;
             } else {
                 vf = rv_load(gf + j, n) + rv_load(xf + j, n);
                 if (s->p != NULL)
                     vf += rv_load(s->p + 2 * H + j, n) * cp;
-                vf = rv_act(&s->f, rv_clip(vf, clip));
+                vf = rv_act(fa, RNN_CLIP(vf, clip));
             }
-            vc = rv_act(&s->g_act, rv_clip(vc, clip));
+            vc = rv_act(ga, RNN_CLIP(vc, clip));
             rnn_vf cn = vf * cp + vi * vc;
             if (s->p != NULL)
                 vo += rv_load(s->p + H + j, n) * cn;
-            vo = rv_act(&s->f, rv_clip(vo, clip));
-            rnn_vf hn = vo * rv_act(&s->h_act, rv_clip(cn, clip));
+            vo = rv_act(fa, RNN_CLIP(vo, clip));
+            rnn_vf hn = vo * rv_act(ha, RNN_CLIP(cn, clip));
             rv_store(cr + j, cn, n);
             rv_store(hr + j, hn, n);
             if (y != NULL)
@@ -307,7 +317,8 @@ RNN_INLINE void rnn_lstm_impl(const struct axle_rnn_step *s)
 /* ONNX GRU, gate order z, r, h: z = f(Xz + Hz), r = f(Xr + Hr). Writes z
  * and r over their slots of g; with linear_before_reset = 0 also
  * rh = r . H, the left operand of the second recurrent product. */
-RNN_INLINE void rnn_gru_zr_impl(const struct axle_rnn_step *s)
+RNN_INLINE void rnn_gru_zr_impl(const struct axle_rnn_step *s,
+                                const struct axle_rnn_act *fa, bool clipped)
 {
     const int64_t H = s->hidden;
     const float clip = s->clip;
@@ -325,8 +336,8 @@ RNN_INLINE void rnn_gru_zr_impl(const struct axle_rnn_step *s)
             int64_t n = H - j;
             rnn_vf z = rv_load(gz + j, n) + rv_load(xz + j, n);
             rnn_vf r = rv_load(gr + j, n) + rv_load(xr + j, n);
-            z = rv_act(&s->f, rv_clip(z, clip));
-            r = rv_act(&s->f, rv_clip(r, clip));
+            z = rv_act(fa, RNN_CLIP(z, clip));
+            r = rv_act(fa, RNN_CLIP(r, clip));
             rv_store(gz + j, z, n);
             if (s->lbr)
                 rv_store(gr + j, r, n);
@@ -339,7 +350,8 @@ RNN_INLINE void rnn_gru_zr_impl(const struct axle_rnn_step *s)
 /* h~ = g(Xh + (r.H)*Rh^T + Rbh + Wbh)          (linear_before_reset = 0)
  * h~ = g(Xh + r.(H*Rh^T + Rbh) + Wbh)          (linear_before_reset != 0)
  * H' = (1 - z).h~ + z.H                                                  */
-RNN_INLINE void rnn_gru_out_impl(const struct axle_rnn_step *s)
+RNN_INLINE void rnn_gru_out_impl(const struct axle_rnn_step *s,
+                                 const struct axle_rnn_act *ga, bool clipped)
 {
     const int64_t H = s->hidden;
     const float clip = s->clip;
@@ -366,7 +378,7 @@ RNN_INLINE void rnn_gru_out_impl(const struct axle_rnn_step *s)
             } else {
                 v = rv_load(s->g2 + b * H + j, n) + rv_load(xh + j, n);
             }
-            v = rv_act(&s->g_act, rv_clip(v, clip));
+            v = rv_act(ga, RNN_CLIP(v, clip));
             rnn_vf z = rv_load(gz + j, n);
             rnn_vf hn = (one - z) * v + z * rv_load(hr + j, n);
             rv_store(hr + j, hn, n);
@@ -377,7 +389,8 @@ RNN_INLINE void rnn_gru_out_impl(const struct axle_rnn_step *s)
 }
 
 /* ONNX RNN: H' = f(Xi + H*Ri^T + Wbi + Rbi). */
-RNN_INLINE void rnn_rnn_impl(const struct axle_rnn_step *s)
+RNN_INLINE void rnn_rnn_impl(const struct axle_rnn_step *s,
+                             const struct axle_rnn_act *fa, bool clipped)
 {
     const int64_t H = s->hidden;
     const float clip = s->clip;
@@ -395,7 +408,7 @@ RNN_INLINE void rnn_rnn_impl(const struct axle_rnn_step *s)
         for (int64_t j = 0; j < H; j += RNN_VL) {
             int64_t n = H - j;
             rnn_vf v = rv_load(gi + j, n) + rv_load(xi + j, n);
-            v = rv_act(&s->f, rv_clip(v, clip));
+            v = rv_act(fa, RNN_CLIP(v, clip));
             rv_store(hr + j, v, n);
             if (y != NULL)
                 rv_store(y + j, v, n);
@@ -403,24 +416,47 @@ RNN_INLINE void rnn_rnn_impl(const struct axle_rnn_step *s)
     }
 }
 
+#define RNN_SIGMOID (&(const struct axle_rnn_act){AXLE_RNN_ACT_SIGMOID, 0, 0})
+#define RNN_TANH (&(const struct axle_rnn_act){AXLE_RNN_ACT_TANH, 0, 0})
+
+RNN_INLINE bool rnn_is(const struct axle_rnn_act *a, enum axle_rnn_act_kind k)
+{
+    return a->kind == k;
+}
+
 /* Defines `const struct axle_rnn_kernels NAME` from the code above, compiled
  * for the including file's ISA. */
 #define AXLE_RNN_DEFINE_KERNELS(NAME)                                        \
     static void NAME##_lstm(const struct axle_rnn_step *s)                   \
     {                                                                        \
-        rnn_lstm_impl(s);                                                    \
+        if (rnn_is(&s->f, AXLE_RNN_ACT_SIGMOID) &&                           \
+            rnn_is(&s->g_act, AXLE_RNN_ACT_TANH) &&                          \
+            rnn_is(&s->h_act, AXLE_RNN_ACT_TANH) && isinf(s->clip))          \
+            rnn_lstm_impl(s, RNN_SIGMOID, RNN_TANH, RNN_TANH,                \
+                          false);                                            \
+        else                                                                 \
+            rnn_lstm_impl(s, &s->f, &s->g_act, &s->h_act, true);             \
     }                                                                        \
     static void NAME##_gru_zr(const struct axle_rnn_step *s)                 \
     {                                                                        \
-        rnn_gru_zr_impl(s);                                                  \
+        if (rnn_is(&s->f, AXLE_RNN_ACT_SIGMOID) && isinf(s->clip))           \
+            rnn_gru_zr_impl(s, RNN_SIGMOID, false);                          \
+        else                                                                 \
+            rnn_gru_zr_impl(s, &s->f, true);                                 \
     }                                                                        \
     static void NAME##_gru_out(const struct axle_rnn_step *s)                \
     {                                                                        \
-        rnn_gru_out_impl(s);                                                 \
+        if (rnn_is(&s->g_act, AXLE_RNN_ACT_TANH) && isinf(s->clip))          \
+            rnn_gru_out_impl(s, RNN_TANH, false);                            \
+        else                                                                 \
+            rnn_gru_out_impl(s, &s->g_act, true);                            \
     }                                                                        \
     static void NAME##_rnn(const struct axle_rnn_step *s)                    \
     {                                                                        \
-        rnn_rnn_impl(s);                                                     \
+        if (rnn_is(&s->f, AXLE_RNN_ACT_TANH) && isinf(s->clip))              \
+            rnn_rnn_impl(s, RNN_TANH, false);                                \
+        else                                                                 \
+            rnn_rnn_impl(s, &s->f, true);                                    \
     }                                                                        \
     const struct axle_rnn_kernels NAME = {                                   \
         .lstm = NAME##_lstm,                                                 \

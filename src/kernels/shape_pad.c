@@ -349,8 +349,7 @@ static enum axle_status pad_args(struct axle_kctx *k,
             (p->begin[ax] > 0 || p->end[ax] > 0))
             return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
                                 "Pad: cannot %s-pad empty axis %d",
-                                p->mode == PAD_EDGE ? "edge" : "reflect",
-                                ax);
+                                axle_node_attr_str(k->node, "mode", ""), ax);
     }
     return AXLE_OK;
 }
@@ -407,10 +406,21 @@ static void pad_constant(struct axle_kctx *k, enum axle_dtype dt,
     if (k->opset < 11) {
         double v = axle_node_attr_float(k->node, "value", 0.0f);
         switch (dt) {
-        case AXLE_DTYPE_FLOAT32: { float f = (float)v; memcpy(buf, &f, 4); break; }
-        case AXLE_DTYPE_FLOAT64: memcpy(buf, &v, 8); break;
-        case AXLE_DTYPE_FLOAT16: { uint16_t h = axle_f32_to_f16((float)v); memcpy(buf, &h, 2); break; }
-        case AXLE_DTYPE_BFLOAT16: { uint16_t h = axle_f32_to_bf16((float)v); memcpy(buf, &h, 2); break; }
+        case AXLE_DTYPE_FLOAT32: {
+            float f = (float)v;
+            memcpy(buf, &f, 4);
+            break;
+        }
+        case AXLE_DTYPE_FLOAT64:
+            memcpy(buf, &v, 8);
+            break;
+        case AXLE_DTYPE_FLOAT16:
+        case AXLE_DTYPE_BFLOAT16: {
+            uint16_t h = dt == AXLE_DTYPE_FLOAT16 ? axle_f32_to_f16((float)v)
+                                                  : axle_f32_to_bf16((float)v);
+            memcpy(buf, &h, 2);
+            break;
+        }
         default: {
             /* Integers: the float attribute truncated; bytes are
              * little-endian, so the low bytes of an int64 fit any width. */
@@ -458,6 +468,7 @@ struct pad_ctx {
     int64_t xs[AXLE_MAX_RANK];
     int64_t b_last;              /* begin pad of the innermost axis */
     uint64_t cval;
+    const char *cstr; /* the constant for STRING data */
     size_t es;
     bool strings;
     bool oom;
@@ -466,7 +477,7 @@ struct pad_ctx {
 static void put_elem(struct pad_ctx *c, char *d, const char *s)
 {
     if (c->strings) {
-        char *v = axle_shape_strdup(s ? *(char *const *)s : "");
+        char *v = axle_shape_strdup(s ? *(char *const *)s : c->cstr);
         if (v == NULL) {
             c->oom = true;
             return;
@@ -571,6 +582,11 @@ static enum axle_status pad_run(struct axle_kctx *k)
     c.strings = x->dtype == AXLE_DTYPE_STRING;
     c.b_last = p.begin[x->rank - 1];
     pad_constant(k, x->dtype, &c.cval);
+    c.cstr = "";
+    if (c.strings && k->opset >= 11 && AXLE_IN(k, 2) != NULL &&
+        AXLE_IN(k, 2)->data != NULL && axle_tensor_numel(AXLE_IN(k, 2)) >= 1 &&
+        AXLE_IN(k, 2)->dtype == AXLE_DTYPE_STRING)
+        c.cstr = *(char *const *)AXLE_IN(k, 2)->data;
     axle_shape_strides(x->rank, x->dims, c.xs);
     for (int a = 0; a < x->rank; a++) {
         c.map[a] = maps;

@@ -379,7 +379,8 @@ int main(int argc, char **argv)
         names[n_names++] = axle_xstrdup(e->d_name);
     }
     closedir(d);
-    qsort(names, (size_t)n_names, sizeof(char *), cmp_str);
+    if (n_names > 1)
+        qsort(names, (size_t)n_names, sizeof(char *), cmp_str);
 
     for (int i = 0; i < n_names; i++) {
         char dir[4096 + 256], path[4096 + 300], why[512] = "";

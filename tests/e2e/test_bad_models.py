@@ -78,7 +78,9 @@ def test_initializer_with_wrong_raw_size_is_refused(tmp_path):
 
 
 def test_absurd_declared_dims_are_refused_without_allocating(tmp_path):
-    w = helper.make_tensor("w", TensorProto.FLOAT, [1 << 40, 1 << 40], b"\0" * 16, raw=True)
+    w = TensorProto()
+    w.name, w.data_type, w.raw_data = "w", TensorProto.FLOAT, b"\0" * 16
+    w.dims.extend([1 << 40, 1 << 40])
     m = graph_model([helper.make_node("Add", ["x", "w"], ["y"], name="a")], [X], [Y], [w])
     r = expect_load_error(save(tmp_path, m), "too large")
     assert "out of memory" not in r.stderr
@@ -106,8 +108,9 @@ def test_deeply_nested_protobuf_is_refused(tmp_path):
     # An attribute graph inside an attribute graph ... 100 deep: the pre-scan
     # stops at its nesting limit before protobuf-c recurses.
     inner = helper.make_graph([], "g0", [], [])
+    leaf = helper.make_graph([], "leaf", [], [])
     for i in range(100):
-        node = helper.make_node("If", ["c"], [], then_branch=inner, else_branch=inner)
+        node = helper.make_node("If", ["c"], [], then_branch=inner, else_branch=leaf)
         inner = helper.make_graph([node], "g%d" % (i + 1), [], [])
     m = helper.make_model(inner, opset_imports=[helper.make_opsetid("", 13)])
     path = tmp_path / "deep.onnx"
