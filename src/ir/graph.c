@@ -367,7 +367,8 @@ enum axle_status axle_graph_toposort(struct axle_graph *g,
     sorted = axle_xmalloc((size_t)(n_live ? n_live : 1) * sizeof(*sorted));
     for (int i = 0; i < n_live; i++)
         sorted[i] = g->nodes[order[i]];
-    memcpy(g->nodes, sorted, (size_t)n_live * sizeof(*sorted));
+    if (n_live > 0)
+        memcpy(g->nodes, sorted, (size_t)n_live * sizeof(*sorted));
     axle_graph_relink(g);
 out:
     axle_free(sorted);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/cpu.h"
 #include "base/err.h"
 #include "base/pool.h"
 #include "kernels/conv.h"
@@ -380,6 +381,22 @@ static void im2colnd_rows(void *ctx, int64_t r0, int64_t r1, int tid)
 
 /* ---- Conv run ---------------------------------------------------------- */
 
+struct bias_act_job {
+    float *y;
+    int64_t cols;
+    const struct axle_epilogue *ep;
+};
+
+static void bias_act_task(void *ctx, int64_t r0, int64_t r1, int tid)
+{
+    const struct bias_act_job *j = ctx;
+
+    (void)tid;
+    axle_conv_bias_act_avx512(j->y + r0 * j->cols, r1 - r0, j->cols,
+                              j->ep->bias != NULL ? j->ep->bias + r0 : NULL,
+                              j->ep->act, j->ep->alpha, j->ep->beta);
+}
+
 /* Geometry of X as 2-D when it has one spatial dim (H = 1). */
 static void geom_as_2d(struct axle_conv_geom *g)
 {
@@ -409,14 +426,25 @@ static enum axle_status conv_run_f32(struct axle_kctx *k,
     int64_t Cg = C / group, Mg = M / group, Kd = Cg * g->k_size;
     const float *bias = b != NULL ? b->data : NULL;
     bool direct = true;
+    bool avx512 = axle_cpu_get()->isa >= AXLE_ISA_AVX512;
     float *col = NULL;
 
     if (N == 0 || M == 0 || g->out_size == 0)
         return AXLE_OK;
     if (Cg == 1 && g->nsp == 2) {
+        size_t per = axle_conv_dw_scratch_floats(g), bytes = 0;
+        float *buf = NULL;
+        if (per > 0) {
+            if (axle_size_mul(per, (size_t)axle_pool_size(k->pool), &bytes) ||
+                axle_size_mul(bytes, sizeof(float), &bytes) ||
+                (buf = axle_kctx_scratch(k, bytes)) == NULL)
+                return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
+                                    "Conv: no memory for the depthwise "
+                                    "buffer");
+        }
         axle_conv_dw_run(k->pool, g, N, C, M, x->data, w->data, bias,
                          y->data, (enum axle_act)n->fused_act,
-                         n->fused_alpha, n->fused_beta);
+                         n->fused_alpha, n->fused_beta, buf);
         return AXLE_OK;
     }
     for (int i = 0; i < g->nsp; i++)
@@ -451,11 +479,21 @@ static enum axle_status conv_run_f32(struct axle_kctx *k,
                                        &j);
                 B = col;
             }
+            float *yg = (float *)y->data + (in * M + gi * Mg) * g->out_size;
+            /* Large GEMMs go to OpenBLAS, whose epilogue is a separate
+             * scalar pass: use one vector pass over the rows instead. */
+            bool own_ep = avx512 && Mg > AXLE_GEMM_SMALL_M;
             axle_sgemm(k->pool, false, false, Mg, g->out_size, Kd, 1.0f,
                        (const float *)w->data + gi * Mg * Kd, Kd, B,
-                       g->out_size, 0.0f,
-                       (float *)y->data + (in * M + gi * Mg) * g->out_size,
-                       g->out_size, &ep);
+                       g->out_size, 0.0f, yg, g->out_size,
+                       own_ep ? NULL : &ep);
+            if (own_ep && (ep.bias != NULL || ep.act != AXLE_ACT_NONE)) {
+                struct bias_act_job bj = {.y = yg, .cols = g->out_size,
+                                          .ep = &ep};
+                axle_pool_parallel_for(k->pool, Mg,
+                                       1 + (1 << 14) / (g->out_size + 1),
+                                       bias_act_task, &bj);
+            }
         }
     }
     return AXLE_OK;

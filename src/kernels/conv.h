@@ -140,13 +140,29 @@ static inline void axle_kx_store_i(enum axle_dtype dt, void *p, int64_t i,
     }
 }
 
-/* Float32 conv pieces shared by conv.c and conv_dw.c. */
+/* Float32 conv pieces shared by conv.c and conv_dw*.c. */
 struct axle_pool;
+
+/* Floats of scratch the depthwise kernel needs per thread (0: none). */
+size_t axle_conv_dw_scratch_floats(const struct axle_conv_geom *g);
+
 /* Direct depthwise / channel-multiplier kernel (group == C, C/group == 1),
- * 2-D geometry (1-D mapped with H = 1). */
+ * 2-D geometry (1-D mapped with H = 1). scratch: n_threads times
+ * axle_conv_dw_scratch_floats(g) floats (may be NULL: slower path). */
 void axle_conv_dw_run(struct axle_pool *pool, const struct axle_conv_geom *g,
                       int64_t N, int64_t C, int64_t M, const float *x,
                       const float *w, const float *bias, float *y,
-                      enum axle_act act, float alpha, float beta);
+                      enum axle_act act, float alpha, float beta,
+                      float *scratch);
+
+/* Rows of y: y[r][i] = act(y[r][i] + bias[r]) (bias may be NULL). */
+void axle_conv_bias_act_avx512(float *y, int64_t rows, int64_t cols,
+                               const float *bias, enum axle_act act,
+                               float alpha, float beta);
+
+/* y[i] = act(bias + sum_t w[t] * src[t][i]) for i < n (conv_dw_avx512.c). */
+void axle_conv_dw_row_avx512(const float *const *src, const float *w,
+                             int n_taps, float bias, float *y, int64_t n,
+                             enum axle_act act, float alpha, float beta);
 
 #endif

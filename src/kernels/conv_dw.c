@@ -4,16 +4,22 @@
  * the MobileNet layers where im2col + GEMM would move 9x the data for a
  * 1-row GEMM (PERF.md §1.2 item 4).
  *
- * Each output row accumulates kernel taps as whole-row multiply-adds over
- * the range of output columns whose input column is inside the image, so
- * the inner loop has no bounds checks and vectorizes (stride 1 contiguous,
- * stride 2 via a de-interleaved copy of the input row). Bias and the fused
- * activation are applied while the row is still in L1.
+ * Fast path (horizontal stride 1 or 2, up to DW_MAX_TAPS taps): the input
+ * plane is copied once into a zero-padded per-thread buffer (for stride 2
+ * split into even and odd columns), so every tap of an output row reads a
+ * contiguous, in-bounds run; each output row is then one pass that keeps
+ * the accumulators in registers (conv_dw_avx512.c, or the portable loop
+ * below) with bias and the fused activation applied before the store.
+ * Other geometries accumulate taps row-wise over the in-bounds column
+ * range of each tap.
  */
 #include <string.h>
 
+#include "base/cpu.h"
 #include "base/pool.h"
 #include "kernels/conv.h"
+
+#define DW_MAX_TAPS 64
 
 /* Longest input row the stride-2 path de-interleaves on the stack. */
 #define DW_ROW_MAX 2048
@@ -25,7 +31,111 @@ struct dw_job {
     float *y;
     enum axle_act act;
     float alpha, beta;
+    float *scratch;
+    size_t per_thread;
+    int n_slots; /* per-thread buffers in scratch */
+    bool avx512;
 };
+
+/* Padded plane extents: rows/cols the windows reach, from padded row 0. */
+static void padded_extent(const struct axle_conv_geom *g, int64_t *ph,
+                          int64_t *pw)
+{
+    int64_t h = (g->out[0] - 1) * g->s[0] + (g->k[0] - 1) * g->d[0] + 1;
+    int64_t w = (g->out[1] - 1) * g->s[1] + (g->k[1] - 1) * g->d[1] + 1;
+    *ph = h;
+    *pw = w;
+}
+
+static bool fast_ok(const struct axle_conv_geom *g)
+{
+    return (g->s[1] == 1 || g->s[1] == 2) &&
+           g->k[0] * g->k[1] <= DW_MAX_TAPS && g->out[0] > 0 &&
+           g->out[1] > 0;
+}
+
+size_t axle_conv_dw_scratch_floats(const struct axle_conv_geom *g)
+{
+    int64_t ph, pw;
+    if (!fast_ok(g))
+        return 0;
+    padded_extent(g, &ph, &pw);
+    /* stride 2: even and odd halves of ceil(pw / 2) columns each */
+    return (size_t)(ph * (g->s[1] == 2 ? 2 * ((pw + 1) / 2) : pw)) + 16;
+}
+
+static void row_portable(const float *const *src, const float *w, int n_taps,
+                         float bias, float *y, int64_t n, enum axle_act act,
+                         float alpha, float beta)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = bias;
+    for (int t = 0; t < n_taps; t++) {
+        const float *s = src[t];
+        float wv = w[t];
+        for (int64_t i = 0; i < n; i++)
+            y[i] += wv * s[i];
+    }
+    axle_act_apply(act, alpha, beta, y, (size_t)n);
+}
+
+static void dw_plane_fast(const struct dw_job *j, int64_t nm, float *buf)
+{
+    const struct axle_conv_geom *g = j->g;
+    int64_t m = nm % j->M, n = nm / j->M;
+    int64_t c = m / (j->M / j->C);
+    int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    int64_t KH = g->k[0], KW = g->k[1], sh = g->s[0], sw = g->s[1];
+    int64_t dh = g->d[0], dw = g->d[1], pt = g->pb[0], pl = g->pb[1];
+    const float *x = j->x + (n * j->C + c) * H * W;
+    const float *w = j->w + m * KH * KW;
+    float *y = j->y + (n * j->M + m) * OH * OW;
+    float bv = j->bias != NULL ? j->bias[m] : 0.0f;
+    const float *src[DW_MAX_TAPS];
+    int64_t PH, PW, half;
+
+    padded_extent(g, &PH, &PW);
+    half = (PW + 1) / 2;
+    /* Padded row r holds input row r - pt; column q input column q - pl. */
+    for (int64_t r = 0; r < PH; r++) {
+        int64_t ih = r - pt;
+        bool row_in = ih >= 0 && ih < H;
+        const float *xr = x + (row_in ? ih : 0) * W;
+        if (sw == 1) {
+            float *d = buf + r * PW;
+            for (int64_t q = 0; q < PW; q++) {
+                int64_t iw = q - pl;
+                d[q] = row_in && iw >= 0 && iw < W ? xr[iw] : 0.0f;
+            }
+        } else {
+            float *e = buf + r * half, *o = buf + (PH + r) * half;
+            for (int64_t q = 0; q < half; q++) {
+                int64_t iw0 = 2 * q - pl, iw1 = 2 * q + 1 - pl;
+                e[q] = row_in && iw0 >= 0 && iw0 < W ? xr[iw0] : 0.0f;
+                o[q] = row_in && iw1 >= 0 && iw1 < W ? xr[iw1] : 0.0f;
+            }
+        }
+    }
+    for (int64_t oh = 0; oh < OH; oh++) {
+        int t = 0;
+        for (int64_t kh = 0; kh < KH; kh++) {
+            int64_t r = oh * sh + kh * dh;
+            for (int64_t kw = 0; kw < KW; kw++, t++) {
+                int64_t col = kw * dw;
+                if (sw == 1)
+                    src[t] = buf + r * PW + col;
+                else
+                    src[t] = buf + ((col & 1) ? PH + r : r) * half + col / 2;
+            }
+        }
+        if (j->avx512)
+            axle_conv_dw_row_avx512(src, w, t, bv, y + oh * OW, OW, j->act,
+                                    j->alpha, j->beta);
+        else
+            row_portable(src, w, t, bv, y + oh * OW, OW, j->act, j->alpha,
+                         j->beta);
+    }
+}
 
 static void dw_plane(const struct dw_job *j, int64_t nm)
 {
@@ -89,20 +199,31 @@ static void dw_plane(const struct dw_job *j, int64_t nm)
 
 static void dw_task(void *ctx, int64_t begin, int64_t end, int tid)
 {
-    (void)tid;
-    for (int64_t i = begin; i < end; i++)
-        dw_plane(ctx, i);
+    const struct dw_job *j = ctx;
+
+    for (int64_t i = begin; i < end; i++) {
+        if (j->scratch != NULL && tid >= 0 && tid < j->n_slots)
+            dw_plane_fast(j, i, j->scratch + (size_t)tid * j->per_thread);
+        else
+            dw_plane(j, i);
+    }
 }
 
 void axle_conv_dw_run(struct axle_pool *pool, const struct axle_conv_geom *g,
                       int64_t N, int64_t C, int64_t M, const float *x,
                       const float *w, const float *bias, float *y,
-                      enum axle_act act, float alpha, float beta)
+                      enum axle_act act, float alpha, float beta,
+                      float *scratch)
 {
     struct dw_job j = {
         .g = g, .C = C, .M = M, .x = x, .w = w, .bias = bias, .y = y,
         .act = act, .alpha = alpha, .beta = beta,
+        .per_thread = axle_conv_dw_scratch_floats(g),
+        .n_slots = axle_pool_size(pool),
+        .avx512 = axle_cpu_get()->isa >= AXLE_ISA_AVX512,
     };
+
+    j.scratch = j.per_thread > 0 ? scratch : NULL;
     int64_t work = g->out_size * g->k_size + 1;
     int64_t grain = 1 + (1 << 14) / work;
 

@@ -5,17 +5,15 @@
  *
  * Each operand gets one stride per label (repeated labels add their
  * strides, which walks the diagonal; broadcast ellipsis dims get stride 0).
- * Two float32 operands whose labels split cleanly into batch / M / N / K
- * groups are gathered into [batch, M, K] x [batch, K, N] and run as batched
- * GEMMs; every other case runs the exact strided loop over output labels
- * and summed labels (double accumulation for floats, wrapping int64 for
- * integers).
+ * The kernel is one exact strided loop over output labels and summed
+ * labels (double accumulation for floats, wrapping int64 for integers).
+ * Not yet mapped to batched GEMM: exporters emit MatMul for the hot paths
+ * of the models axle targets.
  */
 #include <string.h>
 
 #include "base/err.h"
 #include "kernels/conv.h"
-#include "kernels/gemm.h"
 
 #define EIN_MAX_OPS 16
 /* Labels: ellipsis dims take ids 0..AXLE_MAX_RANK-1, letters after. */

@@ -375,6 +375,14 @@ static enum axle_status resolve_ops(struct axle_graph *g, struct axle_err *err)
                                 "inputs and %d outputs",
                                 n->name, n->op_type, n->n_inputs,
                                 n->n_outputs);
+        /* Every implemented operator's first input is required; the first
+         * output must be named. */
+        if ((n->op->min_inputs > 0 && n->inputs[0] < 0) ||
+            (n->op->min_outputs > 0 && n->outputs[0] < 0))
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                "invalid graph: node '%.60s' (%.40s) leaves "
+                                "a required input or output empty",
+                                n->name, n->op_type);
     }
     return AXLE_OK;
 }

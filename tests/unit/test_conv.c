@@ -1,0 +1,777 @@
+/*
+ * test_conv.c - Conv, ConvTranspose, pooling, MatMul, Gemm and Einsum
+ * kernels called directly through struct axle_op: float32 results against
+ * naive double-precision references over many geometries (1-D/2-D/3-D,
+ * groups, depthwise with multiplier, strides, dilations, pads, auto_pad,
+ * ceil_mode, fused activations), threaded and not; prepared (packed) and
+ * unprepared paths; symbolic-shape inference at load; error paths (channel
+ * mismatch, bad attributes, windows larger than the input, bad equations).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/pool.h"
+#include "engine/engine.h"
+#include "ir/graph.h"
+#include "ir/op.h"
+#include "ir/tensor.h"
+
+extern const struct axle_op axle_op_conv, axle_op_conv_transpose,
+    axle_op_max_pool, axle_op_average_pool, axle_op_global_average_pool,
+    axle_op_matmul, axle_op_gemm, axle_op_einsum;
+
+/* ---- fixture: one node in its own graph ----------------------------- */
+
+struct fx {
+    struct axle_graph *g;
+    struct axle_node *n;
+    struct axle_err err;
+    struct axle_scratch scratch;
+    struct axle_pool *pool;
+};
+
+static void fx_init(struct fx *f, const char *op, int threads)
+{
+    memset(f, 0, sizeof(*f));
+    f->g = axle_graph_new();
+    int idx = axle_graph_add_node(f->g, op, "", "n");
+    f->n = &f->g->nodes[idx];
+    if (threads > 1)
+        assert_int_equal(axle_pool_new(threads, &f->pool), AXLE_OK);
+}
+
+static void fx_dispose(struct fx *f)
+{
+    axle_free(f->scratch.data);
+    axle_pool_free(f->pool);
+    axle_graph_free(f->g);
+}
+
+static void attr_int(struct fx *f, const char *name, int64_t v)
+{
+    struct axle_attr *a = axle_node_add_attr(f->n, name);
+    a->type = AXLE_ATTR_INT;
+    a->i = v;
+}
+
+static void attr_float(struct fx *f, const char *name, float v)
+{
+    struct axle_attr *a = axle_node_add_attr(f->n, name);
+    a->type = AXLE_ATTR_FLOAT;
+    a->f = v;
+}
+
+static void attr_ints(struct fx *f, const char *name, int n, const int64_t *v)
+{
+    struct axle_attr *a = axle_node_add_attr(f->n, name);
+    a->type = AXLE_ATTR_INTS;
+    a->n = n;
+    a->ints = axle_xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    if (n)
+        memcpy(a->ints, v, sizeof(int64_t) * (size_t)n);
+}
+
+static void attr_str(struct fx *f, const char *name, const char *s)
+{
+    struct axle_attr *a = axle_node_add_attr(f->n, name);
+    a->type = AXLE_ATTR_STRING;
+    a->s = axle_xstrdup(s);
+    a->s_len = strlen(s);
+}
+
+static struct axle_kctx kctx(struct fx *f, int n_in,
+                             const struct axle_tensor **in, int n_out,
+                             struct axle_tensor **out, bool load)
+{
+    return (struct axle_kctx){
+        .node = f->n, .opset = 13, .n_inputs = n_in, .in = in,
+        .n_outputs = n_out, .out = out, .pool = load ? NULL : f->pool,
+        .scratch = load ? NULL : &f->scratch, .graph = f->g, .err = &f->err,
+    };
+}
+
+static enum axle_status infer(struct fx *f, const struct axle_op *op,
+                              int n_in, const struct axle_tensor **in,
+                              int n_out, struct axle_tensor **out)
+{
+    struct axle_kctx k = kctx(f, n_in, in, n_out, out, true);
+    for (int j = 0; j < n_out; j++)
+        if (out[j]) {
+            memset(out[j], 0, sizeof(*out[j]));
+            out[j]->rank = -1;
+        }
+    return op->infer(&k);
+}
+
+/* infer + (prepare) + run + release. */
+static enum axle_status call(struct fx *f, const struct axle_op *op,
+                             int n_in, const struct axle_tensor **in,
+                             int n_out, struct axle_tensor **out,
+                             bool prepare)
+{
+    enum axle_status st = infer(f, op, n_in, in, n_out, out);
+    struct axle_kctx k = kctx(f, n_in, in, n_out, out, false);
+    void *state = NULL;
+    if (st != AXLE_OK)
+        return st;
+    for (int j = 0; j < n_out; j++) {
+        if (out[j] == NULL)
+            continue;
+        int64_t nb = axle_tensor_nbytes(out[j]);
+        assert_true(nb >= 0);
+        out[j]->data = calloc(1, (size_t)nb + 1);
+        out[j]->cap_bytes = (size_t)nb;
+    }
+    if (prepare && op->prepare != NULL) {
+        st = op->prepare(&k, &state);
+        if (st != AXLE_OK)
+            return st;
+        k.state = state;
+    }
+    st = op->run(&k);
+    if (state != NULL)
+        op->release(state);
+    return st;
+}
+
+static struct axle_tensor mk(enum axle_dtype dt, int rank,
+                             const int64_t *dims, void *data)
+{
+    struct axle_tensor t;
+    memset(&t, 0, sizeof(t));
+    t.dtype = dt;
+    t.rank = rank;
+    for (int i = 0; i < rank; i++)
+        t.dims[i] = dims[i];
+    t.data = data;
+    return t;
+}
+
+static float *rnd(int64_t n, unsigned seed)
+{
+    float *p = malloc((size_t)n * sizeof(float) + 4);
+    srand(seed);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
+    return p;
+}
+
+static void near(double got, double want, double tol)
+{
+    if (!(fabs(got - want) <= tol + tol * fabs(want))) {
+        print_error("got %.9g want %.9g\n", got, want);
+        fail();
+    }
+}
+
+/* ---- Conv ------------------------------------------------------------- */
+
+struct conv_case {
+    int nsp;
+    int64_t N, C, M, group;
+    int64_t in[3], k[3], s[3], d[3], pads[6];
+    const char *auto_pad;
+    bool bias;
+    int act;
+};
+
+/* Reference in double, explicit pads (auto_pad resolved by the caller). */
+static void conv_ref(const struct conv_case *c, const int64_t *pb,
+                     const int64_t *out, const float *x, const float *w,
+                     const float *b, double *y)
+{
+    int64_t Cg = c->C / c->group, Mg = c->M / c->group;
+    int64_t osz = 1, isz = 1, ksz = 1;
+    for (int i = 0; i < c->nsp; i++) {
+        osz *= out[i];
+        isz *= c->in[i];
+        ksz *= c->k[i];
+    }
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t m = 0; m < c->M; m++)
+            for (int64_t p = 0; p < osz; p++) {
+                int64_t o[3], r = p;
+                double acc = b ? b[m] : 0.0;
+                for (int i = c->nsp - 1; i >= 0; i--) {
+                    o[i] = r % out[i];
+                    r /= out[i];
+                }
+                for (int64_t ci = 0; ci < Cg; ci++)
+                    for (int64_t kk = 0; kk < ksz; kk++) {
+                        int64_t kr = kk, idx = 0, ki[3];
+                        bool inside = true;
+                        for (int i = c->nsp - 1; i >= 0; i--) {
+                            ki[i] = kr % c->k[i];
+                            kr /= c->k[i];
+                        }
+                        for (int i = 0; i < c->nsp; i++) {
+                            int64_t ii = o[i] * c->s[i] - pb[i] +
+                                         ki[i] * c->d[i];
+                            if (ii < 0 || ii >= c->in[i])
+                                inside = false;
+                            idx = idx * c->in[i] + ii;
+                        }
+                        if (!inside)
+                            continue;
+                        acc += (double)x[((n * c->C) + (m / Mg) * Cg + ci) *
+                                             isz + idx] *
+                               w[(m * Cg + ci) * ksz + kk];
+                    }
+                if (c->act == AXLE_ACT_RELU && acc < 0)
+                    acc = 0;
+                y[(n * c->M + m) * osz + p] = acc;
+            }
+}
+
+static void run_conv_case(const struct conv_case *c, int threads)
+{
+    struct fx f;
+    int64_t xd[5] = {c->N, c->C}, wd[5] = {c->M, c->C / c->group};
+    int64_t pb[3], out[3], xn = c->N * c->C, wn = c->M * (c->C / c->group);
+    int64_t yn;
+    float *x, *w, *b;
+    double *ref;
+    struct axle_tensor tx, tw, tb, ty;
+
+    fx_init(&f, "Conv", threads);
+    for (int i = 0; i < c->nsp; i++) {
+        xd[2 + i] = c->in[i];
+        wd[2 + i] = c->k[i];
+        xn *= c->in[i];
+        wn *= c->k[i];
+    }
+    attr_ints(&f, "strides", c->nsp, c->s);
+    attr_ints(&f, "dilations", c->nsp, c->d);
+    attr_int(&f, "group", c->group);
+    if (c->auto_pad) {
+        attr_str(&f, "auto_pad", c->auto_pad);
+    } else {
+        attr_ints(&f, "pads", 2 * c->nsp, c->pads);
+    }
+    f.n->fused_act = c->act;
+    x = rnd(xn, 1);
+    w = rnd(wn, 2);
+    b = rnd(c->M, 3);
+    tx = mk(AXLE_DTYPE_FLOAT32, 2 + c->nsp, xd, x);
+    tw = mk(AXLE_DTYPE_FLOAT32, 2 + c->nsp, wd, w);
+    tb = mk(AXLE_DTYPE_FLOAT32, 1, &c->M, b);
+    const struct axle_tensor *in[3] = {&tx, &tw, &tb};
+    struct axle_tensor *outs[1] = {&ty};
+    assert_int_equal(call(&f, &axle_op_conv, c->bias ? 3 : 2, in, 1, outs,
+                          true),
+                     AXLE_OK);
+    yn = c->N * c->M;
+    for (int i = 0; i < c->nsp; i++) {
+        int64_t dk = (c->k[i] - 1) * c->d[i] + 1;
+        if (c->auto_pad && strcmp(c->auto_pad, "VALID") != 0) {
+            out[i] = (c->in[i] + c->s[i] - 1) / c->s[i];
+            int64_t tot = (out[i] - 1) * c->s[i] + dk - c->in[i];
+            if (tot < 0)
+                tot = 0;
+            pb[i] = strcmp(c->auto_pad, "SAME_UPPER") == 0 ? tot / 2
+                                                          : tot - tot / 2;
+        } else if (c->auto_pad) {
+            pb[i] = 0;
+            out[i] = (c->in[i] - dk) / c->s[i] + 1;
+        } else {
+            pb[i] = c->pads[i];
+            out[i] = (c->in[i] + c->pads[i] + c->pads[c->nsp + i] - dk) /
+                         c->s[i] + 1;
+        }
+        assert_int_equal(ty.dims[2 + i], out[i]);
+        yn *= out[i];
+    }
+    ref = malloc((size_t)yn * sizeof(double));
+    conv_ref(c, pb, out, x, w, c->bias ? b : NULL, ref);
+    for (int64_t i = 0; i < yn; i++)
+        near(((float *)ty.data)[i], ref[i], 1e-4);
+    free(ref);
+    free(ty.data);
+    free(x);
+    free(w);
+    free(b);
+    fx_dispose(&f);
+}
+
+static void conv_matches_reference(void **st)
+{
+    static const struct conv_case cases[] = {
+        /* plain 3x3 pad 1, bias, relu */
+        {2, 2, 5, 7, 1, {9, 11}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_RELU},
+        /* 1x1 direct GEMM */
+        {2, 1, 16, 24, 1, {7, 5}, {1, 1}, {1, 1}, {1, 1}, {0}, NULL, true,
+         0},
+        /* strided, dilated, asymmetric pads */
+        {2, 1, 3, 4, 1, {13, 10}, {3, 2}, {2, 3}, {2, 1}, {2, 0, 1, 3},
+         NULL, false, 0},
+        /* grouped */
+        {2, 2, 6, 9, 3, {8, 8}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL,
+         true, 0},
+        /* depthwise stride 2 and stride 1, multiplier 2 */
+        {2, 1, 8, 8, 8, {15, 17}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_RELU},
+        {2, 2, 4, 8, 4, {9, 12}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL,
+         true, 0},
+        {2, 1, 4, 4, 4, {11, 11}, {5, 5}, {1, 3}, {2, 1}, {2, 1, 0, 3},
+         NULL, false, 0},
+        /* auto_pad */
+        {2, 1, 3, 5, 1, {10, 7}, {4, 3}, {3, 2}, {1, 1}, {0}, "SAME_UPPER",
+         true, 0},
+        {2, 1, 3, 5, 1, {10, 7}, {4, 3}, {3, 2}, {1, 1}, {0}, "SAME_LOWER",
+         true, 0},
+        {2, 1, 3, 5, 1, {10, 7}, {4, 3}, {3, 2}, {1, 1}, {0}, "VALID",
+         true, 0},
+        /* 1-D and 3-D */
+        {1, 2, 3, 4, 1, {20}, {5}, {2}, {2}, {2, 1}, NULL, true, 0},
+        {1, 1, 4, 4, 4, {20}, {3}, {1}, {1}, {1, 1}, NULL, true, 0},
+        {3, 1, 2, 3, 1, {5, 6, 7}, {2, 3, 2}, {1, 2, 1}, {1, 1, 2},
+         {1, 0, 1, 0, 1, 1}, NULL, true, 0},
+        /* big enough to go parallel */
+        {2, 1, 32, 64, 1, {28, 28}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_RELU},
+    };
+    (void)st;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        run_conv_case(&cases[i], 1);
+        run_conv_case(&cases[i], 2);
+    }
+}
+
+static void conv_infer_keeps_symbolic_batch_and_rejects_bad_input(void **st)
+{
+    struct fx f;
+    struct axle_tensor x = mk(AXLE_DTYPE_FLOAT32, 4,
+                              (int64_t[]){-2, 3, 32, -1}, NULL);
+    struct axle_tensor w = mk(AXLE_DTYPE_FLOAT32, 4,
+                              (int64_t[]){8, 3, 3, 3}, NULL);
+    struct axle_tensor y;
+    const struct axle_tensor *in[2] = {&x, &w};
+    struct axle_tensor *out[1] = {&y};
+    (void)st;
+
+    fx_init(&f, "Conv", 1);
+    attr_ints(&f, "strides", 2, (int64_t[]){2, 2});
+    attr_ints(&f, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    assert_int_equal(infer(&f, &axle_op_conv, 2, in, 1, out), AXLE_OK);
+    assert_int_equal(y.rank, 4);
+    assert_int_equal(y.dims[0], -2);
+    assert_int_equal(y.dims[1], 8);
+    assert_int_equal(y.dims[2], 16);
+    assert_int_equal(y.dims[3], -1);
+    /* channel mismatch */
+    x.dims[1] = 4;
+    assert_int_equal(infer(&f, &axle_op_conv, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    x.dims[1] = 3;
+    /* kernel larger than the (padded) input */
+    x.dims[2] = 0;
+    assert_int_equal(infer(&f, &axle_op_conv, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+
+    fx_init(&f, "Conv", 1);
+    attr_str(&f, "auto_pad", "SAME_MIDDLE");
+    assert_int_equal(infer(&f, &axle_op_conv, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+
+    fx_init(&f, "Conv", 1);
+    attr_ints(&f, "strides", 2, (int64_t[]){0, 1});
+    assert_int_equal(infer(&f, &axle_op_conv, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+
+    fx_init(&f, "Conv", 1);
+    attr_ints(&f, "pads", 3, (int64_t[]){1, 1, 1});
+    assert_int_equal(infer(&f, &axle_op_conv, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+
+    fx_init(&f, "Conv", 1);
+    attr_int(&f, "group", 0);
+    assert_int_equal(infer(&f, &axle_op_conv, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+}
+
+/* ---- ConvTranspose ---------------------------------------------------- */
+
+static void conv_transpose_matches_scatter_reference(void **st)
+{
+    /* X [1, 4, 5, 6], W [4, 3, 3, 2] group 2 -> M = 6, stride (2, 3),
+     * dilation (1, 2), pads (1, 0, 0, 2), output_padding (1, 0). */
+    int64_t xd[4] = {1, 4, 5, 6}, wd[4] = {4, 3, 3, 2};
+    int64_t s[2] = {2, 3}, d[2] = {1, 2}, pads[4] = {1, 0, 0, 2};
+    int64_t opad[2] = {1, 0};
+    float *x = rnd(120, 4), *w = rnd(72, 5), *b = rnd(6, 6);
+    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 4, xd, x);
+    struct axle_tensor tw = mk(AXLE_DTYPE_FLOAT32, 4, wd, w);
+    struct axle_tensor tb = mk(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){6}, b);
+    struct axle_tensor ty;
+    const struct axle_tensor *in[3] = {&tx, &tw, &tb};
+    struct axle_tensor *out[1] = {&ty};
+    int64_t OH = 2 * 4 + 1 + 3 - 1 - 0, OW = 3 * 5 + 0 + 3 - 0 - 2;
+    (void)st;
+
+    for (int threads = 1; threads <= 2; threads++) {
+        struct fx f;
+        double *ref = calloc((size_t)(6 * OH * OW), sizeof(double));
+        fx_init(&f, "ConvTranspose", threads);
+        attr_ints(&f, "strides", 2, s);
+        attr_ints(&f, "dilations", 2, d);
+        attr_ints(&f, "pads", 4, pads);
+        attr_ints(&f, "output_padding", 2, opad);
+        attr_int(&f, "group", 2);
+        assert_int_equal(call(&f, &axle_op_conv_transpose, 3, in, 1, out,
+                              true),
+                         AXLE_OK);
+        assert_int_equal(ty.dims[1], 6);
+        assert_int_equal(ty.dims[2], OH);
+        assert_int_equal(ty.dims[3], OW);
+        for (int m = 0; m < 6; m++)
+            for (int i = 0; i < OH * OW; i++)
+                ref[m * OH * OW + i] = b[m];
+        for (int c = 0; c < 4; c++)
+            for (int ih = 0; ih < 5; ih++)
+                for (int iw = 0; iw < 6; iw++)
+                    for (int mg = 0; mg < 3; mg++)
+                        for (int kh = 0; kh < 3; kh++)
+                            for (int kw = 0; kw < 2; kw++) {
+                                int oh = ih * 2 - 1 + kh;
+                                int ow = iw * 3 - 0 + kw * 2;
+                                int m = (c / 2) * 3 + mg;
+                                if (oh < 0 || oh >= OH || ow < 0 || ow >= OW)
+                                    continue;
+                                ref[(m * OH + oh) * OW + ow] +=
+                                    (double)x[(c * 5 + ih) * 6 + iw] *
+                                    w[((c * 3 + mg) * 3 + kh) * 2 + kw];
+                            }
+        for (int i = 0; i < 6 * OH * OW; i++)
+            near(((float *)ty.data)[i], ref[i], 1e-4);
+        free(ty.data);
+        free(ref);
+        fx_dispose(&f);
+    }
+    free(x);
+    free(w);
+    free(b);
+}
+
+/* ---- pooling ---------------------------------------------------------- */
+
+static void maxpool_indices_and_avgpool_match_reference(void **st)
+{
+    int64_t xd[4] = {2, 3, 7, 9};
+    float *x = rnd(2 * 3 * 7 * 9, 7);
+    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 4, xd, x), ty, ti;
+    const struct axle_tensor *in[1] = {&tx};
+    (void)st;
+
+    for (int ceil = 0; ceil <= 1; ceil++)
+        for (int kind = 0; kind < 3; kind++) {
+            struct fx f;
+            bool avg = kind == 2, with_ind = kind == 1;
+            struct axle_tensor *out[2] = {&ty, with_ind ? &ti : NULL};
+            fx_init(&f, avg ? "AveragePool" : "MaxPool", 2);
+            attr_ints(&f, "kernel_shape", 2, (int64_t[]){3, 2});
+            attr_ints(&f, "strides", 2, (int64_t[]){2, 2});
+            attr_ints(&f, "pads", 4, (int64_t[]){1, 0, 0, 1});
+            attr_int(&f, "ceil_mode", ceil);
+            if (avg)
+                attr_int(&f, "count_include_pad", 1);
+            assert_int_equal(call(&f, avg ? &axle_op_average_pool
+                                          : &axle_op_max_pool,
+                                  1, in, 2, out, false),
+                             AXLE_OK);
+            int64_t OH = ty.dims[2], OW = ty.dims[3];
+            /* (7+1-3)/2+1 = 3 (ceil: 4, whose last window starts at 6 <
+             * 7+1: kept); (9+1-2)/2+1 = 5 (ceil: 5). */
+            assert_int_equal(OH, ceil ? 4 : 3);
+            assert_int_equal(OW, 5);
+            for (int64_t p = 0; p < 6; p++)
+                for (int64_t oh = 0; oh < OH; oh++)
+                    for (int64_t ow = 0; ow < OW; ow++) {
+                        double best = -INFINITY, sum = 0;
+                        int64_t bi = -1, cnt = 0;
+                        for (int kh = 0; kh < 3; kh++)
+                            for (int kw = 0; kw < 2; kw++) {
+                                int64_t ih = oh * 2 - 1 + kh;
+                                int64_t iw = ow * 2 + kw;
+                                if (ih < 7 && iw < 10)
+                                    cnt++; /* within the padded input */
+                                if (ih < 0 || ih >= 7 || iw < 0 || iw >= 9)
+                                    continue;
+                                double v = x[(p * 7 + ih) * 9 + iw];
+                                sum += v;
+                                if (v > best) {
+                                    best = v;
+                                    bi = (p * 7 + ih) * 9 + iw;
+                                }
+                            }
+                        int64_t yi = (p * OH + oh) * OW + ow;
+                        double got = ((float *)ty.data)[yi];
+                        near(got, avg ? sum / (double)cnt : best, 1e-5);
+                        if (with_ind)
+                            assert_int_equal(((int64_t *)ti.data)[yi], bi);
+                    }
+            free(ty.data);
+            if (with_ind)
+                free(ti.data);
+            fx_dispose(&f);
+        }
+    free(x);
+}
+
+static void pool_rejects_bad_attributes(void **st)
+{
+    struct fx f;
+    struct axle_tensor x = mk(AXLE_DTYPE_FLOAT32, 4, (int64_t[]){1, 1, 4, 4},
+                              NULL), y;
+    struct axle_tensor xi = mk(AXLE_DTYPE_INT32, 4, (int64_t[]){1, 1, 4, 4},
+                               NULL);
+    const struct axle_tensor *in[1] = {&x};
+    struct axle_tensor *out[1] = {&y};
+    (void)st;
+
+    fx_init(&f, "MaxPool", 1); /* kernel_shape missing */
+    assert_int_equal(infer(&f, &axle_op_max_pool, 1, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+    fx_init(&f, "MaxPool", 1); /* window larger than the input */
+    attr_ints(&f, "kernel_shape", 2, (int64_t[]){5, 1});
+    assert_int_equal(infer(&f, &axle_op_max_pool, 1, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+    fx_init(&f, "MaxPool", 1);
+    attr_ints(&f, "kernel_shape", 2, (int64_t[]){2, 2});
+    attr_int(&f, "storage_order", 2);
+    assert_int_equal(infer(&f, &axle_op_max_pool, 1, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+    fx_init(&f, "AveragePool", 1); /* int32 is not an AveragePool type */
+    attr_ints(&f, "kernel_shape", 2, (int64_t[]){2, 2});
+    in[0] = &xi;
+    assert_int_equal(infer(&f, &axle_op_average_pool, 1, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    fx_dispose(&f);
+}
+
+/* ---- MatMul / Gemm ---------------------------------------------------- */
+
+static void matmul_broadcasts_and_packs(void **st)
+{
+    /* A [2, 1, 3, 5] x B [4, 5, 6] -> [2, 4, 3, 6]; then B 2-D packed. */
+    float *a = rnd(30, 8), *b = rnd(120, 9);
+    struct axle_tensor ta = mk(AXLE_DTYPE_FLOAT32, 4,
+                               (int64_t[]){2, 1, 3, 5}, a);
+    struct axle_tensor tb = mk(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){4, 5, 6},
+                               b);
+    struct axle_tensor ty;
+    const struct axle_tensor *in[2] = {&ta, &tb};
+    struct axle_tensor *out[1] = {&ty};
+    struct fx f;
+    (void)st;
+
+    fx_init(&f, "MatMul", 2);
+    assert_int_equal(call(&f, &axle_op_matmul, 2, in, 1, out, true),
+                     AXLE_OK);
+    assert_int_equal(ty.rank, 4);
+    assert_int_equal(ty.dims[0], 2);
+    assert_int_equal(ty.dims[1], 4);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++)
+            for (int m = 0; m < 3; m++)
+                for (int n = 0; n < 6; n++) {
+                    double acc = 0;
+                    for (int k = 0; k < 5; k++)
+                        acc += (double)a[(i * 3 + m) * 5 + k] *
+                               b[(j * 5 + k) * 6 + n];
+                    near(((float *)ty.data)[((i * 4 + j) * 3 + m) * 6 + n],
+                         acc, 1e-5);
+                }
+    free(ty.data);
+
+    /* 1-D A [5] x 2-D B [5, 6] (packed in prepare) -> [6] */
+    ta = mk(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){5}, a);
+    tb = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){5, 6}, b);
+    assert_int_equal(call(&f, &axle_op_matmul, 2, in, 1, out, true),
+                     AXLE_OK);
+    assert_int_equal(ty.rank, 1);
+    assert_int_equal(ty.dims[0], 6);
+    for (int n = 0; n < 6; n++) {
+        double acc = 0;
+        for (int k = 0; k < 5; k++)
+            acc += (double)a[k] * b[k * 6 + n];
+        near(((float *)ty.data)[n], acc, 1e-5);
+    }
+    free(ty.data);
+
+    /* inner dims differ; batch dims that cannot broadcast */
+    ta = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){3, 4}, NULL);
+    assert_int_equal(infer(&f, &axle_op_matmul, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    ta = mk(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){2, 3, 5}, NULL);
+    tb = mk(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){3, 5, 6}, NULL);
+    assert_int_equal(infer(&f, &axle_op_matmul, 2, in, 1, out),
+                     AXLE_INVALID_ARGUMENT);
+    /* symbolic batch flows through */
+    ta = mk(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){-2, 3, 5}, NULL);
+    tb = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){5, 6}, NULL);
+    assert_int_equal(infer(&f, &axle_op_matmul, 2, in, 1, out), AXLE_OK);
+    assert_int_equal(ty.dims[0], -2);
+    assert_int_equal(ty.dims[2], 6);
+    fx_dispose(&f);
+    free(a);
+    free(b);
+}
+
+static void gemm_attributes_and_c_broadcast(void **st)
+{
+    /* Y = 0.5 * A' B' + 2 * C, A stored [K=7, M=4], B stored [N=5, K=7]. */
+    float *a = rnd(28, 10), *b = rnd(35, 11), *c = rnd(20, 12);
+    struct axle_tensor ta = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){7, 4}, a);
+    struct axle_tensor tb = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){5, 7}, b);
+    struct axle_tensor ty;
+    const int64_t cshapes[3][2] = {{4, 5}, {1, 5}, {4, 1}};
+    (void)st;
+
+    for (int cs = 0; cs < 3; cs++)
+        for (int ta_flag = 0; ta_flag <= 1; ta_flag++) {
+            struct fx f;
+            struct axle_tensor tc = mk(AXLE_DTYPE_FLOAT32, 2, cshapes[cs], c);
+            float *a2 = NULL;
+            const struct axle_tensor *in[3] = {&ta, &tb, &tc};
+            struct axle_tensor *out[1] = {&ty};
+            fx_init(&f, "Gemm", 1);
+            attr_float(&f, "alpha", 0.5f);
+            attr_float(&f, "beta", 2.0f);
+            attr_int(&f, "transB", 1);
+            if (ta_flag) {
+                attr_int(&f, "transA", 1);
+                ta = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){7, 4}, a);
+            } else {
+                /* the same A stored [M, K]: packed path */
+                a2 = malloc(28 * sizeof(float));
+                for (int m = 0; m < 4; m++)
+                    for (int k = 0; k < 7; k++)
+                        a2[m * 7 + k] = a[k * 4 + m];
+                ta = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){4, 7}, a2);
+            }
+            f.n->fused_act = AXLE_ACT_RELU;
+            assert_int_equal(call(&f, &axle_op_gemm, 3, in, 1, out, true),
+                             AXLE_OK);
+            for (int m = 0; m < 4; m++)
+                for (int n = 0; n < 5; n++) {
+                    double acc = 0;
+                    for (int k = 0; k < 7; k++)
+                        acc += (double)a[k * 4 + m] * b[n * 7 + k];
+                    int ci = (cshapes[cs][0] == 1 ? 0 : m) *
+                                 (int)cshapes[cs][1] +
+                             (cshapes[cs][1] == 1 ? 0 : n);
+                    acc = 0.5 * acc + 2.0 * c[ci];
+                    near(((float *)ty.data)[m * 5 + n], acc > 0 ? acc : 0,
+                         1e-5);
+                }
+            free(ty.data);
+            free(a2);
+            fx_dispose(&f);
+        }
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* ---- Einsum ----------------------------------------------------------- */
+
+static void einsum_diagonal_ellipsis_and_errors(void **st)
+{
+    float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){3, 3}, x);
+    struct axle_tensor ty;
+    const struct axle_tensor *in[2] = {&tx, &tx};
+    struct axle_tensor *out[1] = {&ty};
+    struct fx f;
+    (void)st;
+
+    fx_init(&f, "Einsum", 1);
+    attr_str(&f, "equation", "ii->i");
+    assert_int_equal(call(&f, &axle_op_einsum, 1, in, 1, out, false),
+                     AXLE_OK);
+    assert_int_equal(ty.rank, 1);
+    near(((float *)ty.data)[2], 9, 0);
+    free(ty.data);
+    fx_dispose(&f);
+
+    fx_init(&f, "Einsum", 1); /* implicit output: trace */
+    attr_str(&f, "equation", "ii");
+    assert_int_equal(call(&f, &axle_op_einsum, 1, in, 1, out, false),
+                     AXLE_OK);
+    assert_int_equal(ty.rank, 0);
+    near(((float *)ty.data)[0], 15, 0);
+    free(ty.data);
+    fx_dispose(&f);
+
+    fx_init(&f, "Einsum", 1); /* ellipsis batch matmul, broadcast batch */
+    attr_str(&f, "equation", "...ij,...jk->...ik");
+    {
+        float *a = rnd(2 * 3 * 4, 13), *b = rnd(4 * 5, 14);
+        struct axle_tensor ta = mk(AXLE_DTYPE_FLOAT32, 3,
+                                   (int64_t[]){2, 3, 4}, a);
+        struct axle_tensor tb = mk(AXLE_DTYPE_FLOAT32, 2,
+                                   (int64_t[]){4, 5}, b);
+        const struct axle_tensor *in2[2] = {&ta, &tb};
+        assert_int_equal(call(&f, &axle_op_einsum, 2, in2, 1, out, false),
+                         AXLE_OK);
+        assert_int_equal(ty.rank, 3);
+        assert_int_equal(ty.dims[2], 5);
+        for (int bt = 0; bt < 2; bt++)
+            for (int i = 0; i < 3; i++)
+                for (int k = 0; k < 5; k++) {
+                    double acc = 0;
+                    for (int j = 0; j < 4; j++)
+                        acc += (double)a[(bt * 3 + i) * 4 + j] *
+                               b[j * 5 + k];
+                    near(((float *)ty.data)[(bt * 3 + i) * 5 + k], acc,
+                         1e-5);
+                }
+        free(ty.data);
+        free(a);
+        free(b);
+    }
+    fx_dispose(&f);
+
+    static const char *bad[] = {"ij,jk", "i.j->i", "ij->k", "ij->ii",
+                                "i$->i"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fx_init(&f, "Einsum", 1);
+        attr_str(&f, "equation", bad[i]);
+        assert_int_equal(infer(&f, &axle_op_einsum, 1, in, 1, out),
+                         AXLE_INVALID_ARGUMENT);
+        fx_dispose(&f);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(conv_matches_reference),
+        cmocka_unit_test(conv_infer_keeps_symbolic_batch_and_rejects_bad_input),
+        cmocka_unit_test(conv_transpose_matches_scatter_reference),
+        cmocka_unit_test(maxpool_indices_and_avgpool_match_reference),
+        cmocka_unit_test(pool_rejects_bad_attributes),
+        cmocka_unit_test(matmul_broadcasts_and_packs),
+        cmocka_unit_test(gemm_attributes_and_c_broadcast),
+        cmocka_unit_test(einsum_diagonal_ellipsis_and_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
