@@ -18,160 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/alloc.h"
-#include "base/pool.h"
-#include "engine/engine.h"
-#include "ir/graph.h"
-#include "ir/op.h"
-#include "ir/tensor.h"
+#include "kernel_fixture.h"
 
 extern const struct axle_op axle_op_conv, axle_op_conv_transpose,
     axle_op_max_pool, axle_op_average_pool, axle_op_global_average_pool,
     axle_op_matmul, axle_op_gemm, axle_op_einsum;
-
-/* ---- fixture: one node in its own graph ----------------------------- */
-
-struct fx {
-    struct axle_graph *g;
-    struct axle_node *n;
-    struct axle_err err;
-    struct axle_scratch scratch;
-    struct axle_pool *pool;
-};
-
-static void fx_init(struct fx *f, const char *op, int threads)
-{
-    memset(f, 0, sizeof(*f));
-    f->g = axle_graph_new();
-    int idx = axle_graph_add_node(f->g, op, "", "n");
-    f->n = &f->g->nodes[idx];
-    if (threads > 1)
-        assert_int_equal(axle_pool_new(threads, &f->pool), AXLE_OK);
-}
-
-static void fx_dispose(struct fx *f)
-{
-    axle_free(f->scratch.data);
-    axle_pool_free(f->pool);
-    axle_graph_free(f->g);
-}
-
-static void attr_int(struct fx *f, const char *name, int64_t v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_INT;
-    a->i = v;
-}
-
-static void attr_float(struct fx *f, const char *name, float v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_FLOAT;
-    a->f = v;
-}
-
-static void attr_ints(struct fx *f, const char *name, int n, const int64_t *v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_INTS;
-    a->n = n;
-    a->ints = axle_xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-    if (n)
-        memcpy(a->ints, v, sizeof(int64_t) * (size_t)n);
-}
-
-static void attr_str(struct fx *f, const char *name, const char *s)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_STRING;
-    a->s = axle_xstrdup(s);
-    a->s_len = strlen(s);
-}
-
-static struct axle_kctx kctx(struct fx *f, int n_in,
-                             const struct axle_tensor **in, int n_out,
-                             struct axle_tensor **out, bool load)
-{
-    return (struct axle_kctx){
-        .node = f->n, .opset = 13, .n_inputs = n_in, .in = in,
-        .n_outputs = n_out, .out = out, .pool = load ? NULL : f->pool,
-        .scratch = load ? NULL : &f->scratch, .graph = f->g, .err = &f->err,
-    };
-}
-
-static enum axle_status infer(struct fx *f, const struct axle_op *op,
-                              int n_in, const struct axle_tensor **in,
-                              int n_out, struct axle_tensor **out)
-{
-    struct axle_kctx k = kctx(f, n_in, in, n_out, out, true);
-    for (int j = 0; j < n_out; j++)
-        if (out[j]) {
-            memset(out[j], 0, sizeof(*out[j]));
-            out[j]->rank = -1;
-        }
-    return op->infer(&k);
-}
-
-/* infer + (prepare) + run + release. */
-static enum axle_status call(struct fx *f, const struct axle_op *op,
-                             int n_in, const struct axle_tensor **in,
-                             int n_out, struct axle_tensor **out,
-                             bool prepare)
-{
-    enum axle_status st = infer(f, op, n_in, in, n_out, out);
-    struct axle_kctx k = kctx(f, n_in, in, n_out, out, false);
-    void *state = NULL;
-    if (st != AXLE_OK)
-        return st;
-    for (int j = 0; j < n_out; j++) {
-        if (out[j] == NULL)
-            continue;
-        int64_t nb = axle_tensor_nbytes(out[j]);
-        assert_true(nb >= 0);
-        out[j]->data = calloc(1, (size_t)nb + 1);
-        out[j]->cap_bytes = (size_t)nb;
-    }
-    if (prepare && op->prepare != NULL) {
-        st = op->prepare(&k, &state);
-        if (st != AXLE_OK)
-            return st;
-        k.state = state;
-    }
-    st = op->run(&k);
-    if (state != NULL)
-        op->release(state);
-    return st;
-}
-
-static struct axle_tensor mk(enum axle_dtype dt, int rank,
-                             const int64_t *dims, void *data)
-{
-    struct axle_tensor t;
-    memset(&t, 0, sizeof(t));
-    t.dtype = dt;
-    t.rank = rank;
-    for (int i = 0; i < rank; i++)
-        t.dims[i] = dims[i];
-    t.data = data;
-    return t;
-}
-
-static float *rnd(int64_t n, unsigned seed)
-{
-    float *p = malloc((size_t)n * sizeof(float) + 4);
-    srand(seed);
-    for (int64_t i = 0; i < n; i++)
-        p[i] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
-    return p;
-}
-
-static void near(double got, double want, double tol)
-{
-    if (!(fabs(got - want) <= tol + tol * fabs(want))) {
-        print_error("got %.9g want %.9g\n", got, want);
-        fail();
-    }
-}
 
 /* ---- Conv ------------------------------------------------------------- */
 
@@ -242,7 +93,7 @@ static void run_conv_case(const struct conv_case *c, int threads)
     double *ref;
     struct axle_tensor tx, tw, tb, ty;
 
-    fx_init(&f, "Conv", threads);
+    fx_init(&f, "Conv", 13, threads);
     for (int i = 0; i < c->nsp; i++) {
         xd[2 + i] = c->in[i];
         wd[2 + i] = c->k[i];
@@ -258,17 +109,17 @@ static void run_conv_case(const struct conv_case *c, int threads)
         attr_ints(&f, "pads", 2 * c->nsp, c->pads);
     }
     f.n->fused_act = c->act;
-    x = rnd(xn, 1);
-    w = rnd(wn, 2);
-    b = rnd(c->M, 3);
-    tx = mk(AXLE_DTYPE_FLOAT32, 2 + c->nsp, xd, x);
-    tw = mk(AXLE_DTYPE_FLOAT32, 2 + c->nsp, wd, w);
-    tb = mk(AXLE_DTYPE_FLOAT32, 1, &c->M, b);
+    x = rnd(xn, 1, 1.0f);
+    w = rnd(wn, 2, 1.0f);
+    b = rnd(c->M, 3, 1.0f);
+    tx = tens(AXLE_DTYPE_FLOAT32, 2 + c->nsp, xd, x);
+    tw = tens(AXLE_DTYPE_FLOAT32, 2 + c->nsp, wd, w);
+    tb = tens(AXLE_DTYPE_FLOAT32, 1, &c->M, b);
     const struct axle_tensor *in[3] = {&tx, &tw, &tb};
     struct axle_tensor *outs[1] = {&ty};
-    assert_int_equal(call(&f, &axle_op_conv, c->bias ? 3 : 2, in, 1, outs,
-                          true),
-                     AXLE_OK);
+    assert_int_equal(
+        call_prepared(&f, &axle_op_conv, c->bias ? 3 : 2, in, 1, outs, true),
+        AXLE_OK);
     yn = c->N * c->M;
     for (int i = 0; i < c->nsp; i++) {
         int64_t dk = (c->k[i] - 1) * c->d[i] + 1;
@@ -350,16 +201,16 @@ static void conv_matches_reference(void **st)
 static void conv_infer_keeps_symbolic_batch_and_rejects_bad_input(void **st)
 {
     struct fx f;
-    struct axle_tensor x = mk(AXLE_DTYPE_FLOAT32, 4,
-                              (int64_t[]){-2, 3, 32, -1}, NULL);
-    struct axle_tensor w = mk(AXLE_DTYPE_FLOAT32, 4,
-                              (int64_t[]){8, 3, 3, 3}, NULL);
+    struct axle_tensor x =
+        tens(AXLE_DTYPE_FLOAT32, 4, (int64_t[]){-2, 3, 32, -1}, NULL);
+    struct axle_tensor w =
+        tens(AXLE_DTYPE_FLOAT32, 4, (int64_t[]){8, 3, 3, 3}, NULL);
     struct axle_tensor y;
     const struct axle_tensor *in[2] = {&x, &w};
     struct axle_tensor *out[1] = {&y};
     (void)st;
 
-    fx_init(&f, "Conv", 1);
+    fx_init(&f, "Conv", 13, 1);
     attr_ints(&f, "strides", 2, (int64_t[]){2, 2});
     attr_ints(&f, "pads", 4, (int64_t[]){1, 1, 1, 1});
     assert_int_equal(infer(&f, &axle_op_conv, 2, in, 1, out), AXLE_OK);
@@ -379,25 +230,25 @@ static void conv_infer_keeps_symbolic_batch_and_rejects_bad_input(void **st)
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, "Conv", 1);
+    fx_init(&f, "Conv", 13, 1);
     attr_str(&f, "auto_pad", "SAME_MIDDLE");
     assert_int_equal(infer(&f, &axle_op_conv, 2, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, "Conv", 1);
+    fx_init(&f, "Conv", 13, 1);
     attr_ints(&f, "strides", 2, (int64_t[]){0, 1});
     assert_int_equal(infer(&f, &axle_op_conv, 2, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, "Conv", 1);
+    fx_init(&f, "Conv", 13, 1);
     attr_ints(&f, "pads", 3, (int64_t[]){1, 1, 1});
     assert_int_equal(infer(&f, &axle_op_conv, 2, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, "Conv", 1);
+    fx_init(&f, "Conv", 13, 1);
     attr_int(&f, "group", 0);
     assert_int_equal(infer(&f, &axle_op_conv, 2, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
@@ -413,10 +264,10 @@ static void conv_transpose_matches_scatter_reference(void **st)
     int64_t xd[4] = {1, 4, 5, 6}, wd[4] = {4, 3, 3, 2};
     int64_t s[2] = {2, 3}, d[2] = {1, 2}, pads[4] = {1, 0, 0, 2};
     int64_t opad[2] = {1, 0};
-    float *x = rnd(120, 4), *w = rnd(72, 5), *b = rnd(6, 6);
-    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 4, xd, x);
-    struct axle_tensor tw = mk(AXLE_DTYPE_FLOAT32, 4, wd, w);
-    struct axle_tensor tb = mk(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){6}, b);
+    float *x = rnd(120, 4, 1.0f), *w = rnd(72, 5, 1.0f), *b = rnd(6, 6, 1.0f);
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 4, xd, x);
+    struct axle_tensor tw = tens(AXLE_DTYPE_FLOAT32, 4, wd, w);
+    struct axle_tensor tb = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){6}, b);
     struct axle_tensor ty;
     const struct axle_tensor *in[3] = {&tx, &tw, &tb};
     struct axle_tensor *out[1] = {&ty};
@@ -426,15 +277,15 @@ static void conv_transpose_matches_scatter_reference(void **st)
     for (int threads = 1; threads <= 2; threads++) {
         struct fx f;
         double *ref = calloc((size_t)(6 * OH * OW), sizeof(double));
-        fx_init(&f, "ConvTranspose", threads);
+        fx_init(&f, "ConvTranspose", 13, threads);
         attr_ints(&f, "strides", 2, s);
         attr_ints(&f, "dilations", 2, d);
         attr_ints(&f, "pads", 4, pads);
         attr_ints(&f, "output_padding", 2, opad);
         attr_int(&f, "group", 2);
-        assert_int_equal(call(&f, &axle_op_conv_transpose, 3, in, 1, out,
-                              true),
-                         AXLE_OK);
+        assert_int_equal(
+            call_prepared(&f, &axle_op_conv_transpose, 3, in, 1, out, true),
+            AXLE_OK);
         assert_int_equal(ty.dims[1], 6);
         assert_int_equal(ty.dims[2], OH);
         assert_int_equal(ty.dims[3], OW);
@@ -472,8 +323,8 @@ static void conv_transpose_matches_scatter_reference(void **st)
 static void maxpool_indices_and_avgpool_match_reference(void **st)
 {
     int64_t xd[4] = {2, 3, 7, 9};
-    float *x = rnd(2 * 3 * 7 * 9, 7);
-    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 4, xd, x), ty, ti;
+    float *x = rnd(2 * 3 * 7 * 9, 7, 1.0f);
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 4, xd, x), ty, ti;
     const struct axle_tensor *in[1] = {&tx};
     (void)st;
 
@@ -482,17 +333,18 @@ static void maxpool_indices_and_avgpool_match_reference(void **st)
             struct fx f;
             bool avg = kind == 2, with_ind = kind == 1;
             struct axle_tensor *out[2] = {&ty, with_ind ? &ti : NULL};
-            fx_init(&f, avg ? "AveragePool" : "MaxPool", 2);
+            fx_init(&f, avg ? "AveragePool" : "MaxPool", 13, 2);
             attr_ints(&f, "kernel_shape", 2, (int64_t[]){3, 2});
             attr_ints(&f, "strides", 2, (int64_t[]){2, 2});
             attr_ints(&f, "pads", 4, (int64_t[]){1, 0, 0, 1});
             attr_int(&f, "ceil_mode", ceil);
             if (avg)
                 attr_int(&f, "count_include_pad", 1);
-            assert_int_equal(call(&f, avg ? &axle_op_average_pool
-                                          : &axle_op_max_pool,
-                                  1, in, 2, out, false),
-                             AXLE_OK);
+            assert_int_equal(
+                call_prepared(&f,
+                              avg ? &axle_op_average_pool : &axle_op_max_pool,
+                              1, in, 2, out, false),
+                AXLE_OK);
             int64_t OH = ty.dims[2], OW = ty.dims[3];
             /* (7+1-3)/2+1 = 3 (ceil: 4, whose last window starts at 6 <
              * 7+1: kept); (9+1-2)/2+1 = 5 (ceil: 5). */
@@ -535,30 +387,30 @@ static void maxpool_indices_and_avgpool_match_reference(void **st)
 static void pool_rejects_bad_attributes(void **st)
 {
     struct fx f;
-    struct axle_tensor x = mk(AXLE_DTYPE_FLOAT32, 4, (int64_t[]){1, 1, 4, 4},
-                              NULL), y;
-    struct axle_tensor xi = mk(AXLE_DTYPE_INT32, 4, (int64_t[]){1, 1, 4, 4},
-                               NULL);
+    struct axle_tensor x =
+        tens(AXLE_DTYPE_FLOAT32, 4, (int64_t[]){1, 1, 4, 4}, NULL), y;
+    struct axle_tensor xi =
+        tens(AXLE_DTYPE_INT32, 4, (int64_t[]){1, 1, 4, 4}, NULL);
     const struct axle_tensor *in[1] = {&x};
     struct axle_tensor *out[1] = {&y};
     (void)st;
 
-    fx_init(&f, "MaxPool", 1); /* kernel_shape missing */
+    fx_init(&f, "MaxPool", 13, 1); /* kernel_shape missing */
     assert_int_equal(infer(&f, &axle_op_max_pool, 1, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
-    fx_init(&f, "MaxPool", 1); /* window larger than the input */
+    fx_init(&f, "MaxPool", 13, 1); /* window larger than the input */
     attr_ints(&f, "kernel_shape", 2, (int64_t[]){5, 1});
     assert_int_equal(infer(&f, &axle_op_max_pool, 1, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
-    fx_init(&f, "MaxPool", 1);
+    fx_init(&f, "MaxPool", 13, 1);
     attr_ints(&f, "kernel_shape", 2, (int64_t[]){2, 2});
     attr_int(&f, "storage_order", 2);
     assert_int_equal(infer(&f, &axle_op_max_pool, 1, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
-    fx_init(&f, "AveragePool", 1); /* int32 is not an AveragePool type */
+    fx_init(&f, "AveragePool", 13, 1); /* int32 is not an AveragePool type */
     attr_ints(&f, "kernel_shape", 2, (int64_t[]){2, 2});
     in[0] = &xi;
     assert_int_equal(infer(&f, &axle_op_average_pool, 1, in, 1, out),
@@ -571,19 +423,19 @@ static void pool_rejects_bad_attributes(void **st)
 static void matmul_broadcasts_and_packs(void **st)
 {
     /* A [2, 1, 3, 5] x B [4, 5, 6] -> [2, 4, 3, 6]; then B 2-D packed. */
-    float *a = rnd(30, 8), *b = rnd(120, 9);
-    struct axle_tensor ta = mk(AXLE_DTYPE_FLOAT32, 4,
-                               (int64_t[]){2, 1, 3, 5}, a);
-    struct axle_tensor tb = mk(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){4, 5, 6},
-                               b);
+    float *a = rnd(30, 8, 1.0f), *b = rnd(120, 9, 1.0f);
+    struct axle_tensor ta =
+        tens(AXLE_DTYPE_FLOAT32, 4, (int64_t[]){2, 1, 3, 5}, a);
+    struct axle_tensor tb =
+        tens(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){4, 5, 6}, b);
     struct axle_tensor ty;
     const struct axle_tensor *in[2] = {&ta, &tb};
     struct axle_tensor *out[1] = {&ty};
     struct fx f;
     (void)st;
 
-    fx_init(&f, "MatMul", 2);
-    assert_int_equal(call(&f, &axle_op_matmul, 2, in, 1, out, true),
+    fx_init(&f, "MatMul", 13, 2);
+    assert_int_equal(call_prepared(&f, &axle_op_matmul, 2, in, 1, out, true),
                      AXLE_OK);
     assert_int_equal(ty.rank, 4);
     assert_int_equal(ty.dims[0], 2);
@@ -602,9 +454,9 @@ static void matmul_broadcasts_and_packs(void **st)
     free(ty.data);
 
     /* 1-D A [5] x 2-D B [5, 6] (packed in prepare) -> [6] */
-    ta = mk(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){5}, a);
-    tb = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){5, 6}, b);
-    assert_int_equal(call(&f, &axle_op_matmul, 2, in, 1, out, true),
+    ta = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){5}, a);
+    tb = tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){5, 6}, b);
+    assert_int_equal(call_prepared(&f, &axle_op_matmul, 2, in, 1, out, true),
                      AXLE_OK);
     assert_int_equal(ty.rank, 1);
     assert_int_equal(ty.dims[0], 6);
@@ -617,16 +469,16 @@ static void matmul_broadcasts_and_packs(void **st)
     free(ty.data);
 
     /* inner dims differ; batch dims that cannot broadcast */
-    ta = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){3, 4}, NULL);
+    ta = tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){3, 4}, NULL);
     assert_int_equal(infer(&f, &axle_op_matmul, 2, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
-    ta = mk(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){2, 3, 5}, NULL);
-    tb = mk(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){3, 5, 6}, NULL);
+    ta = tens(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){2, 3, 5}, NULL);
+    tb = tens(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){3, 5, 6}, NULL);
     assert_int_equal(infer(&f, &axle_op_matmul, 2, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     /* symbolic batch flows through */
-    ta = mk(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){-2, 3, 5}, NULL);
-    tb = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){5, 6}, NULL);
+    ta = tens(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){-2, 3, 5}, NULL);
+    tb = tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){5, 6}, NULL);
     assert_int_equal(infer(&f, &axle_op_matmul, 2, in, 1, out), AXLE_OK);
     assert_int_equal(ty.dims[0], -2);
     assert_int_equal(ty.dims[2], 6);
@@ -638,9 +490,10 @@ static void matmul_broadcasts_and_packs(void **st)
 static void gemm_attributes_and_c_broadcast(void **st)
 {
     /* Y = 0.5 * A' B' + 2 * C, A stored [K=7, M=4], B stored [N=5, K=7]. */
-    float *a = rnd(28, 10), *b = rnd(35, 11), *c = rnd(20, 12);
-    struct axle_tensor ta = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){7, 4}, a);
-    struct axle_tensor tb = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){5, 7}, b);
+    float *a = rnd(28, 10, 1.0f), *b = rnd(35, 11, 1.0f),
+          *c = rnd(20, 12, 1.0f);
+    struct axle_tensor ta = tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){7, 4}, a);
+    struct axle_tensor tb = tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){5, 7}, b);
     struct axle_tensor ty;
     const int64_t cshapes[3][2] = {{4, 5}, {1, 5}, {4, 1}};
     (void)st;
@@ -648,28 +501,28 @@ static void gemm_attributes_and_c_broadcast(void **st)
     for (int cs = 0; cs < 3; cs++)
         for (int ta_flag = 0; ta_flag <= 1; ta_flag++) {
             struct fx f;
-            struct axle_tensor tc = mk(AXLE_DTYPE_FLOAT32, 2, cshapes[cs], c);
+            struct axle_tensor tc = tens(AXLE_DTYPE_FLOAT32, 2, cshapes[cs], c);
             float *a2 = NULL;
             const struct axle_tensor *in[3] = {&ta, &tb, &tc};
             struct axle_tensor *out[1] = {&ty};
-            fx_init(&f, "Gemm", 1);
+            fx_init(&f, "Gemm", 13, 1);
             attr_float(&f, "alpha", 0.5f);
             attr_float(&f, "beta", 2.0f);
             attr_int(&f, "transB", 1);
             if (ta_flag) {
                 attr_int(&f, "transA", 1);
-                ta = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){7, 4}, a);
+                ta = tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){7, 4}, a);
             } else {
                 /* the same A stored [M, K]: packed path */
                 a2 = malloc(28 * sizeof(float));
                 for (int m = 0; m < 4; m++)
                     for (int k = 0; k < 7; k++)
                         a2[m * 7 + k] = a[k * 4 + m];
-                ta = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){4, 7}, a2);
+                ta = tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){4, 7}, a2);
             }
             f.n->fused_act = AXLE_ACT_RELU;
-            assert_int_equal(call(&f, &axle_op_gemm, 3, in, 1, out, true),
-                             AXLE_OK);
+            assert_int_equal(
+                call_prepared(&f, &axle_op_gemm, 3, in, 1, out, true), AXLE_OK);
             for (int m = 0; m < 4; m++)
                 for (int n = 0; n < 5; n++) {
                     double acc = 0;
@@ -696,42 +549,42 @@ static void gemm_attributes_and_c_broadcast(void **st)
 static void einsum_diagonal_ellipsis_and_errors(void **st)
 {
     float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
-    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){3, 3}, x);
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){3, 3}, x);
     struct axle_tensor ty;
     const struct axle_tensor *in[2] = {&tx, &tx};
     struct axle_tensor *out[1] = {&ty};
     struct fx f;
     (void)st;
 
-    fx_init(&f, "Einsum", 1);
+    fx_init(&f, "Einsum", 13, 1);
     attr_str(&f, "equation", "ii->i");
-    assert_int_equal(call(&f, &axle_op_einsum, 1, in, 1, out, false),
+    assert_int_equal(call_prepared(&f, &axle_op_einsum, 1, in, 1, out, false),
                      AXLE_OK);
     assert_int_equal(ty.rank, 1);
     near(((float *)ty.data)[2], 9, 0);
     free(ty.data);
     fx_dispose(&f);
 
-    fx_init(&f, "Einsum", 1); /* implicit output: trace */
+    fx_init(&f, "Einsum", 13, 1); /* implicit output: trace */
     attr_str(&f, "equation", "ii");
-    assert_int_equal(call(&f, &axle_op_einsum, 1, in, 1, out, false),
+    assert_int_equal(call_prepared(&f, &axle_op_einsum, 1, in, 1, out, false),
                      AXLE_OK);
     assert_int_equal(ty.rank, 0);
     near(((float *)ty.data)[0], 15, 0);
     free(ty.data);
     fx_dispose(&f);
 
-    fx_init(&f, "Einsum", 1); /* ellipsis batch matmul, broadcast batch */
+    fx_init(&f, "Einsum", 13, 1); /* ellipsis batch matmul, broadcast batch */
     attr_str(&f, "equation", "...ij,...jk->...ik");
     {
-        float *a = rnd(2 * 3 * 4, 13), *b = rnd(4 * 5, 14);
-        struct axle_tensor ta = mk(AXLE_DTYPE_FLOAT32, 3,
-                                   (int64_t[]){2, 3, 4}, a);
-        struct axle_tensor tb = mk(AXLE_DTYPE_FLOAT32, 2,
-                                   (int64_t[]){4, 5}, b);
+        float *a = rnd(2 * 3 * 4, 13, 1.0f), *b = rnd(4 * 5, 14, 1.0f);
+        struct axle_tensor ta =
+            tens(AXLE_DTYPE_FLOAT32, 3, (int64_t[]){2, 3, 4}, a);
+        struct axle_tensor tb =
+            tens(AXLE_DTYPE_FLOAT32, 2, (int64_t[]){4, 5}, b);
         const struct axle_tensor *in2[2] = {&ta, &tb};
-        assert_int_equal(call(&f, &axle_op_einsum, 2, in2, 1, out, false),
-                         AXLE_OK);
+        assert_int_equal(
+            call_prepared(&f, &axle_op_einsum, 2, in2, 1, out, false), AXLE_OK);
         assert_int_equal(ty.rank, 3);
         assert_int_equal(ty.dims[2], 5);
         for (int bt = 0; bt < 2; bt++)
@@ -753,7 +606,7 @@ static void einsum_diagonal_ellipsis_and_errors(void **st)
     static const char *bad[] = {"ij,jk", "i.j->i", "ij->k", "ij->ii",
                                 "i$->i"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        fx_init(&f, "Einsum", 1);
+        fx_init(&f, "Einsum", 13, 1);
         attr_str(&f, "equation", bad[i]);
         assert_int_equal(infer(&f, &axle_op_einsum, 1, in, 1, out),
                          AXLE_INVALID_ARGUMENT);

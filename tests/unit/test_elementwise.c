@@ -17,134 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/alloc.h"
 #include "base/cpu.h"
-#include "base/pool.h"
-#include "engine/engine.h"
-#include "ir/graph.h"
-#include "ir/op.h"
-#include "ir/tensor.h"
 #include "kernels/elementwise.h"
+#include "kernel_fixture.h"
 
 extern const struct axle_op axle_op_add, axle_op_sub, axle_op_div,
     axle_op_pow, axle_op_max, axle_op_min, axle_op_mean, axle_op_clip,
     axle_op_cast, axle_op_where, axle_op_dropout, axle_op_prelu,
     axle_op_equal, axle_op_relu, axle_op_not;
-
-/* One node in its own graph, plus what a kernel call needs. */
-struct fx {
-    struct axle_graph *g;
-    struct axle_node *n;
-    struct axle_err err;
-    struct axle_scratch scratch;
-    struct axle_pool *pool;
-    int opset;
-};
-
-static void fx_init(struct fx *f, const char *op, int opset)
-{
-    int idx;
-
-    memset(f, 0, sizeof(*f));
-    f->g = axle_graph_new();
-    idx = axle_graph_add_node(f->g, op, "", "n"); /* may move nodes */
-    f->n = &f->g->nodes[idx];
-    f->opset = opset;
-}
-
-static void fx_dispose(struct fx *f)
-{
-    axle_free(f->scratch.data);
-    axle_pool_free(f->pool);
-    axle_graph_free(f->g);
-}
-
-static void attr_int(struct fx *f, const char *name, int64_t v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_INT;
-    a->i = v;
-}
-
-static void attr_float(struct fx *f, const char *name, float v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_FLOAT;
-    a->f = v;
-}
-
-static void attr_str(struct fx *f, const char *name, const char *s)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_STRING;
-    a->s = axle_xstrdup(s);
-    a->s_len = strlen(s);
-}
-
-static struct axle_kctx kctx(struct fx *f, int n_in,
-                             const struct axle_tensor **in, int n_out,
-                             struct axle_tensor **out)
-{
-    return (struct axle_kctx){
-        .node = f->n, .opset = f->opset, .n_inputs = n_in, .in = in,
-        .n_outputs = n_out, .out = out, .pool = f->pool,
-        .scratch = &f->scratch, .graph = f->g, .err = &f->err,
-    };
-}
-
-static enum axle_status infer(struct fx *f, const struct axle_op *op,
-                              int n_in, const struct axle_tensor **in,
-                              int n_out, struct axle_tensor **out)
-{
-    struct axle_kctx k = kctx(f, n_in, in, n_out, out);
-    for (int j = 0; j < n_out; j++)
-        if (out[j]) {
-            memset(out[j], 0, sizeof(*out[j]));
-            out[j]->rank = -1;
-        }
-    return op->infer(&k);
-}
-
-/* infer + allocate + run; outputs are freed with free_out. */
-static enum axle_status call(struct fx *f, const struct axle_op *op,
-                             int n_in, const struct axle_tensor **in,
-                             int n_out, struct axle_tensor **out)
-{
-    enum axle_status st = infer(f, op, n_in, in, n_out, out);
-    struct axle_kctx k = kctx(f, n_in, in, n_out, out);
-    if (st != AXLE_OK)
-        return st;
-    for (int j = 0; j < n_out; j++) {
-        int64_t nb;
-        if (out[j] == NULL)
-            continue;
-        nb = axle_tensor_nbytes(out[j]);
-        assert_true(nb >= 0);
-        out[j]->data = calloc(1, (size_t)nb + 1);
-        out[j]->cap_bytes = (size_t)nb;
-    }
-    return op->run(&k);
-}
-
-static void free_out(struct axle_tensor *t)
-{
-    if (t->dtype == AXLE_DTYPE_STRING && t->data != NULL) {
-        char **s = t->data;
-        for (int64_t i = 0; i < axle_tensor_numel(t); i++)
-            axle_free(s[i]);
-    }
-    free(t->data);
-    t->data = NULL;
-}
-
-static struct axle_tensor tens(enum axle_dtype dt, int rank,
-                               const int64_t *dims, void *data)
-{
-    struct axle_tensor t = {.dtype = dt, .rank = rank, .data = data};
-    if (rank > 0)
-        memcpy(t.dims, dims, sizeof(int64_t) * (size_t)rank);
-    return t;
-}
 
 /* ---- shapes ---- */
 
@@ -160,7 +40,7 @@ static void bcast_keeps_symbolic_dims(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Add", 14);
+    fx_init(&f, "Add", 14, 1);
     assert_int_equal(infer(&f, &axle_op_add, 2, in, 1, out), AXLE_OK);
     assert_int_equal(o.dtype, AXLE_DTYPE_FLOAT32);
     assert_int_equal(o.rank, 3);
@@ -194,7 +74,7 @@ static void bcast_conflict_is_invalid_argument(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Add", 14);
+    fx_init(&f, "Add", 14, 1);
     assert_int_equal(infer(&f, &axle_op_add, 2, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     assert_non_null(strstr(f.err.msg, "cannot be broadcast"));
@@ -229,7 +109,7 @@ static void bcast_walker_matches_naive_reference(void **state)
         const struct axle_tensor *in[2] = {&a, &b};
         struct axle_tensor *out[1] = {&o};
 
-        fx_init(&f, "Sub", 14);
+        fx_init(&f, "Sub", 14, 1);
         assert_int_equal(axle_pool_new(2, &f.pool), AXLE_OK);
         for (int d = 0; d < 4; d++) {
             na *= shapes[c][0][d];
@@ -278,7 +158,7 @@ static void legacy_broadcast_uses_axis(void **state)
 
     for (int i = 0; i < 24; i++)
         x[i] = (float)i;
-    fx_init(&f, "Add", 6);
+    fx_init(&f, "Add", 6, 1);
     attr_int(&f, "broadcast", 1);
     attr_int(&f, "axis", 1);
     assert_int_equal(call(&f, &axle_op_add, 2, in, 1, out), AXLE_OK);
@@ -289,7 +169,7 @@ static void legacy_broadcast_uses_axis(void **state)
     fx_dispose(&f);
 
     /* axis past the end of A */
-    fx_init(&f, "Add", 6);
+    fx_init(&f, "Add", 6, 1);
     attr_int(&f, "broadcast", 1);
     attr_int(&f, "axis", 2);
     assert_int_equal(infer(&f, &axle_op_add, 2, in, 1, out),
@@ -312,7 +192,7 @@ static void int_div_by_zero_is_an_error(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Div", 14);
+    fx_init(&f, "Div", 14, 1);
     assert_int_equal(call(&f, &axle_op_div, 2, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     assert_non_null(strstr(f.err.msg, "division by zero"));
@@ -338,14 +218,14 @@ static void int_add_wraps_and_int_pow_is_exact(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Add", 14);
+    fx_init(&f, "Add", 14, 1);
     assert_int_equal(call(&f, &axle_op_add, 2, in, 1, out), AXLE_OK);
     assert_int_equal(((int32_t *)o.data)[0], INT32_MIN);
     assert_int_equal(((int32_t *)o.data)[1], INT32_MAX);
     free_out(&o);
     fx_dispose(&f);
 
-    fx_init(&f, "Pow", 15);
+    fx_init(&f, "Pow", 15, 1);
     a = tens(AXLE_DTYPE_INT64, 1, (int64_t[]){4}, px);
     b = tens(AXLE_DTYPE_INT64, 1, (int64_t[]){4}, py);
     assert_int_equal(call(&f, &axle_op_pow, 2, in, 1, out), AXLE_OK);
@@ -378,7 +258,7 @@ static void min_max_propagate_nan(void **state)
     y[21] = NAN; /* second operand NaN, in the vector body */
     y[38] = NAN; /* in the tail */
     for (int which = 0; which < 2; which++) {
-        fx_init(&f, which ? "Max" : "Min", 13);
+        fx_init(&f, which ? "Max" : "Min", 13, 1);
         assert_int_equal(call(&f, which ? &axle_op_max : &axle_op_min, 2, in,
                               1, out), AXLE_OK);
         for (int i = 0; i < 40; i++) {
@@ -483,7 +363,7 @@ static void relu_passes_nan_and_handles_half(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Relu", 14);
+    fx_init(&f, "Relu", 14, 1);
     assert_int_equal(call(&f, &axle_op_relu, 1, in, 1, out), AXLE_OK);
     assert_float_equal(axle_f16_to_f32(((uint16_t *)o.data)[0]), 0, 0);
     assert_float_equal(axle_f16_to_f32(((uint16_t *)o.data)[1]), 2.5, 0);
@@ -511,7 +391,7 @@ static void clip_bounds_by_version(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Clip", 13);
+    fx_init(&f, "Clip", 13, 1);
     assert_int_equal(call(&f, &axle_op_clip, 3, in, 1, out), AXLE_OK);
     assert_int_equal(((int8_t *)o.data)[0], -10);
     assert_int_equal(((int8_t *)o.data)[1], -5);
@@ -530,7 +410,7 @@ static void clip_bounds_by_version(void **state)
     fx_dispose(&f);
 
     /* Clip-6: attributes */
-    fx_init(&f, "Clip", 6);
+    fx_init(&f, "Clip", 6, 1);
     attr_float(&f, "min", -1.0f);
     attr_float(&f, "max", 1.0f);
     assert_int_equal(call(&f, &axle_op_clip, 1, in, 1, out), AXLE_OK);
@@ -557,7 +437,7 @@ static void cast_float_to_string_prints_like_numpy(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Cast", 13);
+    fx_init(&f, "Cast", 13, 1);
     attr_int(&f, "to", AXLE_DTYPE_STRING);
     assert_int_equal(call(&f, &axle_op_cast, 1, in, 1, out), AXLE_OK);
     for (int i = 0; i < 9; i++)
@@ -577,7 +457,7 @@ static void cast_string_parses_specials_and_rejects_garbage(void **state)
     float *v;
     (void)state;
 
-    fx_init(&f, "Cast", 13);
+    fx_init(&f, "Cast", 13, 1);
     attr_int(&f, "to", AXLE_DTYPE_FLOAT32);
     assert_int_equal(call(&f, &axle_op_cast, 1, in, 1, out), AXLE_OK);
     v = o.data;
@@ -608,7 +488,7 @@ static void cast_numeric_pairs(void **state)
     (void)state;
 
     /* float -> int32 truncates; NaN and overflow do not crash */
-    fx_init(&f, "Cast", 13);
+    fx_init(&f, "Cast", 13, 1);
     attr_int(&f, "to", AXLE_DTYPE_INT32);
     assert_int_equal(call(&f, &axle_op_cast, 1, in, 1, out), AXLE_OK);
     assert_int_equal(((int32_t *)o.data)[0], 1);
@@ -619,7 +499,7 @@ static void cast_numeric_pairs(void **state)
 
     /* Cast-1 takes the type by name; float -> bfloat16 truncates (ONNX
      * reference data) */
-    fx_init(&f, "Cast", 1);
+    fx_init(&f, "Cast", 1, 1);
     attr_str(&f, "to", "BFLOAT16");
     assert_int_equal(call(&f, &axle_op_cast, 1, in, 1, out), AXLE_OK);
     assert_int_equal(o.dtype, AXLE_DTYPE_BFLOAT16);
@@ -632,7 +512,7 @@ static void cast_numeric_pairs(void **state)
     fx_dispose(&f);
 
     /* double -> float16 rounds once: above the tie goes up */
-    fx_init(&f, "Cast", 13);
+    fx_init(&f, "Cast", 13, 1);
     attr_int(&f, "to", AXLE_DTYPE_FLOAT16);
     t = tens(AXLE_DTYPE_FLOAT64, 1, (int64_t[]){1}, d);
     assert_int_equal(call(&f, &axle_op_cast, 1, in, 1, out), AXLE_OK);
@@ -641,7 +521,7 @@ static void cast_numeric_pairs(void **state)
     free_out(&o);
     fx_dispose(&f);
 
-    fx_init(&f, "Cast", 13);
+    fx_init(&f, "Cast", 13, 1);
     attr_int(&f, "to", 99);
     assert_int_equal(infer(&f, &axle_op_cast, 1, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
@@ -664,7 +544,7 @@ static void where_broadcasts_and_copies_strings(void **state)
     char **r;
     (void)state;
 
-    fx_init(&f, "Where", 16);
+    fx_init(&f, "Where", 16, 1);
     assert_int_equal(call(&f, &axle_op_where, 3, in, 1, out), AXLE_OK);
     assert_int_equal(o.rank, 2);
     r = o.data;
@@ -693,7 +573,7 @@ static void dropout_inference_copies_and_checks_ratio(void **state)
     struct axle_tensor *out[2] = {&o, &m};
     (void)state;
 
-    fx_init(&f, "Dropout", 13);
+    fx_init(&f, "Dropout", 13, 1);
     assert_int_equal(call(&f, &axle_op_dropout, 1, in, 2, out), AXLE_OK);
     assert_memory_equal(o.data, x, sizeof(x));
     assert_int_equal(m.dtype, AXLE_DTYPE_BOOL);
@@ -719,14 +599,14 @@ static void equal_and_not_check_types(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Equal", 13);
+    fx_init(&f, "Equal", 13, 1);
     assert_int_equal(call(&f, &axle_op_equal, 2, in, 1, out), AXLE_OK);
     assert_int_equal(o.dtype, AXLE_DTYPE_BOOL);
     assert_int_equal(((uint8_t *)o.data)[0], 0);
     assert_int_equal(((uint8_t *)o.data)[1], 1);
     free_out(&o);
     fx_dispose(&f);
-    fx_init(&f, "Not", 1);
+    fx_init(&f, "Not", 1, 1);
     assert_int_equal(infer(&f, &axle_op_not, 1, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
@@ -743,14 +623,14 @@ static void mean_and_prelu(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Mean", 13);
+    fx_init(&f, "Mean", 13, 1);
     assert_int_equal(call(&f, &axle_op_mean, 3, in, 1, out), AXLE_OK);
     assert_float_equal(((float *)o.data)[0], (1 + 3 + 1) / 3.0f, 1e-6);
     assert_float_equal(((float *)o.data)[3], (-4 + 4 - 4) / 3.0f, 1e-6);
     free_out(&o);
     fx_dispose(&f);
 
-    fx_init(&f, "PRelu", 16);
+    fx_init(&f, "PRelu", 16, 1);
     b = tens(AXLE_DTYPE_FLOAT32, 1, (int64_t[]){2}, s);
     assert_int_equal(call(&f, &axle_op_prelu, 2, in, 1, out), AXLE_OK);
     assert_float_equal(((float *)o.data)[1], -0.5f, 0);

@@ -20,6 +20,7 @@
 #include "axle/axle.h"
 #include "engine/engine.h"
 #include "ir/op.h"
+#include "kernel_fixture.h"
 #include "onnx_builder.h"
 
 static struct axle_model *load_ob(struct ob *b)
@@ -76,14 +77,6 @@ static float *run1(struct axle_model *m, struct axle_tensor *in,
     memcpy(copy, out->data, n * sizeof(float));
     axle_session_free(s);
     return copy;
-}
-
-static void near(double got, double want, double tol)
-{
-    if (!(fabs(got - want) <= tol + tol * fabs(want))) {
-        print_error("got %.9g want %.9g\n", got, want);
-        fail();
-    }
 }
 
 /* x [1, 2, 4, 4] -> Conv 3x3 (2 -> 3, bias) -> BN -> Relu */

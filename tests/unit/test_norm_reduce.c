@@ -17,12 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/alloc.h"
-#include "base/pool.h"
-#include "engine/engine.h"
-#include "ir/graph.h"
-#include "ir/op.h"
-#include "ir/tensor.h"
+#include "kernel_fixture.h"
 
 extern const struct axle_op axle_op_softmax, axle_op_log_softmax,
     axle_op_layer_normalization, axle_op_batch_normalization,
@@ -31,146 +26,12 @@ extern const struct axle_op axle_op_softmax, axle_op_log_softmax,
     axle_op_reduce_l2, axle_op_arg_max, axle_op_arg_min, axle_op_top_k,
     axle_op_resize, axle_op_upsample;
 
-/* ---- fixture: one node in its own graph ----------------------------- */
-
-struct fx {
-    struct axle_graph *g;
-    struct axle_node *n;
-    struct axle_err err;
-    struct axle_scratch scratch;
-    struct axle_pool *pool;
-    int opset;
-};
-
-static void fx_init(struct fx *f, const char *op, int opset, int threads)
-{
-    memset(f, 0, sizeof(*f));
-    f->g = axle_graph_new();
-    int idx = axle_graph_add_node(f->g, op, "", "n");
-    f->n = &f->g->nodes[idx];
-    f->opset = opset;
-    if (threads > 1)
-        assert_int_equal(axle_pool_new(threads, &f->pool), AXLE_OK);
-}
-
-static void fx_dispose(struct fx *f)
-{
-    axle_free(f->scratch.data);
-    axle_pool_free(f->pool);
-    axle_graph_free(f->g);
-}
-
-static void attr_int(struct fx *f, const char *name, int64_t v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_INT;
-    a->i = v;
-}
-
-static void attr_float(struct fx *f, const char *name, float v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_FLOAT;
-    a->f = v;
-}
-
-static void attr_ints(struct fx *f, const char *name, int n, const int64_t *v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_INTS;
-    a->n = n;
-    a->ints = axle_xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-    if (n)
-        memcpy(a->ints, v, sizeof(int64_t) * (size_t)n);
-}
-
-static void attr_str(struct fx *f, const char *name, const char *s)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_STRING;
-    a->s = axle_xstrdup(s);
-    a->s_len = strlen(s);
-}
-
-static struct axle_kctx kctx(struct fx *f, int n_in,
-                             const struct axle_tensor **in, int n_out,
-                             struct axle_tensor **out, bool load)
-{
-    return (struct axle_kctx){
-        .node = f->n, .opset = f->opset, .n_inputs = n_in, .in = in,
-        .n_outputs = n_out, .out = out, .pool = load ? NULL : f->pool,
-        .scratch = load ? NULL : &f->scratch, .graph = f->g, .err = &f->err,
-    };
-}
-
-static enum axle_status infer(struct fx *f, const struct axle_op *op,
-                              int n_in, const struct axle_tensor **in,
-                              int n_out, struct axle_tensor **out)
-{
-    struct axle_kctx k = kctx(f, n_in, in, n_out, out, true);
-    for (int j = 0; j < n_out; j++)
-        if (out[j]) {
-            memset(out[j], 0, sizeof(*out[j]));
-            out[j]->rank = -1;
-        }
-    return op->infer(&k);
-}
-
-static enum axle_status call(struct fx *f, const struct axle_op *op,
-                             int n_in, const struct axle_tensor **in,
-                             int n_out, struct axle_tensor **out)
-{
-    enum axle_status st = infer(f, op, n_in, in, n_out, out);
-    struct axle_kctx k = kctx(f, n_in, in, n_out, out, false);
-    if (st != AXLE_OK)
-        return st;
-    for (int j = 0; j < n_out; j++) {
-        if (out[j] == NULL)
-            continue;
-        int64_t nb = axle_tensor_nbytes(out[j]);
-        assert_true(nb >= 0);
-        out[j]->data = calloc(1, (size_t)nb + 1);
-        out[j]->cap_bytes = (size_t)nb;
-    }
-    return op->run(&k);
-}
-
-static struct axle_tensor mk(enum axle_dtype dt, int rank,
-                             const int64_t *dims, void *data)
-{
-    struct axle_tensor t;
-    memset(&t, 0, sizeof(t));
-    t.dtype = dt;
-    t.rank = rank;
-    for (int i = 0; i < rank; i++)
-        t.dims[i] = dims[i];
-    t.data = data;
-    return t;
-}
-
-static float *rnd(int64_t n, unsigned seed)
-{
-    float *p = malloc((size_t)n * sizeof(float) + 4);
-    srand(seed);
-    for (int64_t i = 0; i < n; i++)
-        p[i] = (float)rand() / (float)RAND_MAX * 8.0f - 4.0f;
-    return p;
-}
-
 static int64_t prod(const int64_t *d, int a, int b)
 {
     int64_t p = 1;
     for (int i = a; i < b; i++)
         p *= d[i];
     return p;
-}
-
-static void near(double got, double want, double tol)
-{
-    if (!(fabs(got - want) <= tol + tol * fabs(want))) {
-        print_error("got %.9g want %.9g\n", got, want);
-        fail();
-    }
 }
 
 /* ---- softmax --------------------------------------------------------- */
@@ -196,7 +57,7 @@ static void softmax_matches_reference_on_every_axis(void **st)
 {
     int64_t dims[3] = {5, 67, 300};
     int64_t n = 5 * 67 * 300;
-    float *x = rnd(n, 1);
+    float *x = rnd(n, 1, 4.0f);
     double *ref = malloc((size_t)n * sizeof(double));
 
     for (int threads = 1; threads <= 2; threads++)
@@ -205,7 +66,8 @@ static void softmax_matches_reference_on_every_axis(void **st)
                 struct fx f;
                 fx_init(&f, log ? "LogSoftmax" : "Softmax", 13, threads);
                 attr_int(&f, "axis", axis);
-                struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 3, dims, x), ty;
+                struct axle_tensor ty;
+                struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 3, dims, x);
                 const struct axle_tensor *in[] = {&tx};
                 struct axle_tensor *out[] = {&ty};
                 assert_int_equal(call(&f, log ? &axle_op_log_softmax
@@ -226,11 +88,11 @@ static void softmax_matches_reference_on_every_axis(void **st)
 static void softmax_old_opset_coerces_to_2d(void **st)
 {
     int64_t dims[3] = {2, 3, 4};
-    float *x = rnd(24, 2);
+    float *x = rnd(24, 2, 4.0f);
     double ref[24];
     struct fx f;
     fx_init(&f, "Softmax", 11, 1);
-    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 3, dims, x), ty;
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 3, dims, x), ty;
     const struct axle_tensor *in[] = {&tx};
     struct axle_tensor *out[] = {&ty};
     assert_int_equal(call(&f, &axle_op_softmax, 1, in, 1, out), AXLE_OK);
@@ -247,7 +109,7 @@ static void softmax_keeps_symbolic_dims_and_rejects_bad_axis(void **st)
     struct fx f;
     fx_init(&f, "Softmax", 13, 1);
     int64_t dims[2] = {axle_dim_sym(0), 10};
-    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 2, dims, NULL), ty;
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 2, dims, NULL), ty;
     const struct axle_tensor *in[] = {&tx};
     struct axle_tensor *out[] = {&ty};
     assert_int_equal(infer(&f, &axle_op_softmax, 1, in, 1, out), AXLE_OK);
@@ -269,7 +131,7 @@ static void layernorm_matches_reference_with_stats(void **st)
 {
     int64_t dims[3] = {3, 7, 97};
     int64_t n = 3 * 7 * 97, D = 7 * 97;
-    float *x = rnd(n, 3), *sc = rnd(D, 4), *bi = rnd(D, 5);
+    float *x = rnd(n, 3, 4.0f), *sc = rnd(D, 4, 4.0f), *bi = rnd(D, 5, 4.0f);
     int64_t pd[2] = {7, 97};
 
     for (int threads = 1; threads <= 2; threads++) {
@@ -277,9 +139,9 @@ static void layernorm_matches_reference_with_stats(void **st)
         fx_init(&f, "LayerNormalization", 17, threads);
         attr_int(&f, "axis", 1);
         attr_float(&f, "epsilon", 1e-3f);
-        struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 3, dims, x);
-        struct axle_tensor ts = mk(AXLE_DTYPE_FLOAT32, 2, pd, sc);
-        struct axle_tensor tb = mk(AXLE_DTYPE_FLOAT32, 2, pd, bi);
+        struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 3, dims, x);
+        struct axle_tensor ts = tens(AXLE_DTYPE_FLOAT32, 2, pd, sc);
+        struct axle_tensor tb = tens(AXLE_DTYPE_FLOAT32, 2, pd, bi);
         struct axle_tensor ty, tm, ti;
         const struct axle_tensor *in[] = {&tx, &ts, &tb};
         struct axle_tensor *out[] = {&ty, &tm, &ti};
@@ -318,14 +180,14 @@ static void batchnorm_inference_and_training(void **st)
 {
     int64_t dims[4] = {2, 3, 5, 7}, cd[1] = {3};
     int64_t n = 2 * 3 * 35;
-    float *x = rnd(n, 6);
+    float *x = rnd(n, 6, 4.0f);
     float sc[3] = {1, 2, 0.5f}, b[3] = {0, 1, -1}, mean[3] = {0.1f, -0.2f, 0};
     float var[3] = {1, 0.5f, 2};
-    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 4, dims, x);
-    struct axle_tensor ts = mk(AXLE_DTYPE_FLOAT32, 1, cd, sc);
-    struct axle_tensor tb = mk(AXLE_DTYPE_FLOAT32, 1, cd, b);
-    struct axle_tensor tm = mk(AXLE_DTYPE_FLOAT32, 1, cd, mean);
-    struct axle_tensor tv = mk(AXLE_DTYPE_FLOAT32, 1, cd, var);
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 4, dims, x);
+    struct axle_tensor ts = tens(AXLE_DTYPE_FLOAT32, 1, cd, sc);
+    struct axle_tensor tb = tens(AXLE_DTYPE_FLOAT32, 1, cd, b);
+    struct axle_tensor tm = tens(AXLE_DTYPE_FLOAT32, 1, cd, mean);
+    struct axle_tensor tv = tens(AXLE_DTYPE_FLOAT32, 1, cd, var);
     const struct axle_tensor *in[] = {&tx, &ts, &tb, &tm, &tv};
     struct axle_tensor ty, trm, trv;
     struct axle_tensor *out[] = {&ty, &trm, &trv};
@@ -370,7 +232,7 @@ static void batchnorm_inference_and_training(void **st)
     /* wrong parameter length */
     int64_t bad[1] = {4};
     float p4[4] = {1, 1, 1, 1};
-    struct axle_tensor t4 = mk(AXLE_DTYPE_FLOAT32, 1, bad, p4);
+    struct axle_tensor t4 = tens(AXLE_DTYPE_FLOAT32, 1, bad, p4);
     const struct axle_tensor *in_bad[] = {&tx, &t4, &tb, &tm, &tv};
     fx_init(&f, "BatchNormalization", 15, 1);
     assert_int_equal(infer(&f, &axle_op_batch_normalization, 5, in_bad, 1, out),
@@ -382,11 +244,11 @@ static void batchnorm_inference_and_training(void **st)
 static void instancenorm_matches_reference(void **st)
 {
     int64_t dims[3] = {2, 2, 50}, cd[1] = {2};
-    float *x = rnd(200, 7);
+    float *x = rnd(200, 7, 4.0f);
     float sc[2] = {1.5f, -1}, b[2] = {0.25f, 2};
-    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 3, dims, x);
-    struct axle_tensor ts = mk(AXLE_DTYPE_FLOAT32, 1, cd, sc);
-    struct axle_tensor tb = mk(AXLE_DTYPE_FLOAT32, 1, cd, b), ty;
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 3, dims, x);
+    struct axle_tensor ts = tens(AXLE_DTYPE_FLOAT32, 1, cd, sc);
+    struct axle_tensor tb = tens(AXLE_DTYPE_FLOAT32, 1, cd, b), ty;
     const struct axle_tensor *in[] = {&tx, &ts, &tb};
     struct axle_tensor *out[] = {&ty};
     struct fx f;
@@ -456,7 +318,7 @@ static void reduce_every_axes_subset_matches_reference(void **st)
 {
     int64_t dims[4] = {3, 1, 20, 37};
     int64_t n = prod(dims, 0, 4);
-    float *x = rnd(n, 8);
+    float *x = rnd(n, 8, 4.0f);
     for (int64_t i = 0; i < n; i++) /* keep products finite */
         x[i] = 0.9f + x[i] / 40.0f;
     red_ops[0] = &axle_op_reduce_sum;
@@ -477,9 +339,9 @@ static void reduce_every_axes_subset_matches_reference(void **st)
                         axes[na++] = d - (d & 1) * 4; /* mix negatives */
                 fx_init(&f, red_names[kind], 13, 1 + (int)(mask & 1));
                 attr_int(&f, "keepdims", keep);
-                struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 4, dims, x);
-                struct axle_tensor ta = mk(AXLE_DTYPE_INT64, 1,
-                                           (int64_t[]){na}, axes), ty;
+                struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 4, dims, x);
+                struct axle_tensor ta = tens(AXLE_DTYPE_INT64, 1,
+                                             (int64_t[]){na}, axes), ty;
                 const struct axle_tensor *in[] = {&tx, &ta};
                 struct axle_tensor *out[] = {&ty};
                 int n_in = 1;
@@ -517,7 +379,7 @@ static void reduce_int_types_and_empty_identity(void **st)
     int64_t dims[2] = {2, 3};
     int32_t xi[6] = {1, -7, 3, 2147483647, 1, 5};
     struct fx f;
-    struct axle_tensor tx = mk(AXLE_DTYPE_INT32, 2, dims, xi), ty;
+    struct axle_tensor tx = tens(AXLE_DTYPE_INT32, 2, dims, xi), ty;
     const struct axle_tensor *in[] = {&tx};
     struct axle_tensor *out[] = {&ty};
 
@@ -541,7 +403,7 @@ static void reduce_int_types_and_empty_identity(void **st)
     /* int64 sums stay exact beyond 2^53 */
     int64_t xl[2] = {(int64_t)1 << 60, 3};
     int64_t d1[1] = {2};
-    struct axle_tensor tl = mk(AXLE_DTYPE_INT64, 1, d1, xl);
+    struct axle_tensor tl = tens(AXLE_DTYPE_INT64, 1, d1, xl);
     const struct axle_tensor *inl[] = {&tl};
     fx_init(&f, "ReduceSum", 11, 1);
     assert_int_equal(call(&f, &axle_op_reduce_sum, 1, inl, 1, out), AXLE_OK);
@@ -553,7 +415,7 @@ static void reduce_int_types_and_empty_identity(void **st)
     /* reducing a zero-sized dim: identities */
     int64_t de[2] = {3, 0};
     float dummy = 0;
-    struct axle_tensor te = mk(AXLE_DTYPE_FLOAT32, 2, de, &dummy);
+    struct axle_tensor te = tens(AXLE_DTYPE_FLOAT32, 2, de, &dummy);
     const struct axle_tensor *ine[] = {&te};
     const struct axle_op *ops[3] = {&axle_op_reduce_max, &axle_op_reduce_sum,
                                     &axle_op_reduce_prod};
@@ -574,8 +436,8 @@ static void reduce_int_types_and_empty_identity(void **st)
 static void reduce_axes_errors_and_load_time_shapes(void **st)
 {
     int64_t dims[3] = {axle_dim_sym(0), 4, 5};
-    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 3, dims, NULL), ty;
-    struct axle_tensor ta = mk(AXLE_DTYPE_INT64, 1, (int64_t[]){1}, NULL);
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 3, dims, NULL), ty;
+    struct axle_tensor ta = tens(AXLE_DTYPE_INT64, 1, (int64_t[]){1}, NULL);
     const struct axle_tensor *in[] = {&tx, &ta};
     struct axle_tensor *out[] = {&ty};
     struct fx f;
@@ -613,8 +475,8 @@ static void reduce_axes_errors_and_load_time_shapes(void **st)
     /* noop_with_empty_axes passes the input through */
     int64_t d2[2] = {2, 2};
     float v[4] = {1, 2, 3, 4};
-    struct axle_tensor t2 = mk(AXLE_DTYPE_FLOAT32, 2, d2, v);
-    struct axle_tensor te = mk(AXLE_DTYPE_INT64, 1, (int64_t[]){0}, v);
+    struct axle_tensor t2 = tens(AXLE_DTYPE_FLOAT32, 2, d2, v);
+    struct axle_tensor te = tens(AXLE_DTYPE_INT64, 1, (int64_t[]){0}, v);
     const struct axle_tensor *in2[] = {&t2, &te};
     fx_init(&f, "ReduceSum", 13, 1);
     attr_int(&f, "noop_with_empty_axes", 1);
@@ -629,7 +491,7 @@ static void argmax_ties_and_select_last_index(void **st)
 {
     int64_t dims[2] = {2, 4};
     int64_t x[8] = {5, 9, 9, 1, -3, -3, -8, -8};
-    struct axle_tensor tx = mk(AXLE_DTYPE_INT64, 2, dims, x), ty;
+    struct axle_tensor tx = tens(AXLE_DTYPE_INT64, 2, dims, x), ty;
     const struct axle_tensor *in[] = {&tx};
     struct axle_tensor *out[] = {&ty};
     struct fx f;
@@ -670,8 +532,8 @@ static void topk_ties_lower_index_first_and_k_checks(void **st)
     int64_t dims[2] = {2, 6}, kd[1] = {1};
     float x[12] = {1, 3, 3, 2, 3, 0, 7, 7, 7, 7, 7, 7};
     int64_t kv = 3;
-    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 2, dims, x);
-    struct axle_tensor tk = mk(AXLE_DTYPE_INT64, 1, kd, &kv), tv, ti;
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 2, dims, x);
+    struct axle_tensor tk = tens(AXLE_DTYPE_INT64, 1, kd, &kv), tv, ti;
     const struct axle_tensor *in[] = {&tx, &tk};
     struct axle_tensor *out[] = {&tv, &ti};
     struct fx f;
@@ -713,7 +575,7 @@ static void topk_ties_lower_index_first_and_k_checks(void **st)
     fx_dispose(&f);
 
     /* K not constant at load: that dim is unknown */
-    struct axle_tensor tk2 = mk(AXLE_DTYPE_INT64, 1, kd, NULL);
+    struct axle_tensor tk2 = tens(AXLE_DTYPE_INT64, 1, kd, NULL);
     const struct axle_tensor *in2[] = {&tx, &tk2};
     fx_init(&f, "TopK", 11, 1);
     assert_int_equal(infer(&f, &axle_op_top_k, 2, in2, 2, out), AXLE_OK);
@@ -726,7 +588,7 @@ static void topk_ties_lower_index_first_and_k_checks(void **st)
     int64_t big[4] = {((int64_t)1 << 60) + 1, (int64_t)1 << 60, 5,
                       ((int64_t)1 << 60) + 2};
     int64_t d4[1] = {4};
-    struct axle_tensor tb = mk(AXLE_DTYPE_INT64, 1, d4, big);
+    struct axle_tensor tb = tens(AXLE_DTYPE_INT64, 1, d4, big);
     const struct axle_tensor *in3[] = {&tb};
     fx_init(&f, "TopK", 1, 1);
     attr_int(&f, "k", 2);
@@ -741,9 +603,9 @@ static void topk_ties_lower_index_first_and_k_checks(void **st)
 static void topk_large_matches_sort(void **st)
 {
     int64_t dims[2] = {64, 1000}, kd[1] = {1}, kv = 100;
-    float *x = rnd(64000, 9);
-    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 2, dims, x);
-    struct axle_tensor tk = mk(AXLE_DTYPE_INT64, 1, kd, &kv), tv, ti;
+    float *x = rnd(64000, 9, 4.0f);
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 2, dims, x);
+    struct axle_tensor tk = tens(AXLE_DTYPE_INT64, 1, kd, &kv), tv, ti;
     const struct axle_tensor *in[] = {&tx, &tk};
     struct axle_tensor *out[] = {&tv, &ti};
     struct fx f;
@@ -775,8 +637,8 @@ static void resize_nearest_int64_and_linear_constant(void **st)
     int64_t dims[2] = {2, 3}, sd[1] = {2};
     int64_t x[6] = {(int64_t)1 << 62, 2, 3, 4, 5, 6};
     float scales[2] = {2.0f, 2.0f};
-    struct axle_tensor tx = mk(AXLE_DTYPE_INT64, 2, dims, x);
-    struct axle_tensor ts = mk(AXLE_DTYPE_FLOAT32, 1, sd, scales), ty;
+    struct axle_tensor tx = tens(AXLE_DTYPE_INT64, 2, dims, x);
+    struct axle_tensor ts = tens(AXLE_DTYPE_FLOAT32, 1, sd, scales), ty;
     const struct axle_tensor *in[] = {&tx, NULL, &ts};
     struct axle_tensor *out[] = {&ty};
     struct fx f;
@@ -798,8 +660,8 @@ static void resize_nearest_int64_and_linear_constant(void **st)
     for (int i = 0; i < 256; i++)
         c[i] = 2.5f;
     float sc4[4] = {1, 1, 0.3f, 0.45f};
-    struct axle_tensor tc = mk(AXLE_DTYPE_FLOAT32, 4, d4, c);
-    struct axle_tensor tsc = mk(AXLE_DTYPE_FLOAT32, 1, s4, sc4);
+    struct axle_tensor tc = tens(AXLE_DTYPE_FLOAT32, 4, d4, c);
+    struct axle_tensor tsc = tens(AXLE_DTYPE_FLOAT32, 1, s4, sc4);
     const struct axle_tensor *in2[] = {&tc, NULL, &tsc};
     for (int cubic = 0; cubic < 2; cubic++) {
         fx_init(&f, "Resize", 18, 2);
@@ -821,8 +683,8 @@ static void resize_axes_sizes_policy_and_errors(void **st)
     int64_t dims[3] = {1, 3, 5}, ad[1] = {2};
     float x[15] = {0};
     int64_t sizes[2] = {6, 6};
-    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 3, dims, x);
-    struct axle_tensor tsz = mk(AXLE_DTYPE_INT64, 1, ad, sizes), ty;
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 3, dims, x);
+    struct axle_tensor tsz = tens(AXLE_DTYPE_INT64, 1, ad, sizes), ty;
     const struct axle_tensor *in[] = {&tx, NULL, NULL, &tsz};
     struct axle_tensor *out[] = {&ty};
     struct fx f;
@@ -852,7 +714,7 @@ static void resize_axes_sizes_policy_and_errors(void **st)
 
     float bad[3] = {1, -2, 1};
     int64_t sd[1] = {3};
-    struct axle_tensor tsb = mk(AXLE_DTYPE_FLOAT32, 1, sd, bad);
+    struct axle_tensor tsb = tens(AXLE_DTYPE_FLOAT32, 1, sd, bad);
     const struct axle_tensor *in2[] = {&tx, NULL, &tsb};
     fx_init(&f, "Resize", 13, 1);
     assert_int_equal(infer(&f, &axle_op_resize, 3, in2, 1, out),
@@ -861,7 +723,7 @@ static void resize_axes_sizes_policy_and_errors(void **st)
 
     /* scales of the wrong length */
     int64_t sd2[1] = {2};
-    struct axle_tensor tsw = mk(AXLE_DTYPE_FLOAT32, 1, sd2, bad);
+    struct axle_tensor tsw = tens(AXLE_DTYPE_FLOAT32, 1, sd2, bad);
     const struct axle_tensor *in3[] = {&tx, NULL, &tsw};
     fx_init(&f, "Resize", 13, 1);
     assert_int_equal(infer(&f, &axle_op_resize, 3, in3, 1, out),
@@ -869,7 +731,7 @@ static void resize_axes_sizes_policy_and_errors(void **st)
     fx_dispose(&f);
 
     /* load time, scales not constant: rank known, resized dims unknown */
-    struct axle_tensor tsn = mk(AXLE_DTYPE_FLOAT32, 1, sd, NULL);
+    struct axle_tensor tsn = tens(AXLE_DTYPE_FLOAT32, 1, sd, NULL);
     const struct axle_tensor *in4[] = {&tx, NULL, &tsn};
     fx_init(&f, "Resize", 13, 1);
     assert_int_equal(infer(&f, &axle_op_resize, 3, in4, 1, out), AXLE_OK);
@@ -882,7 +744,7 @@ static void upsample_opset7_scales_attribute(void **st)
 {
     int64_t dims[2] = {1, 2};
     float x[2] = {1, 3};
-    struct axle_tensor tx = mk(AXLE_DTYPE_FLOAT32, 2, dims, x), ty;
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 2, dims, x), ty;
     const struct axle_tensor *in[] = {&tx};
     struct axle_tensor *out[] = {&ty};
     struct fx f;

@@ -19,162 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/alloc.h"
 #include "base/cpu.h"
-#include "base/pool.h"
-#include "engine/engine.h"
-#include "ir/graph.h"
-#include "ir/op.h"
-#include "ir/tensor.h"
 #include "kernels/rnn_internal.h"
+#include "kernel_fixture.h"
 
 extern const struct axle_op axle_op_lstm, axle_op_gru, axle_op_rnn;
-
-struct fx {
-    struct axle_graph *g;
-    struct axle_node *n;
-    struct axle_err err;
-    struct axle_scratch scratch;
-    struct axle_pool *pool;
-    void *state;
-    const struct axle_op *op;
-};
-
-static void fx_init(struct fx *f, const struct axle_op *op)
-{
-    int idx;
-
-    memset(f, 0, sizeof(*f));
-    f->g = axle_graph_new();
-    idx = axle_graph_add_node(f->g, op->name, "", "n");
-    f->n = &f->g->nodes[idx];
-    f->op = op;
-}
-
-static void fx_dispose(struct fx *f)
-{
-    if (f->state != NULL)
-        f->op->release(f->state);
-    axle_free(f->scratch.data);
-    axle_pool_free(f->pool);
-    axle_graph_free(f->g);
-}
-
-static void attr_int(struct fx *f, const char *name, int64_t v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_INT;
-    a->i = v;
-}
-
-static void attr_float(struct fx *f, const char *name, float v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_FLOAT;
-    a->f = v;
-}
-
-static void attr_floats(struct fx *f, const char *name, int n, const float *v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_FLOATS;
-    a->n = n;
-    a->floats = axle_xmalloc(sizeof(float) * (size_t)(n ? n : 1));
-    memcpy(a->floats, v, sizeof(float) * (size_t)n);
-}
-
-static void attr_str(struct fx *f, const char *name, const char *s)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_STRING;
-    a->s = axle_xstrdup(s);
-    a->s_len = strlen(s);
-}
-
-static void attr_strs(struct fx *f, const char *name, int n,
-                      const char *const *v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_STRINGS;
-    a->n = n;
-    a->strings = axle_xmalloc(sizeof(char *) * (size_t)(n ? n : 1));
-    for (int i = 0; i < n; i++)
-        a->strings[i] = axle_xstrdup(v[i]);
-}
-
-static struct axle_kctx kctx(struct fx *f, int n_in,
-                             const struct axle_tensor **in, int n_out,
-                             struct axle_tensor **out, bool load)
-{
-    return (struct axle_kctx){
-        .node = f->n, .opset = 14, .n_inputs = n_in, .in = in,
-        .n_outputs = n_out, .out = out, .state = load ? NULL : f->state,
-        .pool = load ? NULL : f->pool, .scratch = load ? NULL : &f->scratch,
-        .graph = f->g, .err = &f->err,
-    };
-}
-
-static enum axle_status infer(struct fx *f, int n_in,
-                              const struct axle_tensor **in, int n_out,
-                              struct axle_tensor **out)
-{
-    struct axle_kctx k = kctx(f, n_in, in, n_out, out, true);
-    for (int j = 0; j < n_out; j++)
-        if (out[j]) {
-            memset(out[j], 0, sizeof(*out[j]));
-            out[j]->rank = -1;
-        }
-    return f->op->infer(&k);
-}
-
-static enum axle_status prepare(struct fx *f, int n_in,
-                                const struct axle_tensor **in, int n_out,
-                                struct axle_tensor **out)
-{
-    struct axle_kctx k = kctx(f, n_in, in, n_out, out, true);
-    return f->op->prepare(&k, &f->state);
-}
-
-/* infer + allocate + run; outputs are freed with free_out. */
-static enum axle_status call(struct fx *f, int n_in,
-                             const struct axle_tensor **in, int n_out,
-                             struct axle_tensor **out)
-{
-    enum axle_status st = infer(f, n_in, in, n_out, out);
-    struct axle_kctx k = kctx(f, n_in, in, n_out, out, false);
-    if (st != AXLE_OK)
-        return st;
-    for (int j = 0; j < n_out; j++) {
-        int64_t nb;
-        if (out[j] == NULL)
-            continue;
-        nb = axle_tensor_nbytes(out[j]);
-        assert_true(nb >= 0);
-        out[j]->data = calloc(1, (size_t)nb + 1);
-        out[j]->cap_bytes = (size_t)nb;
-    }
-    return f->op->run(&k);
-}
-
-static void free_out(int n, struct axle_tensor **out)
-{
-    for (int j = 0; j < n; j++)
-        if (out[j] != NULL) {
-            free(out[j]->data);
-            out[j]->data = NULL;
-        }
-}
-
-static struct axle_tensor tens(enum axle_dtype dt, int rank,
-                               const int64_t *dims, void *data)
-{
-    struct axle_tensor t = {.dtype = dt, .rank = rank, .data = data};
-    if (rank > 0)
-        memcpy(t.dims, dims, sizeof(int64_t) * (size_t)rank);
-    return t;
-}
-
-#define I64(...) ((int64_t[]){__VA_ARGS__})
 
 /* ---- inference ------------------------------------------------------------ */
 
@@ -190,10 +39,10 @@ static void infer_keeps_symbolic_dims_in_both_layouts(void **state)
     struct axle_tensor *out[3] = {&y, &yh, &yc};
     (void)state;
 
-    fx_init(&f, &axle_op_lstm);
+    fx_init_op(&f, &axle_op_lstm, 14, 1);
     attr_str(&f, "direction", "bidirectional");
     /* hidden_size absent: taken from R. */
-    assert_int_equal(infer(&f, 3, in, 3, out), AXLE_OK);
+    assert_int_equal(infer(&f, f.op, 3, in, 3, out), AXLE_OK);
     assert_int_equal(y.rank, 4);
     assert_int_equal(y.dims[0], S);
     assert_int_equal(y.dims[1], 2);
@@ -206,13 +55,13 @@ static void infer_keeps_symbolic_dims_in_both_layouts(void **state)
     fx_dispose(&f);
 
     /* layout = 1: X is [batch, seq, input]. */
-    fx_init(&f, &axle_op_gru);
+    fx_init_op(&f, &axle_op_gru, 14, 1);
     attr_int(&f, "layout", 1);
     attr_int(&f, "hidden_size", 5);
     x = tens(AXLE_DTYPE_FLOAT32, 3, I64(N, S, 4), NULL);
     w = tens(AXLE_DTYPE_FLOAT32, 3, I64(1, 15, 4), NULL);
     r = tens(AXLE_DTYPE_FLOAT32, 3, I64(1, 15, 5), NULL);
-    assert_int_equal(infer(&f, 3, in, 2, out), AXLE_OK);
+    assert_int_equal(infer(&f, f.op, 3, in, 2, out), AXLE_OK);
     assert_int_equal(y.rank, 4);
     assert_int_equal(y.dims[0], N);
     assert_int_equal(y.dims[1], S);
@@ -223,13 +72,13 @@ static void infer_keeps_symbolic_dims_in_both_layouts(void **state)
     fx_dispose(&f);
 
     /* Unknown rank of X: dims it would give are unknown, H still known. */
-    fx_init(&f, &axle_op_rnn);
+    fx_init_op(&f, &axle_op_rnn, 14, 1);
     attr_int(&f, "hidden_size", 3);
     x = tens(AXLE_DTYPE_FLOAT32, -1, NULL, NULL);
     w = tens(AXLE_DTYPE_FLOAT32, 3, I64(1, 3, 4), NULL);
     r = tens(AXLE_DTYPE_FLOAT32, 3, I64(1, 3, 3), NULL);
     out[0] = NULL; /* Y not wanted */
-    assert_int_equal(infer(&f, 3, in, 2, out), AXLE_OK);
+    assert_int_equal(infer(&f, f.op, 3, in, 2, out), AXLE_OK);
     assert_int_equal(yh.rank, 3);
     assert_int_equal(yh.dims[0], 1);
     assert_int_equal(yh.dims[1], -1);
@@ -252,65 +101,65 @@ static void infer_rejects_bad_attributes_and_shapes(void **state)
     static const char *const bogus[] = {"Sigmoid", "Swish", "Tanh"};
     (void)state;
 
-    fx_init(&f, &axle_op_lstm);
+    fx_init_op(&f, &axle_op_lstm, 14, 1);
     attr_str(&f, "direction", "sideways");
-    assert_int_equal(infer(&f, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
+    assert_int_equal(infer(&f, f.op, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
     assert_non_null(strstr(f.err.msg, "direction"));
     fx_dispose(&f);
 
-    fx_init(&f, &axle_op_lstm);
+    fx_init_op(&f, &axle_op_lstm, 14, 1);
     attr_strs(&f, "activations", 2, two); /* LSTM needs 3 */
-    assert_int_equal(infer(&f, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
+    assert_int_equal(infer(&f, f.op, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, &axle_op_lstm);
+    fx_init_op(&f, &axle_op_lstm, 14, 1);
     attr_strs(&f, "activations", 3, bogus);
-    assert_int_equal(infer(&f, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
+    assert_int_equal(infer(&f, f.op, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
     assert_non_null(strstr(f.err.msg, "Swish"));
     fx_dispose(&f);
 
-    fx_init(&f, &axle_op_lstm);
+    fx_init_op(&f, &axle_op_lstm, 14, 1);
     attr_int(&f, "hidden_size", 4); /* W has 12 = 4 * 3 rows */
-    assert_int_equal(infer(&f, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
+    assert_int_equal(infer(&f, f.op, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
     assert_non_null(strstr(f.err.msg, "W"));
     fx_dispose(&f);
 
-    fx_init(&f, &axle_op_lstm);
+    fx_init_op(&f, &axle_op_lstm, 14, 1);
     attr_int(&f, "hidden_size", 0);
-    assert_int_equal(infer(&f, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
+    assert_int_equal(infer(&f, f.op, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, &axle_op_lstm);
+    fx_init_op(&f, &axle_op_lstm, 14, 1);
     attr_int(&f, "layout", 2);
-    assert_int_equal(infer(&f, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
+    assert_int_equal(infer(&f, f.op, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, &axle_op_lstm);
+    fx_init_op(&f, &axle_op_lstm, 14, 1);
     attr_float(&f, "clip", -1.0f);
-    assert_int_equal(infer(&f, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
+    assert_int_equal(infer(&f, f.op, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
     /* B must be [1, 24]. */
-    fx_init(&f, &axle_op_lstm);
+    fx_init_op(&f, &axle_op_lstm, 14, 1);
     in[3] = &b;
-    assert_int_equal(infer(&f, 4, in, 2, out), AXLE_INVALID_ARGUMENT);
+    assert_int_equal(infer(&f, f.op, 4, in, 2, out), AXLE_INVALID_ARGUMENT);
     assert_non_null(strstr(f.err.msg, "B"));
     in[3] = NULL;
     fx_dispose(&f);
 
     /* Bidirectional needs W[0] == 2. */
-    fx_init(&f, &axle_op_lstm);
+    fx_init_op(&f, &axle_op_lstm, 14, 1);
     attr_str(&f, "direction", "bidirectional");
-    assert_int_equal(infer(&f, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
+    assert_int_equal(infer(&f, f.op, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
     /* Integer X; X of rank 2. */
-    fx_init(&f, &axle_op_lstm);
+    fx_init_op(&f, &axle_op_lstm, 14, 1);
     in[0] = &xi;
-    assert_int_equal(infer(&f, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
+    assert_int_equal(infer(&f, f.op, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
     in[0] = &x;
     x.rank = 2;
-    assert_int_equal(infer(&f, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
+    assert_int_equal(infer(&f, f.op, 3, in, 2, out), AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 }
 
@@ -328,17 +177,17 @@ static void run_rejects_out_of_range_sequence_lens(void **state)
     struct axle_tensor *out[2] = {&y, &yh};
     (void)state;
 
-    fx_init(&f, &axle_op_rnn);
+    fx_init_op(&f, &axle_op_rnn, 14, 1);
     attr_int(&f, "hidden_size", 1);
-    assert_int_equal(call(&f, 5, in, 2, out), AXLE_INVALID_ARGUMENT);
+    assert_int_equal(call(&f, f.op, 5, in, 2, out), AXLE_INVALID_ARGUMENT);
     assert_non_null(strstr(f.err.msg, "sequence_lens"));
-    free_out(2, out);
+    free_outs(2, out);
     lens[1] = -1;
-    assert_int_equal(call(&f, 5, in, 2, out), AXLE_INVALID_ARGUMENT);
-    free_out(2, out);
+    assert_int_equal(call(&f, f.op, 5, in, 2, out), AXLE_INVALID_ARGUMENT);
+    free_outs(2, out);
     /* A length-typed mismatch: float sequence_lens. */
     l.dtype = AXLE_DTYPE_FLOAT32;
-    assert_int_equal(infer(&f, 5, in, 2, out), AXLE_INVALID_ARGUMENT);
+    assert_int_equal(infer(&f, f.op, 5, in, 2, out), AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 }
 
@@ -365,13 +214,13 @@ static void rnn_affine_reverse_with_lengths_is_exact(void **state)
     const float *yv;
     (void)state;
 
-    fx_init(&f, &axle_op_rnn);
+    fx_init_op(&f, &axle_op_rnn, 14, 1);
     attr_int(&f, "hidden_size", 1);
     attr_str(&f, "direction", "reverse");
     attr_strs(&f, "activations", 1, aff);
     attr_floats(&f, "activation_alpha", 1, one);
     attr_floats(&f, "activation_beta", 1, zero);
-    assert_int_equal(call(&f, 6, in, 2, out), AXLE_OK);
+    assert_int_equal(call(&f, f.op, 6, in, 2, out), AXLE_OK);
     yv = y.data;
     /* Row 0 (length 3) from t = 2 down: 4 + 4 = 8, 2 + 4 = 6, 1 + 3 = 4. */
     assert_true(yv[2 * 2 + 0] == 8.0f);
@@ -384,15 +233,15 @@ static void rnn_affine_reverse_with_lengths_is_exact(void **state)
     /* Y_h of a reverse pass: the state after t = 0. */
     assert_true(((float *)yh.data)[0] == 4.0f);
     assert_true(((float *)yh.data)[1] == 18.0f);
-    free_out(2, out);
+    free_outs(2, out);
 
     /* Length 0: Y zero, Y_h zero. */
     lens[1] = 0;
-    assert_int_equal(call(&f, 6, in, 2, out), AXLE_OK);
+    assert_int_equal(call(&f, f.op, 6, in, 2, out), AXLE_OK);
     yv = y.data;
     assert_true(yv[1] == 0.0f && yv[3] == 0.0f && yv[5] == 0.0f);
     assert_true(((float *)yh.data)[1] == 0.0f);
-    free_out(2, out);
+    free_outs(2, out);
     fx_dispose(&f);
 }
 
@@ -680,7 +529,7 @@ static void run_layer(const struct lcfg *c, bool packed, bool threads)
         if (in[i] != NULL)
             n_in = i + 1;
 
-    fx_init(&f, c->op);
+    fx_init_op(&f, c->op, 14, 1);
     attr_int(&f, "hidden_size", H);
     attr_str(&f, "direction", c->direction);
     if (c->layout)
@@ -696,20 +545,20 @@ static void run_layer(const struct lcfg *c, bool packed, bool threads)
     if (threads)
         assert_int_equal(axle_pool_new(2, &f.pool), AXLE_OK);
     if (packed) {
-        assert_int_equal(prepare(&f, n_in, in, c->g == 4 ? 3 : 2, out),
+        assert_int_equal(prepare(&f, f.op, n_in, in, c->g == 4 ? 3 : 2, out),
                          AXLE_OK);
         assert_non_null(f.state);
     }
-    assert_int_equal(call(&f, n_in, in, c->g == 4 ? 3 : 2, out), AXLE_OK);
+    assert_int_equal(call(&f, f.op, n_in, in, c->g == 4 ? 3 : 2, out), AXLE_OK);
     check_close("Y", y.data, Yr, S * nd * N * H);
     check_close("Y_h", yh.data, YHr, nd * N * H);
     if (c->g == 4)
         check_close("Y_c", yc.data, YCr, nd * N * H);
     /* A second run reuses the scratch and gives the same answer. */
-    free_out(3, out);
-    assert_int_equal(call(&f, n_in, in, c->g == 4 ? 3 : 2, out), AXLE_OK);
+    free_outs(3, out);
+    assert_int_equal(call(&f, f.op, n_in, in, c->g == 4 ? 3 : 2, out), AXLE_OK);
     check_close("Y again", y.data, Yr, S * nd * N * H);
-    free_out(3, out);
+    free_outs(3, out);
     fx_dispose(&f);
     free(X);
     free(W);

@@ -16,12 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/alloc.h"
-#include "base/pool.h"
-#include "engine/engine.h"
-#include "ir/graph.h"
-#include "ir/op.h"
-#include "ir/tensor.h"
+#include "kernel_fixture.h"
 
 extern const struct axle_op axle_op_constant, axle_op_constant_of_shape,
     axle_op_shape, axle_op_size, axle_op_reshape, axle_op_flatten,
@@ -29,125 +24,6 @@ extern const struct axle_op axle_op_constant, axle_op_constant_of_shape,
     axle_op_split, axle_op_slice, axle_op_gather, axle_op_expand,
     axle_op_tile, axle_op_pad, axle_op_range;
 
-/* One node in its own graph, plus what a kernel call needs. */
-struct fx {
-    struct axle_graph *g;
-    struct axle_node *n;
-    struct axle_err err;
-    struct axle_scratch scratch;
-    struct axle_pool *pool;
-    int opset;
-};
-
-static void fx_init(struct fx *f, const char *op, int opset)
-{
-    int idx;
-
-    memset(f, 0, sizeof(*f));
-    f->g = axle_graph_new();
-    idx = axle_graph_add_node(f->g, op, "", "n");
-    f->n = &f->g->nodes[idx];
-    f->opset = opset;
-}
-
-static void fx_dispose(struct fx *f)
-{
-    axle_free(f->scratch.data);
-    axle_pool_free(f->pool);
-    axle_graph_free(f->g);
-}
-
-static void attr_int(struct fx *f, const char *name, int64_t v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_INT;
-    a->i = v;
-}
-
-static void attr_ints(struct fx *f, const char *name, int n,
-                      const int64_t *v)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_INTS;
-    a->n = n;
-    a->ints = axle_xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-    memcpy(a->ints, v, sizeof(int64_t) * (size_t)n);
-}
-
-static void attr_str(struct fx *f, const char *name, const char *s)
-{
-    struct axle_attr *a = axle_node_add_attr(f->n, name);
-    a->type = AXLE_ATTR_STRING;
-    a->s = axle_xstrdup(s);
-    a->s_len = strlen(s);
-}
-
-static struct axle_kctx kctx(struct fx *f, int n_in,
-                             const struct axle_tensor **in, int n_out,
-                             struct axle_tensor **out, bool load)
-{
-    return (struct axle_kctx){
-        .node = f->n, .opset = f->opset, .n_inputs = n_in, .in = in,
-        .n_outputs = n_out, .out = out, .pool = load ? NULL : f->pool,
-        .scratch = load ? NULL : &f->scratch, .graph = f->g, .err = &f->err,
-    };
-}
-
-static enum axle_status infer(struct fx *f, const struct axle_op *op,
-                              int n_in, const struct axle_tensor **in,
-                              int n_out, struct axle_tensor **out)
-{
-    struct axle_kctx k = kctx(f, n_in, in, n_out, out, true);
-    for (int j = 0; j < n_out; j++)
-        if (out[j]) {
-            memset(out[j], 0, sizeof(*out[j]));
-            out[j]->rank = -1;
-        }
-    return op->infer(&k);
-}
-
-/* infer + allocate + run; outputs are freed with free_out. */
-static enum axle_status call(struct fx *f, const struct axle_op *op,
-                             int n_in, const struct axle_tensor **in,
-                             int n_out, struct axle_tensor **out)
-{
-    enum axle_status st = infer(f, op, n_in, in, n_out, out);
-    struct axle_kctx k = kctx(f, n_in, in, n_out, out, false);
-    if (st != AXLE_OK)
-        return st;
-    for (int j = 0; j < n_out; j++) {
-        int64_t nb;
-        if (out[j] == NULL)
-            continue;
-        nb = axle_tensor_nbytes(out[j]);
-        assert_true(nb >= 0);
-        out[j]->data = calloc(1, (size_t)nb + 1);
-        out[j]->cap_bytes = (size_t)nb;
-    }
-    return op->run(&k);
-}
-
-static void free_out(struct axle_tensor *t)
-{
-    if (t->dtype == AXLE_DTYPE_STRING && t->data != NULL) {
-        char **s = t->data;
-        for (int64_t i = 0; i < axle_tensor_numel(t); i++)
-            axle_free(s[i]);
-    }
-    free(t->data);
-    t->data = NULL;
-}
-
-static struct axle_tensor tens(enum axle_dtype dt, int rank,
-                               const int64_t *dims, void *data)
-{
-    struct axle_tensor t = {.dtype = dt, .rank = rank, .data = data};
-    if (rank > 0)
-        memcpy(t.dims, dims, sizeof(int64_t) * (size_t)rank);
-    return t;
-}
-
-#define I64(...) ((int64_t[]){__VA_ARGS__})
 #define NELEM(a) ((int64_t)(sizeof(a) / sizeof((a)[0])))
 
 static struct axle_tensor ivec(int64_t *v, int64_t n)
@@ -168,7 +44,7 @@ static void reshape_keeps_symbolic_dims(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Reshape", 14);
+    fx_init(&f, "Reshape", 14, 1);
     assert_int_equal(infer(&f, &axle_op_reshape, 2, in, 1, out), AXLE_OK);
     assert_int_equal(o.rank, 2);
     assert_int_equal(o.dims[0], n);
@@ -207,7 +83,7 @@ static void reshape_rejects_bad_targets(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Reshape", 14);
+    fx_init(&f, "Reshape", 14, 1);
     s = ivec(two_neg, 2);
     assert_int_equal(infer(&f, &axle_op_reshape, 2, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
@@ -230,7 +106,7 @@ static void reshape_rejects_bad_targets(void **state)
     fx_dispose(&f);
 
     /* allowzero: 0 is literal, and 0 with -1 is invalid. */
-    fx_init(&f, "Reshape", 14);
+    fx_init(&f, "Reshape", 14, 1);
     attr_int(&f, "allowzero", 1);
     s = ivec(zneg, 2);
     assert_int_equal(infer(&f, &axle_op_reshape, 2, in, 1, out),
@@ -247,7 +123,7 @@ static void reshape_opset1_reads_shape_attribute(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Reshape", 4);
+    fx_init(&f, "Reshape", 4, 1);
     assert_int_equal(infer(&f, &axle_op_reshape, 1, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     attr_ints(&f, "shape", 3, I64(3, 1, -1));
@@ -272,19 +148,19 @@ static void flatten_and_squeeze_shapes(void **state)
     int64_t axes[] = {-1, 1}, bad_axes[] = {2}, dup[] = {1, -3};
     (void)state;
 
-    fx_init(&f, "Flatten", 13);
+    fx_init(&f, "Flatten", 13, 1);
     attr_int(&f, "axis", 1);
     assert_int_equal(infer(&f, &axle_op_flatten, 1, in, 1, out), AXLE_OK);
     assert_int_equal(o.dims[0], n);
     assert_int_equal(o.dims[1], 3);
     fx_dispose(&f);
-    fx_init(&f, "Flatten", 13);
+    fx_init(&f, "Flatten", 13, 1);
     attr_int(&f, "axis", 5);
     assert_int_equal(infer(&f, &axle_op_flatten, 1, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, "Squeeze", 13);
+    fx_init(&f, "Squeeze", 13, 1);
     /* No axes and a symbolic dim that might be 1: rank unknown. */
     assert_int_equal(infer(&f, &axle_op_squeeze, 1, in, 1, out), AXLE_OK);
     assert_int_equal(o.rank, -1);
@@ -318,7 +194,7 @@ static void unsqueeze_validates_axes(void **state)
     int64_t ok[] = {0, -1}, dup[] = {1, 1}, far[] = {4};
     (void)state;
 
-    fx_init(&f, "Unsqueeze", 13);
+    fx_init(&f, "Unsqueeze", 13, 1);
     ax = ivec(ok, 2);
     assert_int_equal(infer(&f, &axle_op_unsqueeze, 2, in, 1, out), AXLE_OK);
     assert_int_equal(o.rank, 4);
@@ -336,7 +212,7 @@ static void unsqueeze_validates_axes(void **state)
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, "Unsqueeze", 11); /* attribute form */
+    fx_init(&f, "Unsqueeze", 11, 1); /* attribute form */
     attr_ints(&f, "axes", 1, I64(-3));
     assert_int_equal(infer(&f, &axle_op_unsqueeze, 1, in, 1, out), AXLE_OK);
     assert_int_equal(o.rank, 3);
@@ -355,7 +231,7 @@ static void shape_reads_dims_only(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Shape", 15);
+    fx_init(&f, "Shape", 15, 1);
     attr_int(&f, "start", -3);
     attr_int(&f, "end", 100);
     assert_int_equal(call(&f, &axle_op_shape, 1, in, 1, out), AXLE_OK);
@@ -365,7 +241,7 @@ static void shape_reads_dims_only(void **state)
     free_out(&o);
     fx_dispose(&f);
 
-    fx_init(&f, "Size", 13);
+    fx_init(&f, "Size", 13, 1);
     assert_int_equal(call(&f, &axle_op_size, 1, in, 1, out), AXLE_OK);
     assert_int_equal(o.rank, 0);
     assert_int_equal(*(int64_t *)o.data, 210);
@@ -380,7 +256,7 @@ static void constant_needs_exactly_one_value(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Constant", 13);
+    fx_init(&f, "Constant", 13, 1);
     assert_int_equal(infer(&f, &axle_op_constant, 0, NULL, 1, out),
                      AXLE_INVALID_ARGUMENT);
     attr_ints(&f, "value_ints", 2, I64(4, 5));
@@ -393,7 +269,7 @@ static void constant_needs_exactly_one_value(void **state)
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, "Constant", 13);
+    fx_init(&f, "Constant", 13, 1);
     attr_str(&f, "value_string", "hello");
     assert_int_equal(call(&f, &axle_op_constant, 0, NULL, 1, out), AXLE_OK);
     assert_int_equal(o.dtype, AXLE_DTYPE_STRING);
@@ -412,7 +288,7 @@ static void constant_of_shape_rejects_negative_dims(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "ConstantOfShape", 9);
+    fx_init(&f, "ConstantOfShape", 9, 1);
     assert_int_equal(infer(&f, &axle_op_constant_of_shape, 1, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     s.data = NULL; /* load time, no data: rank 2, dims unknown */
@@ -438,7 +314,7 @@ static void gather_checks_indices(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Gather", 13);
+    fx_init(&f, "Gather", 13, 1);
     assert_int_equal(call(&f, &axle_op_gather, 2, in, 1, out), AXLE_OK);
     assert_int_equal(o.rank, 2);
     assert_memory_equal(o.data, ((float[]){4, 5, 0, 1, 4, 5}),
@@ -454,7 +330,7 @@ static void gather_checks_indices(void **state)
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, "Gather", 13);
+    fx_init(&f, "Gather", 13, 1);
     attr_int(&f, "axis", 2);
     i = ivec(iv, 3);
     assert_int_equal(infer(&f, &axle_op_gather, 2, in, 1, out),
@@ -480,7 +356,7 @@ static void slice_errors_and_clamping(void **state)
     e = ivec(en, 1);
     a = ivec(ax, 1);
     p = ivec(sp, 1);
-    fx_init(&f, "Slice", 13);
+    fx_init(&f, "Slice", 13, 1);
     assert_int_equal(call(&f, &axle_op_slice, 5, in, 1, out), AXLE_OK);
     assert_int_equal(o.dims[0], 4);
     assert_memory_equal(o.data, I64(0, 3, 6, 9), 4 * sizeof(int64_t));
@@ -549,7 +425,7 @@ static void concat_and_split_shapes(void **state)
     int64_t sp[] = {2, 2};
     (void)state;
 
-    fx_init(&f, "Concat", 13);
+    fx_init(&f, "Concat", 13, 1);
     attr_int(&f, "axis", -1);
     assert_int_equal(infer(&f, &axle_op_concat, 2, in, 1, out), AXLE_OK);
     assert_int_equal(o.dims[0], n);
@@ -565,12 +441,12 @@ static void concat_and_split_shapes(void **state)
     assert_int_equal(infer(&f, &axle_op_concat, 3, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
-    fx_init(&f, "Concat", 13);
+    fx_init(&f, "Concat", 13, 1);
     assert_int_equal(infer(&f, &axle_op_concat, 2, in, 1, out),
                      AXLE_INVALID_ARGUMENT); /* axis is required */
     fx_dispose(&f);
 
-    fx_init(&f, "Split", 13);
+    fx_init(&f, "Split", 13, 1);
     attr_int(&f, "axis", 1);
     a = tens(AXLE_DTYPE_FLOAT32, 2, I64(n, 5), NULL);
     b = ivec(sp, 2);
@@ -584,7 +460,7 @@ static void concat_and_split_shapes(void **state)
                      AXLE_INVALID_ARGUMENT); /* 5 is not even */
     fx_dispose(&f);
 
-    fx_init(&f, "Split", 18);
+    fx_init(&f, "Split", 18, 1);
     attr_int(&f, "num_outputs", 3);
     a = tens(AXLE_DTYPE_FLOAT32, 1, I64(7), NULL);
     assert_int_equal(infer(&f, &axle_op_split, 1, in, 3, out), AXLE_OK);
@@ -657,7 +533,7 @@ static void transpose_matches_reference(void **state)
                 perm[i] = cases[c].perm[i];
             naive_transpose(x, want, cases[c].rank, cases[c].dims,
                             cases[c].perm);
-            fx_init(&f, "Transpose", 13);
+            fx_init(&f, "Transpose", 13, 1);
             if (threads > 1)
                 assert_int_equal(axle_pool_new(threads, &f.pool), AXLE_OK);
             attr_ints(&f, "perm", cases[c].rank, perm);
@@ -682,18 +558,18 @@ static void transpose_rejects_bad_perm_and_copies_strings(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Transpose", 13);
+    fx_init(&f, "Transpose", 13, 1);
     attr_ints(&f, "perm", 2, I64(0, 0));
     assert_int_equal(infer(&f, &axle_op_transpose, 1, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
-    fx_init(&f, "Transpose", 13);
+    fx_init(&f, "Transpose", 13, 1);
     attr_ints(&f, "perm", 3, I64(0, 1, 2));
     assert_int_equal(infer(&f, &axle_op_transpose, 1, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, "Transpose", 13);
+    fx_init(&f, "Transpose", 13, 1);
     assert_int_equal(call(&f, &axle_op_transpose, 1, in, 1, out), AXLE_OK);
     char **os = o.data;
     const char *want[6] = {"a", "d", "b", "e", "c", "f"};
@@ -720,7 +596,7 @@ static void expand_tile_errors(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Expand", 13);
+    fx_init(&f, "Expand", 13, 1);
     assert_int_equal(infer(&f, &axle_op_expand, 2, in, 1, out), AXLE_OK);
     assert_int_equal(o.rank, 3);
     assert_int_equal(o.dims[0], 2);
@@ -731,7 +607,7 @@ static void expand_tile_errors(void **state)
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, "Tile", 13);
+    fx_init(&f, "Tile", 13, 1);
     s = ivec(neg, 2);
     assert_int_equal(infer(&f, &axle_op_tile, 2, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
@@ -756,7 +632,7 @@ static void pad_modes_and_errors(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Pad", 13);
+    fx_init(&f, "Pad", 13, 1);
     attr_str(&f, "mode", "reflect");
     assert_int_equal(call(&f, &axle_op_pad, 2, in, 1, out), AXLE_OK);
     assert_int_equal(o.dims[0], 12);
@@ -770,7 +646,7 @@ static void pad_modes_and_errors(void **state)
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, "Pad", 13);
+    fx_init(&f, "Pad", 13, 1);
     attr_str(&f, "mode", "wrap");
     x = tens(AXLE_DTYPE_FLOAT32, 1, I64(3), xv);
     pv[0] = 2;
@@ -781,13 +657,13 @@ static void pad_modes_and_errors(void **state)
     free_out(&o);
     fx_dispose(&f);
 
-    fx_init(&f, "Pad", 13);
+    fx_init(&f, "Pad", 13, 1);
     attr_str(&f, "mode", "mirror");
     assert_int_equal(infer(&f, &axle_op_pad, 2, in, 1, out),
                      AXLE_INVALID_ARGUMENT);
     fx_dispose(&f);
 
-    fx_init(&f, "Pad", 13);
+    fx_init(&f, "Pad", 13, 1);
     pv[0] = -2;
     pv[1] = -2; /* crops below zero */
     assert_int_equal(infer(&f, &axle_op_pad, 2, in, 1, out),
@@ -809,7 +685,7 @@ static void range_counts_and_rejects_zero_delta(void **state)
     struct axle_tensor *out[1] = {&o};
     (void)state;
 
-    fx_init(&f, "Range", 11);
+    fx_init(&f, "Range", 11, 1);
     assert_int_equal(call(&f, &axle_op_range, 3, in, 1, out), AXLE_OK);
     assert_int_equal(o.dims[0], 6);
     assert_memory_equal(o.data, ((int32_t[]){10, 7, 4, 1, -2, -5}),
