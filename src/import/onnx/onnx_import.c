@@ -375,13 +375,18 @@ static enum axle_status resolve_ops(struct axle_graph *g, struct axle_err *err)
                                 "inputs and %d outputs",
                                 n->name, n->op_type, n->n_inputs,
                                 n->n_outputs);
-        /* Every implemented operator's first input is required; the first
-         * output must be named. */
-        if ((n->op->min_inputs > 0 && n->inputs[0] < 0) ||
-            (n->op->min_outputs > 0 && n->outputs[0] < 0))
+        /* Inputs below min_inputs are required (ONNX lists optional
+         * inputs last); the first output must be named. */
+        for (int j = 0; j < n->op->min_inputs; j++)
+            if (n->inputs[j] < 0)
+                return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                    "invalid graph: node '%.60s' (%.40s) "
+                                    "leaves required input %d empty",
+                                    n->name, n->op_type, j);
+        if (n->op->min_outputs > 0 && n->outputs[0] < 0)
             return axle_err_set(err, AXLE_INVALID_ARGUMENT,
                                 "invalid graph: node '%.60s' (%.40s) leaves "
-                                "a required input or output empty",
+                                "its first output empty",
                                 n->name, n->op_type);
     }
     return AXLE_OK;
