@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 AXLE="${AXLE:-build/axle}"
 for dir in examples/models/*/; do
+  dir="${dir%/}"
   name="$(basename "$dir")"
   model="$dir/1/model.onnx"
   echo "== $name: axle inspect $model"

@@ -154,7 +154,7 @@ static void format_float(double v, enum axle_dtype dt, char *out, size_t len)
     snprintf(sci, sizeof(sci), "%.*e", p - 1, v);
     /* sci is [-]d[.ddd]e[+-]XX: collect digits and the exponent. */
     e = strchr(sci, 'e');
-    exp10 = e ? atoi(e + 1) : 0;
+    exp10 = e ? (int)strtol(e + 1, NULL, 10) : 0;
     for (const char *s = sci; *s && s != e; s++)
         if (isdigit((unsigned char)*s) && nd < (int)sizeof(digits) - 1)
             digits[nd++] = *s;
