@@ -245,8 +245,9 @@ static void pool_plane_generic(const struct pool_job *j, int64_t plane)
         }
         int64_t yi = plane * g->out_size + p;
         if (is_max) {
-            if (is_int)
-                axle_kx_store_i(j->dt, j->y, yi, (int64_t)best);
+            if (is_int) /* a window wholly in the padding has no value */
+                axle_kx_store_i(j->dt, j->y, yi,
+                                best_idx < 0 ? 0 : (int64_t)best);
             else
                 axle_kx_store(j->dt, j->y, yi, best);
             if (j->ind != NULL)
