@@ -5,6 +5,8 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 status=0
+# The CMake-built gemm_bench uses the same flags as the engine.
+[ -x build/bench/gemm_bench ] && export BENCH_BIN="$PWD/build/bench/gemm_bench"
 for b in bench/gemm.sh bench/models.sh; do
   [ -x "$b" ] || continue
   echo "=== $b"
