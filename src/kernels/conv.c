@@ -10,6 +10,7 @@
  * activation that engine/fuse.c fused into the node applied in the GEMM's
  * store loop. Float64/float16/bfloat16 take an exact direct loop.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -414,6 +415,241 @@ static void geom_as_2d(struct axle_conv_geom *g)
     g->pb[0] = g->pe[0] = 0;
 }
 
+/* ---- blocked im2col + GEMM (2-D float32) ------------------------------ */
+
+/*
+ * Y[Mg, HW] = W[Mg, Kd] x col[Kd, HW] per image and group, computed in
+ * column blocks: a thread builds the im2col panels of one block of output
+ * positions straight into the GEMM's packed panel layout (a few hundred KiB,
+ * so they stay in L2 for the product) and multiplies W (row-major, used as
+ * the broadcast operand, so it needs no packing) by them with the bias and
+ * activation in the store loop. Work items are (image, group, column block,
+ * row block), handed out through an atomic counter so that a thread slowed
+ * by a neighbour on the shared box does not hold the other one up; row
+ * blocks exist only when there are too few column blocks to go round (late
+ * layers with small HW), and a thread re-packs only when its block changes.
+ * 1x1 / stride 1 / no pad convolutions skip packing: B is X itself.
+ */
+
+/* Floats of packed panels per thread (512 KiB, half of a Zen 5 L2). */
+#define CONV_PANEL_FLOATS (128 * 1024)
+/* Below this many FLOPs a conv runs on the calling thread alone. */
+#define CONV_PAR_MIN_FLOPS (1 << 19)
+
+struct cblk_job {
+    const struct axle_conv_geom *g;
+    const float *x, *w, *bias;
+    float *y;
+    int64_t C, M, Cg, Mg, Kd, group;
+    int64_t nb;          /* columns per block (multiple of the panel) */
+    int64_t n_cb, n_mb;  /* column blocks, row blocks per (image, group) */
+    int64_t mrows;       /* rows per row block */
+    int64_t n_items;
+    bool direct;         /* B = X (1x1, stride 1, no pad) */
+    bool avx512;         /* vector stride-2 gathers while packing */
+    enum axle_act act;
+    float alpha, beta;
+    float *panels;       /* n_threads * Kd * nb floats */
+    int64_t *packed;     /* per thread: image/group/block now packed, -1 */
+    _Atomic int64_t next;
+};
+
+/* dst[0, n) = row ih of channel plane xc at columns iw0 + t * sw (zero
+ * outside the image). */
+static void pack_run(float *dst, const float *xc, int64_t ih, int64_t iw0,
+                     int64_t n, const struct axle_conv_geom *g, bool avx512)
+{
+    int64_t H = g->in[0], W = g->in[1], sw = g->s[1];
+    int64_t lo, hi;
+
+    if (ih < 0 || ih >= H) {
+        memset(dst, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    /* t range with 0 <= iw0 + t * sw < W */
+    lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+    hi = W - 1 - iw0 < 0 ? 0 : (W - 1 - iw0) / sw + 1;
+    if (hi > n)
+        hi = n;
+    if (lo > hi)
+        lo = hi;
+    const float *xr = xc + ih * W + iw0;
+    for (int64_t t = 0; t < lo; t++)
+        dst[t] = 0.0f;
+    if (sw == 1) {
+        memcpy(dst + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
+    } else if (sw == 2 && avx512) {
+        axle_conv_gather2_avx512(xr + 2 * lo, dst + lo, hi - lo);
+    } else if (sw == 2) {
+        for (int64_t t = lo; t < hi; t++)
+            dst[t] = xr[2 * t];
+    } else {
+        for (int64_t t = lo; t < hi; t++)
+            dst[t] = xr[t * sw];
+    }
+    for (int64_t t = hi; t < n; t++)
+        dst[t] = 0.0f;
+}
+
+/* Panels of output positions [q0, q0 + nq) of one image and group. */
+static void pack_block(const struct cblk_job *j, const float *xg, int64_t q0,
+                       int64_t nq, float *buf)
+{
+    const struct axle_conv_geom *g = j->g;
+    int64_t KH = g->k[0], KW = g->k[1], OW = g->out[1];
+    int64_t sh = g->s[0], sw = g->s[1], dh = g->d[0], dw = g->d[1];
+    int64_t pt = g->pb[0], pl = g->pb[1];
+
+    for (int64_t p = 0; p * AXLE_GEMM_PANEL < nq; p++) {
+        int64_t qp = q0 + p * AXLE_GEMM_PANEL;
+        int64_t w = nq - p * AXLE_GEMM_PANEL;
+        if (w > AXLE_GEMM_PANEL)
+            w = AXLE_GEMM_PANEL;
+        int64_t stride = axle_gemm_panel_stride(w);
+        float *pan = buf + p * j->Kd * AXLE_GEMM_PANEL;
+        int64_t oh0 = qp / OW, ow0 = qp % OW;
+        for (int64_t r = 0; r < j->Kd; r++) {
+            int64_t c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
+            const float *xc = xg + c * g->in_size;
+            float *d = pan + r * stride;
+            int64_t oh = oh0, ow = ow0;
+            for (int64_t jj = 0; jj < w;) {
+                int64_t run = OW - ow < w - jj ? OW - ow : w - jj;
+                pack_run(d + jj, xc, oh * sh - pt + kh * dh,
+                         ow * sw - pl + kw * dw, run, g, j->avx512);
+                jj += run;
+                ow = 0;
+                oh++;
+            }
+        }
+    }
+}
+
+static void cblk_task(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    struct cblk_job *j = ctx;
+    const struct axle_conv_geom *g = j->g;
+    int64_t HW = g->out_size;
+    float *buf = j->panels != NULL ? j->panels + tid * j->Kd * j->nb : NULL;
+
+    (void)begin;
+    (void)end;
+    for (;;) {
+        int64_t it = atomic_fetch_add_explicit(&j->next, 1,
+                                               memory_order_relaxed);
+        if (it >= j->n_items)
+            break;
+        int64_t mb = it % j->n_mb, blk = it / j->n_mb;
+        int64_t cb = blk % j->n_cb, ig = blk / j->n_cb;
+        int64_t gi = ig % j->group, in = ig / j->group;
+        int64_t q0 = cb * j->nb, nq = HW - q0 < j->nb ? HW - q0 : j->nb;
+        int64_t m0 = mb * j->mrows;
+        int64_t mr = j->Mg - m0 < j->mrows ? j->Mg - m0 : j->mrows;
+        const float *xg = j->x + (in * j->C + gi * j->Cg) * g->in_size;
+        const float *B;
+        int64_t ldb;
+        if (mr <= 0)
+            continue;
+        if (j->direct) {
+            B = xg + q0;
+            ldb = HW;
+        } else {
+            if (j->packed[tid * 8] != blk) {
+                pack_block(j, xg, q0, nq, buf);
+                j->packed[tid * 8] = blk;
+            }
+            B = buf;
+            ldb = 0;
+        }
+        int64_t row0 = gi * j->Mg + m0;
+        struct axle_epilogue ep = {
+            .bias = j->bias != NULL ? j->bias + row0 : NULL,
+            .bias_per_row = true,
+            .act = j->act,
+            .alpha = j->alpha,
+            .beta = j->beta,
+        };
+        axle_gemm_block(mr, nq, j->Kd, j->w + row0 * j->Kd, j->Kd, B, ldb,
+                        j->y + (in * j->M + row0) * HW + q0, HW, &ep);
+    }
+}
+
+static enum axle_status conv_run_blocked(struct axle_kctx *k,
+                                         const struct axle_conv_geom *g,
+                                         int64_t group, bool direct)
+{
+    const struct axle_tensor *x = k->in[0], *w = k->in[1];
+    const struct axle_tensor *b = AXLE_IN(k, 2);
+    const struct axle_node *n = k->node;
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
+    int64_t HW = g->out_size;
+    int n_threads = axle_pool_size(k->pool);
+    struct cblk_job j = {
+        .g = g, .x = x->data, .w = w->data,
+        .bias = b != NULL ? b->data : NULL, .y = k->out[0]->data,
+        .C = C, .M = M, .Cg = C / group, .Mg = M / group, .group = group,
+        .direct = direct, .avx512 = axle_cpu_get()->isa >= AXLE_ISA_AVX512,
+        .act = (enum axle_act)n->fused_act,
+        .alpha = n->fused_alpha, .beta = n->fused_beta,
+    };
+    double flops;
+    int64_t n_blocks, want;
+
+    if (n_threads < 1)
+        n_threads = 1;
+    j.Kd = j.Cg * g->k_size;
+    flops = 2.0 * (double)N * (double)M * (double)j.Kd * (double)HW;
+    if (flops < CONV_PAR_MIN_FLOPS)
+        n_threads = 1;
+    /* Column block: as many whole panels as fit CONV_PANEL_FLOATS. */
+    j.nb = CONV_PANEL_FLOATS / (j.Kd > 0 ? j.Kd : 1) / AXLE_GEMM_PANEL *
+           AXLE_GEMM_PANEL;
+    if (j.nb < AXLE_GEMM_PANEL)
+        j.nb = AXLE_GEMM_PANEL;
+    if (j.nb > HW)
+        j.nb = (HW + AXLE_GEMM_PANEL - 1) / AXLE_GEMM_PANEL * AXLE_GEMM_PANEL;
+    /* Enough blocks per thread for balance: split smaller blocks first. */
+    j.n_cb = (HW + j.nb - 1) / j.nb;
+    while (n_threads > 1 && N * group * j.n_cb < 4 * n_threads &&
+           j.nb > AXLE_GEMM_PANEL) {
+        j.nb -= AXLE_GEMM_PANEL;
+        j.n_cb = (HW + j.nb - 1) / j.nb;
+    }
+    n_blocks = N * group * j.n_cb;
+    want = n_blocks >= 4 * n_threads ? 1 : (4 * n_threads + n_blocks - 1) /
+                                               n_blocks;
+    j.mrows = (j.Mg + want - 1) / want;
+    j.mrows = (j.mrows + 7) / 8 * 8;
+    if (j.mrows < 16)
+        j.mrows = 16;
+    j.n_mb = (j.Mg + j.mrows - 1) / j.mrows;
+    j.n_items = n_blocks * j.n_mb;
+    if (n_threads > j.n_items)
+        n_threads = (int)j.n_items;
+    if (!j.direct) {
+        size_t bytes;
+        if (axle_size_mul((size_t)j.Kd * (size_t)j.nb, (size_t)n_threads,
+                          &bytes) ||
+            axle_size_mul(bytes, sizeof(float), &bytes) ||
+            axle_size_add(bytes, 8 * sizeof(int64_t) * (size_t)n_threads,
+                          &bytes) ||
+            (j.panels = axle_kctx_scratch(k, bytes)) == NULL)
+            return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
+                                "Conv: no memory for the im2col panels");
+        /* One cache line of bookkeeping per thread after the panels. */
+        j.packed = (int64_t *)(j.panels + (size_t)j.Kd * (size_t)j.nb *
+                                              (size_t)n_threads);
+        for (int t = 0; t < n_threads; t++)
+            j.packed[t * 8] = -1;
+    }
+    atomic_init(&j.next, 0);
+    if (n_threads <= 1)
+        cblk_task(&j, 0, 1, 0);
+    else
+        axle_pool_parallel_for(k->pool, n_threads, 1, cblk_task, &j);
+    return AXLE_OK;
+}
+
 static enum axle_status conv_run_f32(struct axle_kctx *k,
                                      const struct axle_conv_geom *g,
                                      int64_t group)
@@ -450,6 +686,8 @@ static enum axle_status conv_run_f32(struct axle_kctx *k,
     for (int i = 0; i < g->nsp; i++)
         if (g->k[i] != 1 || g->s[i] != 1 || g->pb[i] != 0 || g->pe[i] != 0)
             direct = false;
+    if (g->nsp == 2)
+        return conv_run_blocked(k, g, group, direct);
     if (!direct) {
         size_t bytes;
         if (axle_size_mul((size_t)Kd, (size_t)g->out_size, &bytes) ||

@@ -165,4 +165,11 @@ void axle_conv_dw_row_avx512(const float *const *src, const float *w,
                              int n_taps, float bias, float *y, int64_t n,
                              enum axle_act act, float alpha, float beta);
 
+/* dst[i] = src[2i] for i < n, reading src[0 .. 2n - 2] only. */
+void axle_conv_gather2_avx512(const float *src, float *dst, int64_t n);
+
+/* even[i] = src[2i], odd[i] = src[2i + 1] for i < n (conv_dw_avx512.c). */
+void axle_conv_dw_split2_avx512(const float *src, float *even, float *odd,
+                                int64_t n);
+
 #endif

@@ -96,24 +96,56 @@ static void dw_plane_fast(const struct dw_job *j, int64_t nm, float *buf)
 
     padded_extent(g, &PH, &PW);
     half = (PW + 1) / 2;
-    /* Padded row r holds input row r - pt; column q input column q - pl. */
+    /* Padded row r holds input row r - pt; column q input column q - pl.
+     * Interior runs are block copies (stride 1) or one de-interleave pass
+     * (stride 2); only the few border columns take the checked loop. */
     for (int64_t r = 0; r < PH; r++) {
         int64_t ih = r - pt;
         bool row_in = ih >= 0 && ih < H;
         const float *xr = x + (row_in ? ih : 0) * W;
         if (sw == 1) {
             float *d = buf + r * PW;
-            for (int64_t q = 0; q < PW; q++) {
-                int64_t iw = q - pl;
-                d[q] = row_in && iw >= 0 && iw < W ? xr[iw] : 0.0f;
+            int64_t lo = pl < PW ? pl : PW, hi = pl + W < PW ? pl + W : PW;
+            if (!row_in) {
+                memset(d, 0, (size_t)PW * sizeof(float));
+                continue;
             }
+            memset(d, 0, (size_t)lo * sizeof(float));
+            if (hi > lo)
+                memcpy(d + lo, xr + lo - pl, (size_t)(hi - lo) * sizeof(float));
+            else
+                hi = lo;
+            memset(d + hi, 0, (size_t)(PW - hi) * sizeof(float));
         } else {
             float *e = buf + r * half, *o = buf + (PH + r) * half;
-            for (int64_t q = 0; q < half; q++) {
-                int64_t iw0 = 2 * q - pl, iw1 = 2 * q + 1 - pl;
-                e[q] = row_in && iw0 >= 0 && iw0 < W ? xr[iw0] : 0.0f;
-                o[q] = row_in && iw1 >= 0 && iw1 < W ? xr[iw1] : 0.0f;
+            /* q with both 2q - pl and 2q + 1 - pl inside [0, W) */
+            int64_t qlo = (pl + 1) / 2, qhi = (W + pl) / 2;
+            if (!row_in) {
+                memset(e, 0, (size_t)half * sizeof(float));
+                memset(o, 0, (size_t)half * sizeof(float));
+                continue;
             }
+            if (qhi > half)
+                qhi = half;
+            if (qlo > qhi)
+                qlo = qhi;
+            for (int64_t q = 0; q < half; q++) {
+                if (q == qlo)
+                    q = qhi;
+                if (q >= half)
+                    break;
+                int64_t iw0 = 2 * q - pl, iw1 = 2 * q + 1 - pl;
+                e[q] = iw0 >= 0 && iw0 < W ? xr[iw0] : 0.0f;
+                o[q] = iw1 >= 0 && iw1 < W ? xr[iw1] : 0.0f;
+            }
+            if (j->avx512)
+                axle_conv_dw_split2_avx512(xr + 2 * qlo - pl, e + qlo,
+                                           o + qlo, qhi - qlo);
+            else
+                for (int64_t q = qlo; q < qhi; q++) {
+                    e[q] = xr[2 * q - pl];
+                    o[q] = xr[2 * q + 1 - pl];
+                }
         }
     }
     for (int64_t oh = 0; oh < OH; oh++) {

@@ -105,3 +105,53 @@ void axle_conv_bias_act_avx512(float *y, int64_t rows, int64_t cols,
             axle_act_apply(act, alpha, beta, yr, (size_t)cols);
     }
 }
+
+void axle_conv_dw_split2_avx512(const float *src, float *even, float *odd,
+                                int64_t n)
+{
+    const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14,
+                                        12, 10, 8, 6, 4, 2, 0);
+    const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15,
+                                        13, 11, 9, 7, 5, 3, 1);
+    int64_t i = 0;
+
+    for (; i + 16 <= n; i += 16) {
+        __m512 a = _mm512_loadu_ps(src + 2 * i);
+        __m512 b = _mm512_loadu_ps(src + 2 * i + 16);
+        _mm512_storeu_ps(even + i, _mm512_permutex2var_ps(a, ie, b));
+        _mm512_storeu_ps(odd + i, _mm512_permutex2var_ps(a, io, b));
+    }
+    if (i < n) {
+        int64_t left = 2 * (n - i); /* 2..30 floats */
+        __mmask16 ma = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1u);
+        __mmask16 mb = (__mmask16)(left > 16 ? (1u << (left - 16)) - 1u : 0);
+        __mmask16 mo = (__mmask16)((1u << (n - i)) - 1u);
+        __m512 a = _mm512_maskz_loadu_ps(ma, src + 2 * i);
+        __m512 b = _mm512_maskz_loadu_ps(mb, src + 2 * i + 16);
+        _mm512_mask_storeu_ps(even + i, mo, _mm512_permutex2var_ps(a, ie, b));
+        _mm512_mask_storeu_ps(odd + i, mo, _mm512_permutex2var_ps(a, io, b));
+    }
+}
+
+void axle_conv_gather2_avx512(const float *src, float *dst, int64_t n)
+{
+    const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14,
+                                        12, 10, 8, 6, 4, 2, 0);
+    int64_t i = 0;
+
+    for (; i + 16 <= n; i += 16) {
+        /* src[2i .. 2i + 30]: the last odd element is not read */
+        __m512 a = _mm512_loadu_ps(src + 2 * i);
+        __m512 b = _mm512_maskz_loadu_ps(0x7fff, src + 2 * i + 16);
+        _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(a, ie, b));
+    }
+    if (i < n) {
+        int64_t left = 2 * (n - i) - 1; /* 1..31 floats */
+        __mmask16 ma = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1u);
+        __mmask16 mb = (__mmask16)(left > 16 ? (1u << (left - 16)) - 1u : 0);
+        __mmask16 mo = (__mmask16)((1u << (n - i)) - 1u);
+        __m512 a = _mm512_maskz_loadu_ps(ma, src + 2 * i);
+        __m512 b = _mm512_maskz_loadu_ps(mb, src + 2 * i + 16);
+        _mm512_mask_storeu_ps(dst + i, mo, _mm512_permutex2var_ps(a, ie, b));
+    }
+}

@@ -427,6 +427,31 @@ int64_t axle_gemm_packed_n(const struct axle_packed_w *pw)
     return pw->n;
 }
 
+_Static_assert(AXLE_GEMM_PANEL == NR, "gemm.h panel width");
+
+void axle_gemm_block(int64_t M, int64_t N, int64_t K, const float *A,
+                     int64_t lda, const float *B, int64_t ldb, float *C,
+                     int64_t ldc, const struct axle_epilogue *ep)
+{
+    struct axle_packed_w pw = {.k = K, .n = N, .data = (float *)B};
+
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0) {
+        scale_only(M, N, 0.0f, C, ldc, ep);
+        return;
+    }
+    pw.n_panels = (N + NR - 1) / NR;
+    struct strip_job j = {
+        .m = M, .n = N, .k = K, .a = A, .a_rs = lda, .a_cs = 1,
+        .pw = ldb == 0 ? &pw : NULL, .b = B, .ldb = ldb, .c = C,
+        .ldc = ldc, .alpha = 1.0f, .beta = 0.0f, .ep = ep,
+        .tile = pick_tile(), .kc = M <= 8 ? K : KC, .mc = MC,
+        .n_panels = pw.n_panels,
+    };
+    run_block(&j, 0, M, 0, j.n_panels);
+}
+
 void axle_gemm_packed(struct axle_pool *pool, int64_t M, const float *A,
                       int64_t lda, const struct axle_packed_w *pw, float *C,
                       int64_t ldc, const struct axle_epilogue *ep)

@@ -56,6 +56,26 @@ void axle_gemm_packed(struct axle_pool *pool, int64_t M, const float *A,
                       int64_t lda, const struct axle_packed_w *pw, float *C,
                       int64_t ldc, const struct axle_epilogue *ep);
 
+/* Building block for callers that do their own threading and packing of a
+ * right-hand side that changes every run (Conv's im2col panels): on the
+ * calling thread only, C[M, N] = A[M, K] * B + epilogue (C overwritten;
+ * per-row bias is indexed from row 0 of this block). B is row-major with
+ * leading dimension ldb, or, with ldb == 0, in the packed panel layout:
+ * panel p (columns [p * AXLE_GEMM_PANEL, ...)) starts at
+ * B + p * K * AXLE_GEMM_PANEL and holds K rows of axle_gemm_panel_stride()
+ * floats, of which only the panel's real columns are read. */
+#define AXLE_GEMM_PANEL 48
+void axle_gemm_block(int64_t M, int64_t N, int64_t K, const float *A,
+                     int64_t lda, const float *B, int64_t ldb, float *C,
+                     int64_t ldc, const struct axle_epilogue *ep);
+
+/* Row stride of a panel of `width` (1..AXLE_GEMM_PANEL) columns. */
+static inline int64_t axle_gemm_panel_stride(int64_t width)
+{
+    return width >= AXLE_GEMM_PANEL ? AXLE_GEMM_PANEL
+                                    : (width + 15) & ~(int64_t)15;
+}
+
 /* axle_sgemm uses its own kernels for M up to this when B is not
  * transposed (small batches); OpenBLAS above. */
 #define AXLE_GEMM_SMALL_M 16

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kernel_fixture.h"
+#include "kernels/gemm.h"
 
 extern const struct axle_op axle_op_conv, axle_op_conv_transpose,
     axle_op_max_pool, axle_op_average_pool, axle_op_global_average_pool,
@@ -196,6 +197,46 @@ static void conv_matches_reference(void **st)
         run_conv_case(&cases[i], 1);
         run_conv_case(&cases[i], 2);
     }
+}
+
+/* The blocked im2col + GEMM path (several column blocks with a partial
+ * last panel, row blocks for small outputs, groups, strides, dilations,
+ * pads wider than the kernel, 1x1 direct and strided) and the depthwise
+ * stride-2 de-interleave at odd widths and pads, on every GEMM ISA and
+ * with 1 and 2 threads. */
+static void conv_blocked_paths_match_reference_on_every_isa(void **st)
+{
+    static const struct conv_case cases[] = {
+        {2, 2, 64, 40, 1, {30, 31}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_RELU},
+        {2, 1, 96, 40, 2, {7, 7}, {3, 3}, {2, 2}, {2, 1}, {2, 1, 0, 2},
+         NULL, true, 0},
+        {2, 1, 64, 50, 1, {13, 9}, {1, 1}, {1, 1}, {1, 1}, {0}, NULL, true,
+         AXLE_ACT_RELU},
+        {2, 1, 16, 20, 1, {9, 9}, {1, 1}, {2, 2}, {1, 1}, {0}, NULL, false,
+         0},
+        {2, 1, 3, 8, 1, {20, 23}, {5, 4}, {3, 3}, {1, 2}, {3, 2, 4, 3},
+         NULL, true, 0},
+        {2, 1, 256, 24, 1, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_RELU},
+        {2, 1, 4, 4, 4, {9, 37}, {3, 3}, {2, 2}, {1, 1}, {1, 0, 1, 1}, NULL,
+         true, 0},
+        {2, 1, 4, 8, 4, {6, 70}, {3, 3}, {2, 2}, {1, 1}, {0, 2, 1, 2}, NULL,
+         true, AXLE_ACT_RELU},
+        {2, 1, 3, 3, 3, {5, 68}, {3, 5}, {1, 2}, {1, 1}, {1, 3, 1, 0}, NULL,
+         false, 0},
+    };
+    static const enum axle_isa isas[] = {AXLE_ISA_SCALAR, AXLE_ISA_AVX2,
+                                         AXLE_ISA_AVX512};
+    (void)st;
+    for (size_t k = 0; k < sizeof(isas) / sizeof(isas[0]); k++) {
+        axle_gemm_force_isa(isas[k]);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            run_conv_case(&cases[i], 1);
+            run_conv_case(&cases[i], 2);
+        }
+    }
+    axle_gemm_force_isa(AXLE_ISA_AVX512);
 }
 
 static void conv_infer_keeps_symbolic_batch_and_rejects_bad_input(void **st)
@@ -618,6 +659,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_matches_reference),
+        cmocka_unit_test(conv_blocked_paths_match_reference_on_every_isa),
         cmocka_unit_test(conv_infer_keeps_symbolic_batch_and_rejects_bad_input),
         cmocka_unit_test(conv_transpose_matches_scatter_reference),
         cmocka_unit_test(maxpool_indices_and_avgpool_match_reference),
