@@ -9,6 +9,9 @@
  *       added to the conv bias; Gemm without C: the constant ([N], [1,N],
  *       scalar) becomes C; MatMul: a 1-D [N] constant becomes the MatMul's
  *       axle-internal third input (bias epilogue, kernels/matmul.c).
+ *   Conv -> Add(computed tensor of the conv output's shape)
+ *       the tensor becomes the conv's axle-internal fourth input
+ *       (residual added in the store loop, before the activation).
  *   Conv / Gemm / MatMul -> Relu, LeakyRelu, Clip (constant bounds),
  *       Sigmoid, Tanh, HardSigmoid, HardSwish
  *       set node->fused_act/fused_alpha/fused_beta, applied by the kernels
@@ -188,6 +191,68 @@ static enum axle_status fold_bn(struct axle_graph *g, int ci, bool *changed,
     axle_graph_relink(g);
     *changed = true;
     return AXLE_OK;
+}
+
+/* ---- residual Add --------------------------------------------------------- */
+
+/* Conv -> Add(other) where other is a computed float32 tensor of exactly
+ * the conv output's (fully known) shape: other becomes the conv's
+ * axle-internal fourth input, added in the store loop before the fused
+ * activation (y = act(conv + bias + other)), so ResNet's Add + Relu after
+ * each block cost no passes of their own. */
+static void fuse_residual(struct axle_graph *g, int pi, bool *changed)
+{
+    struct axle_node *p = &g->nodes[pi], *a;
+    const struct axle_tensor *oi, *ri;
+    int ai, rv, v;
+
+    *changed = false;
+    if (p->fused_act != AXLE_ACT_NONE || !out_is_f32(g, p) ||
+        p->n_inputs < 2 || p->n_inputs > 3)
+        return;
+    v = p->outputs[0];
+    ai = sole_consumer(g, v);
+    if (ai < 0 || !is_op(&g->nodes[ai], "Add"))
+        return;
+    a = &g->nodes[ai];
+    if (a->n_inputs != 2 || a->n_outputs != 1 || a->outputs[0] < 0)
+        return;
+    rv = a->inputs[0] == v ? a->inputs[1] : a->inputs[0];
+    if (rv < 0 || rv == v || g->values[rv].const_value != NULL)
+        return;
+    /* The nodes stay in topological order until the caller re-sorts, and
+     * dead-node removal relies on it: take only a residual computed before
+     * this conv (ResNet's downsample branch comes after conv2, so there
+     * the downsample conv absorbs the Add instead). */
+    if (g->values[rv].producer >= pi)
+        return;
+    oi = &g->values[v].info;
+    ri = &g->values[rv].info;
+    if (ri->dtype != AXLE_DTYPE_FLOAT32 || oi->rank < 3 ||
+        ri->rank != oi->rank)
+        return;
+    /* Equal dims, known or the same symbol (<= -2, e.g. the batch); the
+     * kernel checks the concrete shapes again at run time. */
+    for (int d = 0; d < oi->rank; d++)
+        if (oi->dims[d] == -1 || ri->dims[d] != oi->dims[d])
+            return;
+    /* The Add's output must have the same shape too (no broadcasting). */
+    {
+        const struct axle_tensor *ao = &g->values[a->outputs[0]].info;
+        if (ao->rank != oi->rank)
+            return;
+        for (int d = 0; d < oi->rank; d++)
+            if (ao->dims[d] != oi->dims[d])
+                return;
+    }
+    {
+        int in[4] = {p->inputs[0], p->inputs[1],
+                     p->n_inputs > 2 ? p->inputs[2] : -1, rv};
+        int out[1] = {v};
+        axle_node_set_io(p, 4, in, 1, out);
+    }
+    absorb(g, &g->nodes[pi], &g->nodes[ai]);
+    *changed = true;
 }
 
 /* ---- bias Add ----------------------------------------------------------- */
@@ -388,6 +453,8 @@ enum axle_status axle_engine_fuse(struct axle_graph *g, struct axle_err *err)
         st = fuse_add(g, i, &changed, err);
         if (st != AXLE_OK)
             return st;
+        if (conv)
+            fuse_residual(g, i, &changed);
         fuse_act(g, i, &changed);
     }
     return AXLE_OK;

@@ -6,9 +6,10 @@
  * Float32 path: depthwise / channel-multiplier convolutions (one input
  * channel per group) go to the direct kernel in conv_dw.c; everything else
  * is im2col (skipped for 1x1 / stride 1 / no pad) followed by one GEMM per
- * image and group, W[Mg, Cg*k] x col[Cg*k, out], with the bias and the
- * activation that engine/fuse.c fused into the node applied in the GEMM's
- * store loop. Float64/float16/bfloat16 take an exact direct loop.
+ * image and group, W[Mg, Cg*k] x col[Cg*k, out], with the bias, the
+ * residual (axle-internal fourth input) and the activation that
+ * engine/fuse.c fused into the node applied in the GEMM's store loop.
+ * Float64/float16/bfloat16 take an exact direct loop.
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -271,6 +272,12 @@ static enum axle_status conv_infer(struct axle_kctx *k)
                                 "Conv: bias must be 1-D with one value per "
                                 "output channel");
     }
+    if (AXLE_IN(k, 3) != NULL && AXLE_IN(k, 3)->dtype !=
+                                     AXLE_DTYPE_UNDEFINED &&
+        AXLE_IN(k, 3)->dtype != y->dtype)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "Conv: the fused residual must have the "
+                            "output's dtype");
     y->rank = rank;
     y->dims[0] = x->rank >= 0 ? x->dims[0] : -1;
     y->dims[1] = w->rank >= 0 ? w->dims[0] : -1;
@@ -283,6 +290,16 @@ static enum axle_status conv_infer(struct axle_kctx *k)
                                 "Conv: spatial dim %d of size %lld is smaller "
                                 "than the kernel", i, (long long)in);
         y->dims[2 + i] = o;
+    }
+    if (AXLE_IN(k, 3) != NULL && AXLE_IN(k, 3)->rank >= 0) {
+        const struct axle_tensor *r = AXLE_IN(k, 3);
+        bool ok = r->rank == rank;
+        for (int i = 0; ok && i < rank; i++)
+            ok = r->dims[i] < 0 || y->dims[i] < 0 || r->dims[i] == y->dims[i];
+        if (!ok)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "Conv: the fused residual does not have the "
+                                "output's shape");
     }
     return AXLE_OK;
 }
@@ -429,6 +446,9 @@ static void geom_as_2d(struct axle_conv_geom *g)
  * blocks exist only when there are too few column blocks to go round (late
  * layers with small HW), and a thread re-packs only when its block changes.
  * 1x1 / stride 1 / no pad convolutions skip packing: B is X itself.
+ * With AVX-512 and horizontal stride 1 or 2, a panel is packed by working
+ * out the runs of each kernel offset once and copying them for every
+ * channel with masked vector moves (pack_panel_segs).
  */
 
 /* Floats of packed panels per thread (512 KiB, half of a Zen 5 L2). */
@@ -439,9 +459,12 @@ static void geom_as_2d(struct axle_conv_geom *g)
 struct cblk_job {
     const struct axle_conv_geom *g;
     const float *x, *w, *bias;
+    const float *res; /* fused residual, shaped like y, or NULL */
     float *y;
     int64_t C, M, Cg, Mg, Kd, group;
     int64_t nb;          /* columns per block (multiple of the panel) */
+    int64_t buf_cols;    /* panel buffer columns per thread (last block
+                            may be wider than nb) */
     int64_t n_cb, n_mb;  /* column blocks, row blocks per (image, group) */
     int64_t mrows;       /* rows per row block */
     int64_t n_items;
@@ -491,6 +514,91 @@ static void pack_run(float *dst, const float *xc, int64_t ih, int64_t iw0,
         dst[t] = 0.0f;
 }
 
+/* Kernel offsets whose runs pack_panel_segs keeps at once (3x3). */
+#define SEG_KK_MAX 9
+/* Channels packed per pass over the kernel offsets: their input rows stay
+ * in L1 while all offsets read them. */
+#define SEG_CH_BLOCK 8
+
+/* The runs of kernel offset (kh, kw) over w output positions starting at
+ * (oh0, ow0); returns their number (<= w). */
+static int panel_segs(const struct axle_conv_geom *g, int64_t kh, int64_t kw,
+                      int64_t oh0, int64_t ow0, int64_t w,
+                      struct axle_conv_seg *segs)
+{
+    int64_t OW = g->out[1], H = g->in[0], W = g->in[1];
+    int64_t sh = g->s[0], sw = g->s[1], dh = g->d[0], dw = g->d[1];
+    int64_t pt = g->pb[0], pl = g->pb[1];
+    int64_t oh = oh0, ow = ow0;
+    int n_segs = 0;
+
+    for (int64_t jj = 0; jj < w;) {
+        struct axle_conv_seg *sg = &segs[n_segs++];
+        int64_t run = OW - ow < w - jj ? OW - ow : w - jj;
+        int64_t ih = oh * sh - pt + kh * dh;
+        int64_t iw0 = ow * sw - pl + kw * dw;
+        sg->dst = jj;
+        sg->n = run;
+        if (ih < 0 || ih >= H) {
+            sg->src = 0;
+            sg->lo = sg->hi = 0;
+        } else {
+            /* t range with 0 <= iw0 + t * sw < W */
+            int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+            int64_t hi = W - 1 - iw0 < 0 ? 0 : (W - 1 - iw0) / sw + 1;
+            if (hi > run)
+                hi = run;
+            if (lo > hi)
+                lo = hi;
+            sg->src = ih * W + iw0;
+            sg->lo = lo;
+            sg->hi = hi;
+        }
+        jj += run;
+        ow = 0;
+        oh++;
+    }
+    return n_segs;
+}
+
+/* One panel of w output positions starting at (oh0, ow0), stride 1 or 2:
+ * the runs of each kernel offset are worked out once and copied for all
+ * Cg channels with vector moves (no divisions or calls per row). */
+static void pack_panel_segs(const struct cblk_job *j, const float *xg,
+                            int64_t oh0, int64_t ow0, int64_t w,
+                            int64_t stride, float *pan)
+{
+    const struct axle_conv_geom *g = j->g;
+    int64_t KH = g->k[0], KW = g->k[1], sw = g->s[1];
+    int64_t ksz = g->k_size;
+
+    if (ksz <= SEG_KK_MAX) {
+        struct axle_conv_seg segs[SEG_KK_MAX][AXLE_GEMM_PANEL];
+        int n_segs = 0;
+        for (int64_t kk = 0; kk < ksz; kk++)
+            n_segs = panel_segs(g, kk / KW, kk % KW, oh0, ow0, w, segs[kk]);
+        for (int64_t c0 = 0; c0 < j->Cg; c0 += SEG_CH_BLOCK) {
+            int64_t nc = j->Cg - c0 < SEG_CH_BLOCK ? j->Cg - c0
+                                                   : SEG_CH_BLOCK;
+            for (int64_t kk = 0; kk < ksz; kk++)
+                axle_conv_pack_segs_avx512(
+                    pan + (c0 * ksz + kk) * stride, ksz * stride, stride,
+                    xg + c0 * g->in_size, g->in_size, nc, segs[kk], n_segs,
+                    sw);
+        }
+        return;
+    }
+    for (int64_t kh = 0; kh < KH; kh++) {
+        for (int64_t kw = 0; kw < KW; kw++) {
+            struct axle_conv_seg segs[AXLE_GEMM_PANEL];
+            int n_segs = panel_segs(g, kh, kw, oh0, ow0, w, segs);
+            axle_conv_pack_segs_avx512(pan + (kh * KW + kw) * stride,
+                                       ksz * stride, stride, xg,
+                                       g->in_size, j->Cg, segs, n_segs, sw);
+        }
+    }
+}
+
 /* Panels of output positions [q0, q0 + nq) of one image and group. */
 static void pack_block(const struct cblk_job *j, const float *xg, int64_t q0,
                        int64_t nq, float *buf)
@@ -508,6 +616,10 @@ static void pack_block(const struct cblk_job *j, const float *xg, int64_t q0,
         int64_t stride = axle_gemm_panel_stride(w);
         float *pan = buf + p * j->Kd * AXLE_GEMM_PANEL;
         int64_t oh0 = qp / OW, ow0 = qp % OW;
+        if (j->avx512 && sw <= 2 && w <= AXLE_GEMM_PANEL) {
+            pack_panel_segs(j, xg, oh0, ow0, w, stride, pan);
+            continue;
+        }
         for (int64_t r = 0; r < j->Kd; r++) {
             int64_t c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
             const float *xc = xg + c * g->in_size;
@@ -530,7 +642,8 @@ static void cblk_task(void *ctx, int64_t begin, int64_t end, int tid)
     struct cblk_job *j = ctx;
     const struct axle_conv_geom *g = j->g;
     int64_t HW = g->out_size;
-    float *buf = j->panels != NULL ? j->panels + tid * j->Kd * j->nb : NULL;
+    float *buf =
+        j->panels != NULL ? j->panels + tid * j->Kd * j->buf_cols : NULL;
 
     (void)begin;
     (void)end;
@@ -542,7 +655,8 @@ static void cblk_task(void *ctx, int64_t begin, int64_t end, int tid)
         int64_t mb = it % j->n_mb, blk = it / j->n_mb;
         int64_t cb = blk % j->n_cb, ig = blk / j->n_cb;
         int64_t gi = ig % j->group, in = ig / j->group;
-        int64_t q0 = cb * j->nb, nq = HW - q0 < j->nb ? HW - q0 : j->nb;
+        int64_t q0 = cb * j->nb;
+        int64_t nq = cb == j->n_cb - 1 ? HW - q0 : j->nb;
         int64_t m0 = mb * j->mrows;
         int64_t mr = j->Mg - m0 < j->mrows ? j->Mg - m0 : j->mrows;
         const float *xg = j->x + (in * j->C + gi * j->Cg) * g->in_size;
@@ -568,6 +682,9 @@ static void cblk_task(void *ctx, int64_t begin, int64_t end, int tid)
             .act = j->act,
             .alpha = j->alpha,
             .beta = j->beta,
+            .residual = j->res != NULL ? j->res + (in * j->M + row0) * HW + q0
+                                       : NULL,
+            .ld_residual = HW,
         };
         axle_gemm_block(mr, nq, j->Kd, j->w + row0 * j->Kd, j->Kd, B, ldb,
                         j->y + (in * j->M + row0) * HW + q0, HW, &ep);
@@ -587,6 +704,7 @@ static enum axle_status conv_run_blocked(struct axle_kctx *k,
     struct cblk_job j = {
         .g = g, .x = x->data, .w = w->data,
         .bias = b != NULL ? b->data : NULL, .y = k->out[0]->data,
+        .res = AXLE_IN(k, 3) != NULL ? AXLE_IN(k, 3)->data : NULL,
         .C = C, .M = M, .Cg = C / group, .Mg = M / group, .group = group,
         .direct = direct, .avx512 = axle_cpu_get()->isa >= AXLE_ISA_AVX512,
         .act = (enum axle_act)n->fused_act,
@@ -615,6 +733,15 @@ static enum axle_status conv_run_blocked(struct axle_kctx *k,
         j.nb -= AXLE_GEMM_PANEL;
         j.n_cb = (HW + j.nb - 1) / j.nb;
     }
+    /* A narrow last block (HW = 49 or 196 in ResNet's late layers) would
+     * stream all of W again for a few columns: merge it into the one
+     * before, which then holds up to 2 nb columns. */
+    if (j.n_cb > 1 && HW - (j.n_cb - 1) * j.nb < j.nb / 2)
+        j.n_cb--;
+    j.buf_cols = (HW - (j.n_cb - 1) * j.nb + AXLE_GEMM_PANEL - 1) /
+                 AXLE_GEMM_PANEL * AXLE_GEMM_PANEL;
+    if (j.buf_cols < j.nb)
+        j.buf_cols = j.nb;
     n_blocks = N * group * j.n_cb;
     want = n_blocks >= 4 * n_threads ? 1 : (4 * n_threads + n_blocks - 1) /
                                                n_blocks;
@@ -628,7 +755,8 @@ static enum axle_status conv_run_blocked(struct axle_kctx *k,
         n_threads = (int)j.n_items;
     if (!j.direct) {
         size_t bytes;
-        if (axle_size_mul((size_t)j.Kd * (size_t)j.nb, (size_t)n_threads,
+        if (axle_size_mul((size_t)j.Kd * (size_t)j.buf_cols,
+                          (size_t)n_threads,
                           &bytes) ||
             axle_size_mul(bytes, sizeof(float), &bytes) ||
             axle_size_add(bytes, 8 * sizeof(int64_t) * (size_t)n_threads,
@@ -637,7 +765,8 @@ static enum axle_status conv_run_blocked(struct axle_kctx *k,
             return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
                                 "Conv: no memory for the im2col panels");
         /* One cache line of bookkeeping per thread after the panels. */
-        j.packed = (int64_t *)(j.panels + (size_t)j.Kd * (size_t)j.nb *
+        j.packed = (int64_t *)(j.panels + (size_t)j.Kd *
+                                              (size_t)j.buf_cols *
                                               (size_t)n_threads);
         for (int t = 0; t < n_threads; t++)
             j.packed[t * 8] = -1;
@@ -661,6 +790,7 @@ static enum axle_status conv_run_f32(struct axle_kctx *k,
     int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
     int64_t Cg = C / group, Mg = M / group, Kd = Cg * g->k_size;
     const float *bias = b != NULL ? b->data : NULL;
+    const float *res = AXLE_IN(k, 3) != NULL ? AXLE_IN(k, 3)->data : NULL;
     bool direct = true;
     bool avx512 = axle_cpu_get()->isa >= AXLE_ISA_AVX512;
     float *col = NULL;
@@ -677,6 +807,19 @@ static enum axle_status conv_run_f32(struct axle_kctx *k,
                 return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
                                     "Conv: no memory for the depthwise "
                                     "buffer");
+        }
+        if (res != NULL) {
+            /* Rare (depthwise before a residual Add): plain kernel, then
+             * one pass for the residual and the activation. */
+            float *yd = y->data;
+            size_t cnt = (size_t)(N * M * g->out_size);
+            axle_conv_dw_run(k->pool, g, N, C, M, x->data, w->data, bias,
+                             y->data, AXLE_ACT_NONE, 0.0f, 0.0f, buf);
+            for (size_t i = 0; i < cnt; i++)
+                yd[i] += res[i];
+            axle_act_apply((enum axle_act)n->fused_act, n->fused_alpha,
+                           n->fused_beta, yd, cnt);
+            return AXLE_OK;
         }
         axle_conv_dw_run(k->pool, g, N, C, M, x->data, w->data, bias,
                          y->data, (enum axle_act)n->fused_act,
@@ -721,10 +864,14 @@ static enum axle_status conv_run_f32(struct axle_kctx *k,
             /* Large GEMMs go to OpenBLAS, whose epilogue is a separate
              * scalar pass: use one vector pass over the rows instead. */
             bool own_ep = avx512 && Mg > AXLE_GEMM_SMALL_M;
+            /* A fused residual enters as C with beta = 1. */
+            if (res != NULL)
+                memcpy(yg, res + (yg - (float *)y->data),
+                       (size_t)(Mg * g->out_size) * sizeof(float));
             axle_sgemm(k->pool, false, false, Mg, g->out_size, Kd, 1.0f,
                        (const float *)w->data + gi * Mg * Kd, Kd, B,
-                       g->out_size, 0.0f, yg, g->out_size,
-                       own_ep ? NULL : &ep);
+                       g->out_size, res != NULL ? 1.0f : 0.0f, yg,
+                       g->out_size, own_ep ? NULL : &ep);
             if (own_ep && (ep.bias != NULL || ep.act != AXLE_ACT_NONE)) {
                 struct bias_act_job bj = {.y = yg, .cols = g->out_size,
                                           .ep = &ep};
@@ -743,6 +890,7 @@ static void conv_run_generic(struct axle_kctx *k,
 {
     const struct axle_tensor *x = k->in[0], *w = k->in[1];
     const struct axle_tensor *b = AXLE_IN(k, 2);
+    const struct axle_tensor *r = AXLE_IN(k, 3);
     struct axle_tensor *y = k->out[0];
     enum axle_dtype dt = x->dtype;
     int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0];
@@ -781,6 +929,9 @@ static void conv_run_generic(struct axle_kctx *k,
                                    axle_kx_load(dt, w->data, wbase + kk);
                     }
                 }
+                if (r != NULL)
+                    acc += axle_kx_load(dt, r->data,
+                                        (in * M + m) * g->out_size + p);
                 axle_kx_store(dt, y->data, (in * M + m) * g->out_size + p,
                               acc);
             }
@@ -818,7 +969,7 @@ const struct axle_op axle_op_conv = {
     .name = "Conv",
     .domain = "",
     .min_inputs = 2,
-    .max_inputs = 3,
+    .max_inputs = 4, /* fourth: residual fused by engine/fuse.c */
     .min_outputs = 1,
     .max_outputs = 1,
     .infer = conv_infer,

@@ -155,6 +155,14 @@ void axle_conv_dw_run(struct axle_pool *pool, const struct axle_conv_geom *g,
                       enum axle_act act, float alpha, float beta,
                       float *scratch);
 
+/* One depthwise plane, horizontal stride 1 and kernel width <= 64, read
+ * straight from x with masked loads (no padded copy); false (nothing done)
+ * for other geometries (conv_dw_avx512.c). */
+bool axle_conv_dw_plane_avx512(const struct axle_conv_geom *g,
+                               const float *x, const float *w, float bias,
+                               float *y, enum axle_act act, float alpha,
+                               float beta);
+
 /* Rows of y: y[r][i] = act(y[r][i] + bias[r]) (bias may be NULL). */
 void axle_conv_bias_act_avx512(float *y, int64_t rows, int64_t cols,
                                const float *bias, enum axle_act act,
@@ -167,6 +175,22 @@ void axle_conv_dw_row_avx512(const float *const *src, const float *w,
 
 /* dst[i] = src[2i] for i < n, reading src[0 .. 2n - 2] only. */
 void axle_conv_gather2_avx512(const float *src, float *dst, int64_t n);
+
+/* One run of an im2col panel row: dst[dst + t] = x[src + t * sw] for
+ * lo <= t < hi and 0 for the other t < n (src may lie outside the plane
+ * for the t that are not read). */
+struct axle_conv_seg {
+    int64_t dst, src, lo, hi, n;
+};
+
+/* For each of n_rows rows (dst += dst_step, x += x_step), writes the
+ * segments (in increasing dst order, together covering [0, row_len) of the
+ * row) with masked vector copies; sw is 1 or 2 (conv_dw_avx512.c). */
+void axle_conv_pack_segs_avx512(float *dst, int64_t dst_step,
+                                int64_t row_len, const float *x,
+                                int64_t x_step, int64_t n_rows,
+                                const struct axle_conv_seg *segs, int n_segs,
+                                int64_t sw);
 
 /* even[i] = src[2i], odd[i] = src[2i + 1] for i < n (conv_dw_avx512.c). */
 void axle_conv_dw_split2_avx512(const float *src, float *even, float *odd,

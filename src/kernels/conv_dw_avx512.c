@@ -2,8 +2,10 @@
  * conv_dw_avx512.c - AVX-512 row kernel of the depthwise convolution
  * (conv_dw.c): one output row = bias + sum over taps of w[t] * src[t][ow],
  * 16 output columns per vector with a masked tail, the fused activation
- * applied in registers where it is a min/max/fma sequence; and the bias +
- * activation pass conv.c runs after a large (OpenBLAS) GEMM. Compiled with
+ * applied in registers where it is a min/max/fma sequence; the direct
+ * stride-1 plane kernel (masked loads from X, no padded copy); the bias +
+ * activation pass conv.c runs after a large (OpenBLAS) GEMM; and the
+ * masked vector copies that build conv.c's im2col panels. Compiled with
  * -mavx512f/bw/dq/vl -mfma; called only after a cpuid check.
  */
 #include <immintrin.h>
@@ -154,4 +156,209 @@ void axle_conv_gather2_avx512(const float *src, float *dst, int64_t n)
         __m512 b = _mm512_maskz_loadu_ps(mb, src + 2 * i + 16);
         _mm512_mask_storeu_ps(dst + i, mo, _mm512_permutex2var_ps(a, ie, b));
     }
+}
+
+/* Bits 0..7 of m spread to the even bits 0, 2, .., 14. */
+static inline __mmask16 spread_even(unsigned m)
+{
+    m &= 0xffu;
+    m = (m | (m << 4)) & 0x0f0fu;
+    m = (m | (m << 2)) & 0x3333u;
+    m = (m | (m << 1)) & 0x5555u;
+    return (__mmask16)m;
+}
+
+/* Lanes t0 + i (i < 16) with lo <= t0 + i < hi. */
+static inline unsigned range_mask(int64_t t0, int64_t lo, int64_t hi)
+{
+    int64_t a = lo - t0, b = hi - t0;
+
+    if (a < 0)
+        a = 0;
+    if (b > 16)
+        b = 16;
+    if (b <= a)
+        return 0;
+    return (unsigned)(((1u << (b - a)) - 1u) << a);
+}
+
+void axle_conv_pack_segs_avx512(float *dst, int64_t dst_step,
+                                int64_t row_len, const float *x,
+                                int64_t x_step, int64_t n_rows,
+                                const struct axle_conv_seg *segs, int n_segs,
+                                int64_t sw)
+{
+    const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14,
+                                        12, 10, 8, 6, 4, 2, 0);
+
+    for (int64_t r = 0; r < n_rows; r++, dst += dst_step, x += x_step) {
+        for (int s = 0; s < n_segs; s++) {
+            const struct axle_conv_seg *sg = &segs[s];
+            float *d = dst + sg->dst;
+            const float *xr = x + sg->src;
+            for (int64_t t0 = 0; t0 < sg->n; t0 += 16) {
+                unsigned mi = range_mask(t0, sg->lo, sg->hi);
+                __m512 v;
+                if (sw == 1) {
+                    v = mi == 0xffffu
+                            ? _mm512_loadu_ps(xr + t0)
+                            : _mm512_maskz_loadu_ps((__mmask16)mi, xr + t0);
+                } else {
+                    /* lane i comes from xr[2 (t0 + i)]; masked lanes are
+                     * never read, so windows at the image edge are safe */
+                    __m512 a = _mm512_maskz_loadu_ps(spread_even(mi),
+                                                     xr + 2 * t0);
+                    __m512 b = _mm512_maskz_loadu_ps(spread_even(mi >> 8),
+                                                     xr + 2 * t0 + 16);
+                    v = _mm512_permutex2var_ps(a, ie, b);
+                }
+                /* Segments go left to right, so lanes past this one's end
+                 * land where the next segment writes later; only a write
+                 * past the row's end is masked. */
+                if (sg->dst + t0 + 16 <= row_len)
+                    _mm512_storeu_ps(d + t0, v);
+                else
+                    _mm512_mask_storeu_ps(
+                        d + t0,
+                        (__mmask16)((1u << (row_len - sg->dst - t0)) - 1u),
+                        v);
+            }
+        }
+    }
+}
+
+/* ---- direct depthwise plane ------------------------------------------ */
+
+struct dwp {
+    const float *x, *w;
+    float *y;
+    int64_t H, W, OW, KH, KW, sh, dh, dw, pt, pl;
+    int64_t lo[64], hi[64]; /* per kw: output columns whose tap is inside */
+    __m512 vbias, va, vb;
+    enum axle_act act;
+};
+
+#define DW_INLINE static inline __attribute__((always_inline))
+
+/* R output rows from oh0, one 16-column block from ow0 (mo: columns that
+ * exist), horizontal stride 1. Each tap is a masked load straight from the
+ * input row: lanes outside the image read nothing and add 0. */
+DW_INLINE void dw_rows(const struct dwp *p, int64_t oh0, int64_t ow0,
+                       unsigned mo, const int R)
+{
+    __m512 acc[8];
+
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        acc[r] = p->vbias;
+    for (int64_t kh = 0; kh < p->KH; kh++) {
+        /* rows of this tap row that lie inside the image */
+        int64_t ih0 = oh0 * p->sh - p->pt + kh * p->dh;
+        int r_lo = 0, r_hi = R;
+        while (r_lo < R && ih0 + r_lo * p->sh < 0)
+            r_lo++;
+        while (r_hi > r_lo && ih0 + (r_hi - 1) * p->sh >= p->H)
+            r_hi--;
+        const float *x0 = p->x + ih0 * p->W - p->pl + ow0;
+        for (int64_t kw = 0; kw < p->KW; kw++) {
+            __m512 wv = _mm512_set1_ps(p->w[kh * p->KW + kw]);
+            unsigned mi = range_mask(ow0, p->lo[kw], p->hi[kw]) & mo;
+            const float *xk = x0 + kw * p->dw;
+            if (mi == 0)
+                continue;
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) {
+                if (r < r_lo || r >= r_hi)
+                    continue;
+                acc[r] = _mm512_fmadd_ps(
+                    wv,
+                    _mm512_maskz_loadu_ps((__mmask16)mi,
+                                          xk + r * p->sh * p->W),
+                    acc[r]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        _mm512_mask_storeu_ps(p->y + (oh0 + r) * p->OW + ow0, (__mmask16)mo,
+                              act_vec(acc[r], p->act, p->va, p->vb));
+}
+
+#define DW_CASE(R)                                                             \
+    case R:                                                                    \
+        dw_rows(p, oh0, ow0, mo, R);                                           \
+        break;
+
+static void dw_rows_n(const struct dwp *p, int64_t oh0, int64_t ow0,
+                      unsigned mo, int n_rows)
+{
+    switch (n_rows) {
+        DW_CASE(1)
+        DW_CASE(2)
+        DW_CASE(3)
+        DW_CASE(4)
+        DW_CASE(5)
+        DW_CASE(6)
+        DW_CASE(7)
+        DW_CASE(8)
+    default:
+        break;
+    }
+}
+
+bool axle_conv_dw_plane_avx512(const struct axle_conv_geom *g,
+                               const float *x, const float *w, float bias,
+                               float *y, enum axle_act act, float alpha,
+                               float beta)
+{
+    bool inl = act == AXLE_ACT_NONE || act == AXLE_ACT_RELU ||
+               act == AXLE_ACT_LEAKY_RELU || act == AXLE_ACT_CLIP ||
+               act == AXLE_ACT_HARD_SIGMOID || act == AXLE_ACT_HARD_SWISH;
+    struct dwp p;
+    int64_t OH = g->out[0];
+
+    /* Stride 2 measured slower this way (two loads and a permute per tap)
+     * than conv_dw.c's de-interleaved copy. */
+    if (g->s[1] != 1 || g->k[1] > 64)
+        return false;
+    p.x = x;
+    p.w = w;
+    p.y = y;
+    p.H = g->in[0];
+    p.W = g->in[1];
+    p.OW = g->out[1];
+    p.KH = g->k[0];
+    p.KW = g->k[1];
+    p.sh = g->s[0];
+    p.dh = g->d[0];
+    p.dw = g->d[1];
+    p.pt = g->pb[0];
+    p.pl = g->pb[1];
+    p.vbias = _mm512_set1_ps(bias);
+    p.va = _mm512_set1_ps(alpha);
+    p.vb = _mm512_set1_ps(beta);
+    p.act = inl ? act : AXLE_ACT_NONE;
+    for (int64_t kw = 0; kw < p.KW; kw++) {
+        /* ow with 0 <= ow + off < W */
+        int64_t off = kw * p.dw - p.pl;
+        int64_t lo = off >= 0 ? 0 : -off;
+        int64_t hi = p.W - off < 0 ? 0 : p.W - off;
+        if (hi > p.OW)
+            hi = p.OW;
+        if (lo > hi)
+            lo = hi;
+        p.lo[kw] = lo;
+        p.hi[kw] = hi;
+    }
+    for (int64_t ow0 = 0; ow0 < p.OW; ow0 += 16) {
+        int64_t left = p.OW - ow0;
+        unsigned mo = left >= 16 ? 0xffffu : (1u << left) - 1u;
+        for (int64_t oh0 = 0; oh0 < OH; oh0 += 8) {
+            int n = OH - oh0 < 8 ? (int)(OH - oh0) : 8;
+            dw_rows_n(&p, oh0, ow0, mo, n);
+        }
+    }
+    if (!inl)
+        axle_act_apply(act, alpha, beta, y, (size_t)(OH * p.OW));
+    return true;
 }

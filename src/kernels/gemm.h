@@ -32,6 +32,11 @@ struct axle_epilogue {
     bool bias_per_row;
     enum axle_act act;
     float alpha, beta; /* activation parameters (see enum axle_act) */
+    /* axle_gemm_block only: c = act(c + bias + residual[i * ld + j]) with
+     * residual indexed like C from this block's (0, 0) (Conv's fused
+     * residual Add). NULL: none. It may not overlap C. */
+    const float *residual;
+    int64_t ld_residual;
 };
 
 void axle_sgemm(struct axle_pool *pool, bool trans_a, bool trans_b, int64_t M,

@@ -39,7 +39,7 @@ struct conv_case {
 /* Reference in double, explicit pads (auto_pad resolved by the caller). */
 static void conv_ref(const struct conv_case *c, const int64_t *pb,
                      const int64_t *out, const float *x, const float *w,
-                     const float *b, double *y)
+                     const float *b, const float *res, double *y)
 {
     int64_t Cg = c->C / c->group, Mg = c->M / c->group;
     int64_t osz = 1, isz = 1, ksz = 1;
@@ -78,21 +78,25 @@ static void conv_ref(const struct conv_case *c, const int64_t *pb,
                                              isz + idx] *
                                w[(m * Cg + ci) * ksz + kk];
                     }
+                if (res != NULL)
+                    acc += res[(n * c->M + m) * osz + p];
                 if (c->act == AXLE_ACT_RELU && acc < 0)
                     acc = 0;
                 y[(n * c->M + m) * osz + p] = acc;
             }
 }
 
-static void run_conv_case(const struct conv_case *c, int threads)
+/* residual: pass engine/fuse.c's fourth input, y = act(conv + r). */
+static void run_conv_case_r(const struct conv_case *c, int threads,
+                            bool residual)
 {
     struct fx f;
     int64_t xd[5] = {c->N, c->C}, wd[5] = {c->M, c->C / c->group};
     int64_t pb[3], out[3], xn = c->N * c->C, wn = c->M * (c->C / c->group);
     int64_t yn;
-    float *x, *w, *b;
+    float *x, *w, *b, *r = NULL;
     double *ref;
-    struct axle_tensor tx, tw, tb, ty;
+    struct axle_tensor tx, tw, tb, tr, ty;
 
     fx_init(&f, "Conv", 13, threads);
     for (int i = 0; i < c->nsp; i++) {
@@ -116,11 +120,24 @@ static void run_conv_case(const struct conv_case *c, int threads)
     tx = tens(AXLE_DTYPE_FLOAT32, 2 + c->nsp, xd, x);
     tw = tens(AXLE_DTYPE_FLOAT32, 2 + c->nsp, wd, w);
     tb = tens(AXLE_DTYPE_FLOAT32, 1, &c->M, b);
-    const struct axle_tensor *in[3] = {&tx, &tw, &tb};
+    const struct axle_tensor *in[4] = {&tx, &tw, c->bias ? &tb : NULL, NULL};
     struct axle_tensor *outs[1] = {&ty};
+    int n_in = c->bias ? 3 : 2;
+    if (residual) {
+        /* The output shape, from shape inference alone. */
+        struct axle_tensor ts;
+        struct axle_tensor *so[1] = {&ts};
+        int64_t rn = 1;
+        assert_int_equal(infer(&f, &axle_op_conv, n_in, in, 1, so), AXLE_OK);
+        for (int i = 0; i < ts.rank; i++)
+            rn *= ts.dims[i];
+        r = rnd(rn, 4, 1.0f);
+        tr = tens(AXLE_DTYPE_FLOAT32, ts.rank, ts.dims, r);
+        in[3] = &tr;
+        n_in = 4;
+    }
     assert_int_equal(
-        call_prepared(&f, &axle_op_conv, c->bias ? 3 : 2, in, 1, outs, true),
-        AXLE_OK);
+        call_prepared(&f, &axle_op_conv, n_in, in, 1, outs, true), AXLE_OK);
     yn = c->N * c->M;
     for (int i = 0; i < c->nsp; i++) {
         int64_t dk = (c->k[i] - 1) * c->d[i] + 1;
@@ -143,7 +160,7 @@ static void run_conv_case(const struct conv_case *c, int threads)
         yn *= out[i];
     }
     ref = malloc((size_t)yn * sizeof(double));
-    conv_ref(c, pb, out, x, w, c->bias ? b : NULL, ref);
+    conv_ref(c, pb, out, x, w, c->bias ? b : NULL, r, ref);
     for (int64_t i = 0; i < yn; i++)
         near(((float *)ty.data)[i], ref[i], 1e-4);
     free(ref);
@@ -151,7 +168,13 @@ static void run_conv_case(const struct conv_case *c, int threads)
     free(x);
     free(w);
     free(b);
+    free(r);
     fx_dispose(&f);
+}
+
+static void run_conv_case(const struct conv_case *c, int threads)
+{
+    run_conv_case_r(c, threads, false);
 }
 
 static void conv_matches_reference(void **st)
@@ -191,6 +214,14 @@ static void conv_matches_reference(void **st)
         /* big enough to go parallel */
         {2, 1, 32, 64, 1, {28, 28}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
          NULL, true, AXLE_ACT_RELU},
+        /* direct depthwise planes: several 16-column blocks and 8-row
+         * groups, stride 2 at odd widths, dilations, wide pads */
+        {2, 1, 3, 3, 3, {37, 45}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_RELU},
+        {2, 1, 2, 2, 2, {19, 41}, {3, 5}, {2, 2}, {2, 3}, {3, 4, 2, 5},
+         NULL, true, 0},
+        {2, 1, 2, 2, 2, {5, 3}, {3, 3}, {1, 2}, {1, 1}, {2, 2, 2, 2}, NULL,
+         false, 0},
     };
     (void)st;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -225,6 +256,15 @@ static void conv_blocked_paths_match_reference_on_every_isa(void **st)
          true, AXLE_ACT_RELU},
         {2, 1, 3, 3, 3, {5, 68}, {3, 5}, {1, 2}, {1, 1}, {1, 3, 1, 0}, NULL,
          false, 0},
+        /* vector panel packing: stride 2 with dilation 3 and odd pads;
+         * a narrow last column block merged into the one before (HW = 49
+         * and 196 with a deep K, as in ResNet's layer3/4) */
+        {2, 1, 5, 9, 1, {11, 50}, {3, 3}, {1, 2}, {2, 3}, {2, 1, 0, 3},
+         NULL, true, 0},
+        {2, 1, 512, 24, 1, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_RELU},
+        {2, 1, 40, 70, 1, {14, 14}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, 0},
     };
     static const enum axle_isa isas[] = {AXLE_ISA_SCALAR, AXLE_ISA_AVX2,
                                          AXLE_ISA_AVX512};
@@ -234,6 +274,44 @@ static void conv_blocked_paths_match_reference_on_every_isa(void **st)
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
             run_conv_case(&cases[i], 1);
             run_conv_case(&cases[i], 2);
+        }
+    }
+    axle_gemm_force_isa(AXLE_ISA_AVX512);
+}
+
+/* Conv with engine/fuse.c's residual input on every path (packed, direct
+ * 1x1, grouped, strided, depthwise, 1-D, 3-D), with and without bias and
+ * the activation after it, on every GEMM ISA and 1 and 2 threads; and the
+ * same cases without it. */
+static void conv_fused_residual_matches_reference(void **st)
+{
+    static const struct conv_case cases[] = {
+        {2, 2, 64, 40, 1, {30, 31}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_RELU},
+        {2, 1, 8, 8, 8, {15, 17}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_RELU},
+        {1, 2, 3, 4, 1, {20}, {5}, {2}, {2}, {2, 1}, NULL, true,
+         AXLE_ACT_RELU},
+        {3, 1, 2, 3, 1, {5, 6, 7}, {2, 3, 2}, {1, 2, 1}, {1, 1, 2},
+         {1, 0, 1, 0, 1, 1}, NULL, false, 0},
+        {3, 1, 20, 24, 1, {5, 6, 7}, {2, 3, 2}, {1, 2, 1}, {1, 1, 2},
+         {1, 0, 1, 0, 1, 1}, NULL, true, AXLE_ACT_RELU},
+        {2, 1, 64, 50, 1, {13, 9}, {1, 1}, {1, 1}, {1, 1}, {0}, NULL, false,
+         AXLE_ACT_RELU},
+        {2, 1, 6, 9, 3, {8, 11}, {3, 3}, {2, 1}, {1, 2}, {1, 2, 0, 2}, NULL,
+         true, 0},
+        {2, 1, 128, 24, 1, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_RELU},
+    };
+    static const enum axle_isa isas[] = {AXLE_ISA_SCALAR, AXLE_ISA_AVX2,
+                                         AXLE_ISA_AVX512};
+    (void)st;
+    for (size_t k = 0; k < sizeof(isas) / sizeof(isas[0]); k++) {
+        axle_gemm_force_isa(isas[k]);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            run_conv_case_r(&cases[i], 1, true);
+            run_conv_case_r(&cases[i], 2, true);
+            run_conv_case_r(&cases[i], 2, false);
         }
     }
     axle_gemm_force_isa(AXLE_ISA_AVX512);
@@ -660,6 +738,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_matches_reference),
         cmocka_unit_test(conv_blocked_paths_match_reference_on_every_isa),
+        cmocka_unit_test(conv_fused_residual_matches_reference),
         cmocka_unit_test(conv_infer_keeps_symbolic_batch_and_rejects_bad_input),
         cmocka_unit_test(conv_transpose_matches_scatter_reference),
         cmocka_unit_test(maxpool_indices_and_avgpool_match_reference),

@@ -2,7 +2,8 @@
  * test_fuse.c - load-time fusions (engine/fuse.c) through real model loads:
  * Conv+BatchNormalization(+Relu) folds into one Conv, MatMul+Add(bias)+
  * Sigmoid and Gemm+Add+Clip become one node with a bias epilogue and a
- * fused activation, and the results still match a double-precision
+ * fused activation, Conv+Add(residual)+Relu one Conv with the residual as
+ * a fourth input, and the results still match a double-precision
  * reference; values that are graph outputs, have two consumers or feed
  * non-constant parameters are left alone.
  */
@@ -178,6 +179,95 @@ static void conv_output_used_elsewhere_is_not_fused(void **st)
     axle_model_unref(m);
 }
 
+/* x [1, 2, 4, 4] -> Conv 1x1 (2 -> 2, no bias) -> Add(c, other) -> Relu.
+ * other: "x" (computed, the conv output's shape: fused as the residual),
+ * "xc" (a full-shape constant: not fused), "xb" ([1, 2, 1, 4] graph input,
+ * broadcast: not fused); `conv_out_is_output` keeps the Add apart too. */
+static void build_conv_add_relu(struct ob *b, const char *other,
+                                bool conv_out_is_output)
+{
+    static float w[4] = {0.5f, -1.0f, 0.75f, 0.25f}, xc[32];
+    for (int i = 0; i < 32; i++)
+        xc[i] = (float)(i % 7) / 7.0f - 0.5f;
+    ob_init(b, 13);
+    ob_input(b, "x", AXLE_DTYPE_FLOAT32, 4, (int64_t[]){1, 2, 4, 4}, NULL);
+    if (strcmp(other, "xb") == 0)
+        ob_input(b, "xb", AXLE_DTYPE_FLOAT32, 4, (int64_t[]){1, 2, 1, 4},
+                 NULL);
+    ob_init_f32(b, "w", 4, (int64_t[]){2, 2, 1, 1}, w);
+    if (strcmp(other, "xc") == 0)
+        ob_init_f32(b, "xc", 4, (int64_t[]){1, 2, 4, 4}, xc);
+    ob_node(b, "Conv", "conv", 2, (const char *[]){"x", "w"}, 1,
+            (const char *[]){"c"});
+    ob_node(b, "Add", "add", 2, (const char *[]){other, "c"}, 1,
+            (const char *[]){"s"});
+    ob_node(b, "Relu", "relu", 1, (const char *[]){"s"}, 1,
+            (const char *[]){"y"});
+    ob_output(b, "y");
+    if (conv_out_is_output)
+        ob_output(b, "c");
+}
+
+static void conv_residual_add_relu_fuses(void **st)
+{
+    static const float w[4] = {0.5f, -1.0f, 0.75f, 0.25f};
+    struct ob b;
+    struct axle_model *m;
+    const struct axle_node *conv;
+    float x[32], *y;
+    struct axle_tensor in = {.dtype = AXLE_DTYPE_FLOAT32, .rank = 4,
+                             .dims = {1, 2, 4, 4}, .data = x};
+    struct axle_tensor out;
+    (void)st;
+
+    /* on: one Conv with the residual as its fourth input and the Relu */
+    build_conv_add_relu(&b, "x", false);
+    m = load_ob(&b);
+    assert_int_equal(graph_of(m)->n_nodes, 1);
+    conv = find_op(graph_of(m), "Conv");
+    assert_non_null(conv);
+    assert_int_equal(conv->n_inputs, 4);
+    assert_int_equal(conv->fused_act, AXLE_ACT_RELU);
+    for (int i = 0; i < 32; i++)
+        x[i] = (float)((i * 5) % 13) / 6.0f - 1.0f;
+    y = run1(m, &in, &out);
+    for (int co = 0; co < 2; co++)
+        for (int p = 0; p < 16; p++) {
+            double acc = (double)w[co * 2] * x[p] +
+                         (double)w[co * 2 + 1] * x[16 + p] + x[co * 16 + p];
+            near(y[co * 16 + p], acc > 0 ? acc : 0, 1e-5);
+        }
+    free(y);
+    axle_model_unref(m);
+
+    /* off: a constant other operand, a broadcast one, a conv output that
+     * is also a graph output */
+    build_conv_add_relu(&b, "xc", false);
+    m = load_ob(&b);
+    assert_int_equal(count_op(graph_of(m), "Add"), 1);
+    assert_int_equal(find_op(graph_of(m), "Conv")->n_inputs, 2);
+    y = run1(m, &in, &out);
+    for (int co = 0; co < 2; co++)
+        for (int p = 0; p < 16; p++) {
+            double acc = (double)w[co * 2] * x[p] +
+                         (double)w[co * 2 + 1] * x[16 + p] +
+                         ((double)((co * 16 + p) % 7) / 7.0 - 0.5);
+            near(y[co * 16 + p], acc > 0 ? acc : 0, 1e-5);
+        }
+    free(y);
+    axle_model_unref(m);
+    build_conv_add_relu(&b, "xb", false);
+    m = load_ob(&b);
+    assert_int_equal(count_op(graph_of(m), "Add"), 1);
+    assert_int_equal(find_op(graph_of(m), "Conv")->n_inputs, 2);
+    axle_model_unref(m);
+    build_conv_add_relu(&b, "x", true);
+    m = load_ob(&b);
+    assert_int_equal(count_op(graph_of(m), "Add"), 1);
+    assert_int_equal(count_op(graph_of(m), "Relu"), 1);
+    axle_model_unref(m);
+}
+
 /* x [2, 3] -> MatMul w [3, 4] -> Add b [4] -> act; the MatMul result feeds
  * a second consumer when `twice`. */
 static void matmul_add_sigmoid_fuses(void **st)
@@ -291,6 +381,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_bn_relu_becomes_one_conv),
         cmocka_unit_test(conv_output_used_elsewhere_is_not_fused),
+        cmocka_unit_test(conv_residual_add_relu_fuses),
         cmocka_unit_test(matmul_add_sigmoid_fuses),
         cmocka_unit_test(gemm_add_clip_fuses_with_constant_bounds),
     };
