@@ -61,6 +61,20 @@ static struct axle_model *load_ob(struct ob *b, struct axle_err *err)
     return load(bytes, len, err);
 }
 
+/* Packs b, loads it and checks the load fails with `code` and no model;
+ * the caller then checks err->msg. */
+static void expect_load_error(struct ob *b, enum axle_status code,
+                              struct axle_err *err)
+{
+    size_t len;
+    uint8_t *bytes = ob_pack(b, &len);
+    struct axle_model *m = NULL;
+
+    assert_int_equal(axle_model_load_memory(bytes, len, NULL, &m, err), code);
+    assert_null(m);
+    free(bytes);
+}
+
 static void mlp_runs_and_matches_reference(void **state)
 {
     struct axle_err err = {0};
@@ -218,9 +232,6 @@ static void load_rejects_unknown_operator_naming_op_domain_opset_node(void **st)
 {
     struct axle_err err = {0};
     struct ob b;
-    size_t len;
-    uint8_t *bytes;
-    struct axle_model *m = NULL;
     (void)st;
 
     ob_init(&b, 13);
@@ -228,24 +239,17 @@ static void load_rejects_unknown_operator_naming_op_domain_opset_node(void **st)
     ob_node(&b, "FrobnicateX", "frob7", 1, (const char *[]){"x"}, 1,
             (const char *[]){"y"});
     ob_output(&b, "y");
-    bytes = ob_pack(&b, &len);
-    assert_int_equal(axle_model_load_memory(bytes, len, NULL, &m, &err),
-                     AXLE_UNIMPLEMENTED);
-    assert_null(m);
+    expect_load_error(&b, AXLE_UNIMPLEMENTED, &err);
     assert_non_null(strstr(err.msg, "unsupported operator 'FrobnicateX'"));
     assert_non_null(strstr(err.msg, "ai.onnx"));
     assert_non_null(strstr(err.msg, "opset 13"));
     assert_non_null(strstr(err.msg, "frob7"));
-    free(bytes);
 }
 
 static void load_rejects_cycle_and_undefined_input(void **state)
 {
     struct axle_err err = {0};
     struct ob b;
-    size_t len;
-    uint8_t *bytes;
-    struct axle_model *m = NULL;
     (void)state;
 
     ob_init(&b, 13);
@@ -255,22 +259,16 @@ static void load_rejects_cycle_and_undefined_input(void **state)
     ob_node(&b, "Relu", "r", 1, (const char *[]){"b"}, 1,
             (const char *[]){"c"});
     ob_output(&b, "c");
-    bytes = ob_pack(&b, &len);
-    assert_int_equal(axle_model_load_memory(bytes, len, NULL, &m, &err),
-                     AXLE_INVALID_ARGUMENT);
+    expect_load_error(&b, AXLE_INVALID_ARGUMENT, &err);
     assert_non_null(strstr(err.msg, "cycle"));
-    free(bytes);
 
     ob_init(&b, 13);
     ob_input(&b, "x", AXLE_DTYPE_FLOAT32, 1, (int64_t[]){4}, NULL);
     ob_node(&b, "Add", "a", 2, (const char *[]){"x", "missing_w"}, 1,
             (const char *[]){"y"});
     ob_output(&b, "y");
-    bytes = ob_pack(&b, &len);
-    assert_int_equal(axle_model_load_memory(bytes, len, NULL, &m, &err),
-                     AXLE_INVALID_ARGUMENT);
+    expect_load_error(&b, AXLE_INVALID_ARGUMENT, &err);
     assert_non_null(strstr(err.msg, "undefined value 'missing_w'"));
-    free(bytes);
 }
 
 static void load_rejects_truncated_and_garbage_bytes(void **state)
@@ -300,9 +298,6 @@ static void load_rejects_initializer_size_mismatch_and_absurd_dims(void **st)
 {
     struct axle_err err = {0};
     struct ob b;
-    size_t len;
-    uint8_t *bytes;
-    struct axle_model *m = NULL;
     float w[4] = {1, 2, 3, 4};
     (void)st;
 
@@ -313,11 +308,8 @@ static void load_rejects_initializer_size_mismatch_and_absurd_dims(void **st)
     ob_node(&b, "Add", "a", 2, (const char *[]){"x", "w"}, 1,
             (const char *[]){"y"});
     ob_output(&b, "y");
-    bytes = ob_pack(&b, &len);
-    assert_int_equal(axle_model_load_memory(bytes, len, NULL, &m, &err),
-                     AXLE_INVALID_ARGUMENT);
+    expect_load_error(&b, AXLE_INVALID_ARGUMENT, &err);
     assert_non_null(strstr(err.msg, "initializer size mismatch"));
-    free(bytes);
 
     /* Declared 2^33 x 2^33 elements with 16 bytes present: refused before
      * any allocation. */
@@ -328,11 +320,8 @@ static void load_rejects_initializer_size_mismatch_and_absurd_dims(void **st)
     ob_node(&b, "Add", "a", 2, (const char *[]){"x", "w"}, 1,
             (const char *[]){"y"});
     ob_output(&b, "y");
-    bytes = ob_pack(&b, &len);
-    assert_int_equal(axle_model_load_memory(bytes, len, NULL, &m, &err),
-                     AXLE_INVALID_ARGUMENT);
+    expect_load_error(&b, AXLE_INVALID_ARGUMENT, &err);
     assert_non_null(strstr(err.msg, "too large"));
-    free(bytes);
 }
 
 static void load_rejects_external_data_outside_model_dir(void **state)
@@ -344,9 +333,6 @@ static void load_rejects_external_data_outside_model_dir(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct axle_err err = {0};
         struct ob b;
-        size_t len;
-        uint8_t *bytes;
-        struct axle_model *m = NULL;
         AxleOnnx__TensorProto *t;
         AxleOnnx__StringStringEntryProto e, *ep[1] = {&e};
 
@@ -365,11 +351,8 @@ static void load_rejects_external_data_outside_model_dir(void **state)
         ob_node(&b, "Add", "a", 2, (const char *[]){"x", "w"}, 1,
                 (const char *[]){"y"});
         ob_output(&b, "y");
-        bytes = ob_pack(&b, &len);
-        assert_int_equal(axle_model_load_memory(bytes, len, NULL, &m, &err),
-                         AXLE_INVALID_ARGUMENT);
+        expect_load_error(&b, AXLE_INVALID_ARGUMENT, &err);
         assert_non_null(strstr(err.msg, "invalid external data location"));
-        free(bytes);
     }
 }
 
