@@ -42,6 +42,10 @@
  * futex wake costs ~1-2 us on the dev VM (PERF.md B5). */
 #define PAR_MIN_FLOPS (1 << 18)
 
+/* Weight matrices up to 16 MB (half the L3 here) get software prefetch on
+ * the M == 1 path; larger ones stream from DRAM, where it costs 8-17 %. */
+#define PREFETCH_MAX_FLOATS ((int64_t)4 << 20)
+
 struct axle_packed_w {
     int64_t k, n, n_panels;
     float *data; /* panel p at data + p * k * NR, rows of panel_stride(p) */
@@ -196,6 +200,7 @@ static void run_block(const struct strip_job *j, int64_t m0, int64_t m1,
     t.a_cs = j->a_cs;
     t.ldc = j->ldc;
     t.alpha = j->alpha;
+    t.prefetch = j->k * j->n <= PREFETCH_MAX_FLOATS;
     for (int64_t mb = m0; mb < m1; mb += j->mc) {
         t.m = min64(j->mc, m1 - mb);
         for (int64_t kb = 0; kb < j->k; kb += j->kc) {

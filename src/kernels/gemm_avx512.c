@@ -115,7 +115,7 @@ INLINE void tile_rows(const struct axle_gemm_tile *t, const struct epi *e,
 /* m == 1: y = a . B over the strip, streaming B once. Two accumulator sets
  * (even/odd k) keep enough FMAs in flight for NV == 1. */
 INLINE void tile_row1(const struct axle_gemm_tile *t, const struct epi *e,
-                      const int NV)
+                      const int NV, const int PF)
 {
     __m512 s0[3], s1[3];
     const int64_t k = t->k, ldb = t->ldb, a_cs = t->a_cs;
@@ -132,6 +132,12 @@ INLINE void tile_row1(const struct axle_gemm_tile *t, const struct epi *e,
     for (; kk + 2 <= k; kk += 2) {
         __m512 a0 = _mm512_set1_ps(a[kk * a_cs]);
         __m512 a1 = _mm512_set1_ps(a[(kk + 1) * a_cs]);
+        /* The weight stream is the whole cost: ask for rows 16 ahead. */
+#pragma GCC unroll 3
+        for (int v = 0; v < NV && PF; v++) {
+            _mm_prefetch((const char *)(b + 16 * ldb + 16 * v), _MM_HINT_T0);
+            _mm_prefetch((const char *)(b + 17 * ldb + 16 * v), _MM_HINT_T0);
+        }
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++) {
             __m512 b0 = v == NV - 1 ? _mm512_maskz_loadu_ps(tail, b + 16 * v)
@@ -214,13 +220,20 @@ void axle_gemm_tile_avx512(const struct axle_gemm_tile *t)
     e.act_a = _mm512_set1_ps(t->act_alpha);
     e.act_b = _mm512_set1_ps(t->act_beta);
 
-    if (t->m == 1) {
+    if (t->m == 1 && t->prefetch) {
         if (e.nv == 1)
-            tile_row1(t, &e, 1);
+            tile_row1(t, &e, 1, 1);
         else if (e.nv == 2)
-            tile_row1(t, &e, 2);
+            tile_row1(t, &e, 2, 1);
         else
-            tile_row1(t, &e, 3);
+            tile_row1(t, &e, 3, 1);
+    } else if (t->m == 1) {
+        if (e.nv == 1)
+            tile_row1(t, &e, 1, 0);
+        else if (e.nv == 2)
+            tile_row1(t, &e, 2, 0);
+        else
+            tile_row1(t, &e, 3, 0);
     } else {
         /* Balanced row tiles: 10 rows run as 5 + 5, not 8 + 2. */
         n_tiles = (t->m + MR_MAX - 1) / MR_MAX;

@@ -38,6 +38,10 @@ struct axle_gemm_tile {
     bool bias_per_row;
     enum axle_act act;
     float act_alpha, act_beta;
+    /* m == 1 streams: software-prefetch B rows ahead. Pays while the whole
+     * weight matrix is cache-resident (L3); for DRAM streams the hardware
+     * prefetcher does better alone (bench/gemm.sh, G8). */
+    bool prefetch;
 };
 
 void axle_gemm_tile_scalar(const struct axle_gemm_tile *t);
