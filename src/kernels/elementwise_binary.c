@@ -347,26 +347,18 @@ static enum axle_status arith_run(struct axle_kctx *k, enum axle_ew_bin op)
     return bin_apply(k, op, k->in[0], &badj, k->out[0]);
 }
 
-static enum axle_status add_run(struct axle_kctx *k)
-{
-    return arith_run(k, AXLE_EW_ADD);
-}
-static enum axle_status sub_run(struct axle_kctx *k)
-{
-    return arith_run(k, AXLE_EW_SUB);
-}
-static enum axle_status mul_run(struct axle_kctx *k)
-{
-    return arith_run(k, AXLE_EW_MUL);
-}
-static enum axle_status div_run(struct axle_kctx *k)
-{
-    return arith_run(k, AXLE_EW_DIV);
-}
-static enum axle_status pow_run(struct axle_kctx *k)
-{
-    return arith_run(k, AXLE_EW_POW);
-}
+/* One run function per arithmetic op, generated. */
+#define ARITH_RUN(sym, ew)                                                    \
+    static enum axle_status sym##_run(struct axle_kctx *k)                    \
+    {                                                                         \
+        return arith_run(k, AXLE_EW_##ew);                                    \
+    }
+
+ARITH_RUN(add, ADD)
+ARITH_RUN(sub, SUB)
+ARITH_RUN(mul, MUL)
+ARITH_RUN(div, DIV)
+ARITH_RUN(pow, POW)
 
 #define BIN_OP(sym, nm, inf, rn)                                              \
     const struct axle_op axle_op_##sym = {                                    \

@@ -152,49 +152,9 @@ static enum axle_status un_run(struct axle_kctx *k, enum axle_ew_un op,
 
 #define ATTR(n, def) axle_node_attr_float(k->node, n, def)
 
-static enum axle_status relu_run(struct axle_kctx *k)
-{
-    return un_run(k, AXLE_EW_RELU, 0, 0, 0);
-}
 static enum axle_status leaky_relu_run(struct axle_kctx *k)
 {
     return un_run(k, AXLE_EW_LEAKY_RELU, ATTR("alpha", 0.01f), 0, 0);
-}
-static enum axle_status abs_run(struct axle_kctx *k)
-{
-    return un_run(k, AXLE_EW_ABS, 0, 0, 0);
-}
-static enum axle_status neg_run(struct axle_kctx *k)
-{
-    return un_run(k, AXLE_EW_NEG, 0, 0, 0);
-}
-static enum axle_status sqrt_run(struct axle_kctx *k)
-{
-    return un_run(k, AXLE_EW_SQRT, 0, 0, 0);
-}
-static enum axle_status reciprocal_run(struct axle_kctx *k)
-{
-    return un_run(k, AXLE_EW_RECIPROCAL, 0, 0, 0);
-}
-static enum axle_status exp_run(struct axle_kctx *k)
-{
-    return un_run(k, AXLE_EW_EXP, 0, 0, 0);
-}
-static enum axle_status log_run(struct axle_kctx *k)
-{
-    return un_run(k, AXLE_EW_LOG, 0, 0, 0);
-}
-static enum axle_status tanh_run(struct axle_kctx *k)
-{
-    return un_run(k, AXLE_EW_TANH, 0, 0, 0);
-}
-static enum axle_status sigmoid_run(struct axle_kctx *k)
-{
-    return un_run(k, AXLE_EW_SIGMOID, 0, 0, 0);
-}
-static enum axle_status erf_run(struct axle_kctx *k)
-{
-    return un_run(k, AXLE_EW_ERF, 0, 0, 0);
 }
 static enum axle_status elu_run(struct axle_kctx *k)
 {
@@ -212,14 +172,6 @@ static enum axle_status hard_sigmoid_run(struct axle_kctx *k)
     return un_run(k, AXLE_EW_HARD_SIGMOID, ATTR("alpha", 0.2f),
                   ATTR("beta", 0.5f), 0);
 }
-static enum axle_status hard_swish_run(struct axle_kctx *k)
-{
-    return un_run(k, AXLE_EW_HARD_SWISH, 0, 0, 0);
-}
-static enum axle_status softplus_run(struct axle_kctx *k)
-{
-    return un_run(k, AXLE_EW_SOFTPLUS, 0, 0, 0);
-}
 
 #define UN_OP(sym, nm, rn)                                                    \
     const struct axle_op axle_op_##sym = {                                    \
@@ -227,22 +179,30 @@ static enum axle_status softplus_run(struct axle_kctx *k)
         .min_outputs = 1, .max_outputs = 1, .infer = un_infer, .run = rn,     \
     }
 
-UN_OP(relu, "Relu", relu_run);
+/* Unary ops without attributes: the run function is generated. */
+#define UN_OP_PLAIN(sym, nm, ew)                                              \
+    static enum axle_status sym##_run(struct axle_kctx *k)                    \
+    {                                                                         \
+        return un_run(k, AXLE_EW_##ew, 0, 0, 0);                              \
+    }                                                                         \
+    UN_OP(sym, nm, sym##_run)
+
+UN_OP_PLAIN(relu, "Relu", RELU);
 UN_OP(leaky_relu, "LeakyRelu", leaky_relu_run);
-UN_OP(abs, "Abs", abs_run);
-UN_OP(neg, "Neg", neg_run);
-UN_OP(sqrt, "Sqrt", sqrt_run);
-UN_OP(reciprocal, "Reciprocal", reciprocal_run);
-UN_OP(exp, "Exp", exp_run);
-UN_OP(log, "Log", log_run);
-UN_OP(tanh, "Tanh", tanh_run);
-UN_OP(sigmoid, "Sigmoid", sigmoid_run);
-UN_OP(erf, "Erf", erf_run);
+UN_OP_PLAIN(abs, "Abs", ABS);
+UN_OP_PLAIN(neg, "Neg", NEG);
+UN_OP_PLAIN(sqrt, "Sqrt", SQRT);
+UN_OP_PLAIN(reciprocal, "Reciprocal", RECIPROCAL);
+UN_OP_PLAIN(exp, "Exp", EXP);
+UN_OP_PLAIN(log, "Log", LOG);
+UN_OP_PLAIN(tanh, "Tanh", TANH);
+UN_OP_PLAIN(sigmoid, "Sigmoid", SIGMOID);
+UN_OP_PLAIN(erf, "Erf", ERF);
 UN_OP(elu, "Elu", elu_run);
 UN_OP(selu, "Selu", selu_run);
 UN_OP(hard_sigmoid, "HardSigmoid", hard_sigmoid_run);
-UN_OP(hard_swish, "HardSwish", hard_swish_run);
-UN_OP(softplus, "Softplus", softplus_run);
+UN_OP_PLAIN(hard_swish, "HardSwish", HARD_SWISH);
+UN_OP_PLAIN(softplus, "Softplus", SOFTPLUS);
 
 /* ---- Clip ---- */
 
