@@ -30,11 +30,13 @@ export DEBIAN_FRONTEND=noninteractive
 APT_PACKAGES=(
   build-essential cmake pkg-config ninja-build
   libprotobuf-c-dev protobuf-c-compiler libopenblas-dev libjansson-dev
+  libuv1-dev libhttp-parser-dev zlib1g-dev libssl-dev
   libcmocka-dev clang libclang-rt-14-dev valgrind
   python3-venv python3-numpy python3-onnx python3-torch python3-torchvision
   python3-sklearn python3-protobuf python3-packaging
   python3-pytest python3-requests
   hyperfine time
+  nginx wrk python3-fastapi python3-uvicorn curl
 )
 
 # PyPI pins. onnxruntime 1.26.0: newest release whose wheel (cp311 manylinux_2_27)
@@ -43,6 +45,13 @@ APT_PACKAGES=(
 PIP_PINS=(
   onnxruntime==1.26.0
   flatbuffers==25.12.19
+)
+# Triton's own HTTP client for the serving tests, installed with --no-deps:
+# its metadata asks for urllib3 2.x, which would shadow Debian's urllib3 1.26
+# that python3-requests needs; the HTTP client itself runs on geventhttpclient.
+PIP_NODEPS_PINS=(
+  tritonclient==2.73.0 python-rapidjson==1.25 geventhttpclient==2.6.1
+  gevent==26.9.0 greenlet==3.3.2 zope.event==6.2 zope.interface==8.7 brotli==1.2.1
 )
 
 say() { printf 'deps: %s\n' "$*"; }
@@ -86,7 +95,8 @@ fi
 # --- 3. PyPI pins ------------------------------------------------------------
 # Check the installed versions in the venv itself (importlib.metadata does not
 # import the package, so this costs ~50 ms).
-need_pip="$("$VENV/bin/python" - "${PIP_PINS[@]}" <<'EOF'
+missing_pins() {
+"$VENV/bin/python" - "$@" <<'EOF'
 import sys
 from importlib.metadata import version, PackageNotFoundError
 need = []
@@ -99,7 +109,8 @@ for pin in sys.argv[1:]:
         need.append(pin)
 print(" ".join(need))
 EOF
-)"
+}
+need_pip="$(missing_pins "${PIP_PINS[@]}")"
 if [ -z "$need_pip" ]; then
   say "pip: ${PIP_PINS[*]} present"
 else
@@ -109,10 +120,16 @@ else
   "$VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
     "${PIP_PINS[@]}" </dev/null
 fi
+need_nodeps="$(missing_pins "${PIP_NODEPS_PINS[@]}")"
+if [ -n "$need_nodeps" ]; then
+  say "pip: installing (no deps) $need_nodeps"
+  "$VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
+    --no-deps "${PIP_NODEPS_PINS[@]}" </dev/null
+fi
 
 # --- 4. smoke check ----------------------------------------------------------
 "$VENV/bin/python" -c '
-import numpy, onnx, torch, torchvision, onnxruntime, sklearn
+import numpy, onnx, torch, torchvision, onnxruntime, sklearn, tritonclient.http
 print("deps: python ok: numpy %s onnx %s torch %s onnxruntime %s" % (
     numpy.__version__, onnx.__version__, torch.__version__, onnxruntime.__version__))
 '

@@ -16,6 +16,7 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
     {"run", axle_cmd_run, "run a model once on .npy inputs, write .npy outputs"},
     {"inspect", axle_cmd_inspect, "describe a model: inputs, outputs, ops, size"},
+    {"serve", axle_cmd_serve, "serve models over HTTP (Open Inference Protocol, KServe V1)"},
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -25,7 +26,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: axle [--help] [--version] COMMAND [ARGS]\n"
             "\n"
-            "axle loads trained models (ONNX) and runs them on its own engine.\n"
+            "axle loads trained models (ONNX), runs them on its own engine and serves\n"
+            "them over HTTP.\n"
             "\n"
             "commands:\n");
     for (size_t i = 0; i < N_SUBCOMMANDS; i++)

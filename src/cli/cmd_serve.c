@@ -1,0 +1,430 @@
+/*
+ * cmd_serve.c - `axle serve`: options (flags > AXLE_* environment >
+ * KServe/Knative compatibility environment > defaults), process hardening,
+ * start-up, and the SIGTERM drain.
+ *
+ * Threads: the main thread owns signals (blocked everywhere else and taken
+ * with sigtimedwait) and the start-up loads; the I/O threads belong to
+ * serve/http.c; poll mode adds one repository thread.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "serve/server.h"
+
+struct opt {
+    const char *name;     /* dashed long name */
+    int has_arg;
+    const char *compat_env; /* or NULL */
+    const char *help;
+    const char *value;
+};
+
+enum {
+    O_HOST, O_HTTP_PORT, O_THREADS, O_INTRA, O_CONTROL, O_POLL, O_MGMT_TOKEN, O_INFER_TOKEN,
+    O_MAX_BODY, O_DRAIN_TIMEOUT, O_DRAIN_DELAY, O_ACCESS_LOG, O_MODEL_NAME, O_MODEL_DIR,
+    O_GRPC_PORT, O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_IDLE_TIMEOUT, O_MAX_CONNS,
+    O_MAX_MODEL_BYTES, O_ALLOW_ROOT, O_INSECURE, O_HELP, N_OPTS
+};
+
+static struct opt opts[N_OPTS] = {
+    [O_HOST] = {"host", 1, NULL, "listen address (default 127.0.0.1)", NULL},
+    [O_HTTP_PORT] = {"http-port", 1, "HTTP_PORT", "HTTP port (default 8080; 0 picks one)", NULL},
+    [O_THREADS] = {"threads", 1, NULL, "I/O threads, each running requests inline (default 1)", NULL},
+    [O_INTRA] = {"intra-op-threads", 1, NULL, "threads per model session (default: CPUs / I/O threads)", NULL},
+    [O_CONTROL] = {"model-control", 1, NULL, "none | poll | explicit (default none)", NULL},
+    [O_POLL] = {"poll-interval", 1, NULL, "seconds between repository scans in poll mode (default 5)", NULL},
+    [O_MGMT_TOKEN] = {"management-token-file", 1, NULL, "file holding the management token (explicit mode)", NULL},
+    [O_INFER_TOKEN] = {"inference-token-file", 1, NULL, "file holding the inference token (optional)", NULL},
+    [O_MAX_BODY] = {"max-body-bytes", 1, NULL, "request body limit, raw and decompressed (default 67108864)", NULL},
+    [O_DRAIN_TIMEOUT] = {"drain-timeout", 1, NULL, "seconds for in-flight requests after the listener closes (default 20)", NULL},
+    [O_DRAIN_DELAY] = {"drain-delay", 1, NULL, "seconds the listener stays open after SIGTERM (default 5)", NULL},
+    [O_ACCESS_LOG] = {"access-log", 1, NULL, "JSON access log: a file, or - for stderr (default off)", NULL},
+    [O_MODEL_NAME] = {"model-name", 1, "MODEL_NAME", "name for a single served model file (KServe)", NULL},
+    [O_MODEL_DIR] = {"model-dir", 1, NULL, "model file or repository (KServe; same as PATH)", NULL},
+    [O_GRPC_PORT] = {"grpc-port", 1, NULL, "accepted for KServe compatibility; gRPC is not served yet", NULL},
+    [O_HEADER_TIMEOUT] = {"header-timeout", 1, NULL, "seconds to receive a request head (default 10)", NULL},
+    [O_BODY_TIMEOUT] = {"body-timeout", 1, NULL, "idle seconds while receiving a body (default 30)", NULL},
+    [O_IDLE_TIMEOUT] = {"idle-timeout", 1, NULL, "keep-alive idle seconds (default 60)", NULL},
+    [O_MAX_CONNS] = {"max-connections", 1, NULL, "open connections (default 1024)", NULL},
+    [O_MAX_MODEL_BYTES] = {"max-model-bytes", 1, NULL, "largest model file (default 2 GiB)", NULL},
+    [O_ALLOW_ROOT] = {"allow-root", 0, NULL, "permit running as uid 0", NULL},
+    [O_INSECURE] = {"insecure-no-auth", 0, NULL, "permit a non-loopback listener without an inference token", NULL},
+    [O_HELP] = {"help", 0, NULL, "this text", NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: axle serve PATH [options]\n"
+            "\n"
+            "Serve the models in PATH over HTTP: the Open Inference Protocol (V2) REST\n"
+            "API with Triton's binary-data, classification, model-repository and\n"
+            "statistics extensions, and KServe V1 / TF Serving :predict.\n"
+            "PATH is a model repository (PATH/MODEL/VERSION/model.onnx, optional\n"
+            "PATH/MODEL/config.json) or one model file, served as a model named after\n"
+            "the file (or --model-name).\n"
+            "\n"
+            "options (also --name=value; underscores work in place of dashes; every\n"
+            "option can come from the environment as AXLE_NAME, e.g. AXLE_HTTP_PORT):\n");
+    for (int i = 0; i < N_OPTS; i++)
+        fprintf(f, "  --%-24s %s\n", opts[i].name, opts[i].help);
+    fprintf(f,
+            "\n"
+            "KServe's --model_name, --model_dir and --http_port are accepted; HTTP_PORT,\n"
+            "MODEL_NAME and Knative's PORT are read after the AXLE_* variables.\n"
+            "Exit status: 0 after a clean drain, 1 on a failure at run time, 2 on bad\n"
+            "options or configuration.\n");
+}
+
+static int match_opt(const char *arg, const char **value)
+{
+    if (strncmp(arg, "--", 2) != 0)
+        return -1;
+    arg += 2;
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    for (int i = 0; i < N_OPTS; i++) {
+        const char *name = opts[i].name;
+        if (strlen(name) != n)
+            continue;
+        int ok = 1;
+        for (size_t k = 0; k < n && ok; k++) {
+            char a = arg[k] == '_' ? '-' : arg[k];
+            ok = a == name[k];
+        }
+        if (ok) {
+            *value = eq ? eq + 1 : NULL;
+            return i;
+        }
+    }
+    return -2;
+}
+
+static const char *env_for(int i)
+{
+    char name[64] = "AXLE_";
+    size_t o = 5;
+    for (const char *p = opts[i].name; *p && o < sizeof(name) - 1; p++)
+        name[o++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    name[o] = 0;
+    const char *v = getenv(name);
+    if (v && *v)
+        return v;
+    if (opts[i].compat_env && (v = getenv(opts[i].compat_env)) && *v)
+        return v;
+    if (i == O_HTTP_PORT && (v = getenv("PORT")) && *v)
+        return v;
+    return NULL;
+}
+
+static int parse_num(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static struct server g_srv;
+
+static void log_cb(const char *event, const char *model, const char *version, const char *detail)
+{
+    serve_log(event, model, version, detail);
+}
+
+static int is_loopback(const char *host)
+{
+    return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
+           strncmp(host, "127.", 4) == 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int axle_cmd_serve(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *val;
+        int k = match_opt(argv[i], &val);
+        if (k == -1) {
+            if (path) {
+                fprintf(stderr, "axle serve: one PATH is served; got '%s' and '%s'\n", path, argv[i]);
+                return AXLE_EXIT_USAGE;
+            }
+            path = argv[i];
+            continue;
+        }
+        if (k == -2) {
+            if (strncmp(argv[i], "--management-token=", 19) == 0 ||
+                strncmp(argv[i], "--inference-token=", 18) == 0 ||
+                strcmp(argv[i], "--management-token") == 0 || strcmp(argv[i], "--inference-token") == 0)
+                fprintf(stderr, "axle serve: tokens are read from files only (--*-token-file)\n");
+            else
+                fprintf(stderr, "axle serve: unknown option '%s' (see axle serve --help)\n", argv[i]);
+            return AXLE_EXIT_USAGE;
+        }
+        if (k == O_HELP) {
+            usage(stdout);
+            return AXLE_EXIT_OK;
+        }
+        if (opts[k].has_arg) {
+            if (!val) {
+                if (i + 1 >= argc) {
+                    fprintf(stderr, "axle serve: --%s needs a value\n", opts[k].name);
+                    return AXLE_EXIT_USAGE;
+                }
+                val = argv[++i];
+            }
+            opts[k].value = val;
+        } else {
+            if (val) {
+                fprintf(stderr, "axle serve: --%s takes no value\n", opts[k].name);
+                return AXLE_EXIT_USAGE;
+            }
+            opts[k].value = "1";
+        }
+    }
+    for (int i = 0; i < N_OPTS; i++)
+        if (!opts[i].value && i != O_HELP)
+            opts[i].value = env_for(i);
+    if (!path)
+        path = opts[O_MODEL_DIR].value;
+    if (!path) {
+        usage(stderr);
+        return AXLE_EXIT_USAGE;
+    }
+
+    /* D38: least privilege. */
+    if (geteuid() == 0 && !opts[O_ALLOW_ROOT].value) {
+        fprintf(stderr, "axle serve: refusing to run as root (use --allow-root to override)\n");
+        return AXLE_EXIT_USAGE;
+    }
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    struct rlimit core = {0, 0};
+    setrlimit(RLIMIT_CORE, &core);
+
+    struct server *s = &g_srv;
+    memset(s, 0, sizeof(*s));
+    http_limits_default(&s->limits);
+    const char *host = opts[O_HOST].value ? opts[O_HOST].value : "127.0.0.1";
+    double v;
+    int port = 8080, n_threads = 1;
+    double drain_timeout = 20, drain_delay = 5, poll = 5;
+#define NUM(o, lo, hi, dst)                                                           \
+    if (opts[o].value) {                                                              \
+        if (parse_num(opts[o].value, lo, hi, &v) != 0) {                              \
+            fprintf(stderr, "axle serve: invalid value for --%s: '%s'\n", opts[o].name, \
+                    opts[o].value);                                                   \
+            return AXLE_EXIT_USAGE;                                                   \
+        }                                                                             \
+        dst = v;                                                                      \
+    }
+    NUM(O_HTTP_PORT, 0, 65535, port);
+    NUM(O_THREADS, 1, 64, n_threads);
+    NUM(O_DRAIN_TIMEOUT, 0, 3600, drain_timeout);
+    NUM(O_DRAIN_DELAY, 0, 3600, drain_delay);
+    NUM(O_POLL, 0.05, 86400, poll);
+    NUM(O_MAX_BODY, 1024, 4294967296.0, s->limits.max_body);
+    NUM(O_HEADER_TIMEOUT, 0.1, 3600, s->limits.header_timeout);
+    NUM(O_BODY_TIMEOUT, 0.1, 3600, s->limits.body_timeout);
+    NUM(O_IDLE_TIMEOUT, 0.1, 86400, s->limits.idle_timeout);
+    NUM(O_MAX_CONNS, 1, 1000000, s->limits.max_conns);
+    double grpc_port = 0, max_model = 0, intra = 0;
+    NUM(O_GRPC_PORT, 0, 65535, grpc_port);
+    NUM(O_MAX_MODEL_BYTES, 1, 1e13, max_model);
+    NUM(O_INTRA, 1, 256, intra);
+#undef NUM
+    (void)grpc_port;
+
+    struct repo *r = &s->repo;
+    r->control = CONTROL_NONE;
+    if (opts[O_CONTROL].value) {
+        const char *c = opts[O_CONTROL].value;
+        if (strcmp(c, "none") == 0)
+            r->control = CONTROL_NONE;
+        else if (strcmp(c, "poll") == 0)
+            r->control = CONTROL_POLL;
+        else if (strcmp(c, "explicit") == 0)
+            r->control = CONTROL_EXPLICIT;
+        else {
+            fprintf(stderr, "axle serve: --model-control must be none, poll or explicit\n");
+            return AXLE_EXIT_USAGE;
+        }
+    }
+    struct axle_err err;
+    if (opts[O_MGMT_TOKEN].value) {
+        if (auth_load_token_file(opts[O_MGMT_TOKEN].value, s->mgmt_token_hash, &err) != 0) {
+            fprintf(stderr, "axle serve: config error: management token: %s\n", err.msg);
+            return AXLE_EXIT_USAGE;
+        }
+        s->have_mgmt_token = 1;
+    }
+    if (r->control == CONTROL_EXPLICIT && !s->have_mgmt_token) {
+        fprintf(stderr, "axle serve: config error: --model-control=explicit needs "
+                        "--management-token-file\n");
+        return AXLE_EXIT_USAGE;
+    }
+    if (opts[O_INFER_TOKEN].value) {
+        if (auth_load_token_file(opts[O_INFER_TOKEN].value, s->infer_token_hash, &err) != 0) {
+            fprintf(stderr, "axle serve: config error: inference token: %s\n", err.msg);
+            return AXLE_EXIT_USAGE;
+        }
+        s->have_infer_token = 1;
+    }
+    s->loopback = is_loopback(host);
+    if (!s->loopback && !s->have_infer_token && !opts[O_INSECURE].value) {
+        fprintf(stderr, "axle serve: config error: listening on %s needs --inference-token-file "
+                        "(or --insecure-no-auth)\n", host);
+        return AXLE_EXIT_USAGE;
+    }
+
+    /* Repository or single model. */
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        fprintf(stderr, "axle serve: %s: not found\n", path);
+        return AXLE_EXIT_USAGE;
+    }
+    static char single_path[PATH_MAX], single_name[REPO_MAX_NAME + 1];
+    if (S_ISREG(sb.st_mode)) {
+        snprintf(single_path, sizeof(single_path), "%s", path);
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        snprintf(single_name, sizeof(single_name), "%s", base);
+        char *dot = strrchr(single_name, '.');
+        if (dot && dot != single_name)
+            *dot = 0;
+    } else {
+        char probe[PATH_MAX];
+        snprintf(probe, sizeof(probe), "%s/model.onnx", path);
+        if (stat(probe, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            snprintf(single_path, sizeof(single_path), "%s", probe);
+            snprintf(single_name, sizeof(single_name), "model");
+        }
+    }
+    if (single_path[0]) {
+        if (opts[O_MODEL_NAME].value)
+            snprintf(single_name, sizeof(single_name), "%s", opts[O_MODEL_NAME].value);
+        if (!repo_valid_model_name(single_name)) {
+            fprintf(stderr, "axle serve: '%s' is not a valid model name (--model-name)\n", single_name);
+            return AXLE_EXIT_USAGE;
+        }
+        r->single_file = single_path;
+        r->single_name = single_name;
+        if (r->control == CONTROL_POLL)
+            r->control = CONTROL_NONE;
+    } else {
+        r->root = (char *)path;
+    }
+    r->n_threads = n_threads;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    r->intra_threads = intra > 0 ? (int)intra : (int)(ncpu / n_threads > 0 ? ncpu / n_threads : 1);
+    r->poll_interval = poll;
+    r->max_model_bytes = (int64_t)max_model;
+    r->log = log_cb;
+    if (repo_open(r, &err) != AXLE_OK) {
+        fprintf(stderr, "axle serve: %s\n", err.msg);
+        return AXLE_EXIT_USAGE;
+    }
+
+    /* Signals go to this thread only (D40: handlers before the listener). */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int access_fd = -1;
+    if (opts[O_ACCESS_LOG].value) {
+        if (strcmp(opts[O_ACCESS_LOG].value, "-") == 0)
+            access_fd = 2;
+        else if ((access_fd = open(opts[O_ACCESS_LOG].value,
+                                   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640)) < 0) {
+            fprintf(stderr, "axle serve: cannot open the access log\n");
+            return AXLE_EXIT_USAGE;
+        }
+    }
+    struct http_server_opts ho = {
+        .host = host, .port = port, .n_threads = n_threads, .limits = s->limits,
+        .handler = serve_handle, .ctx = s, .access_log_fd = access_fd,
+    };
+    if (http_server_start(&ho, &s->http, &err) != AXLE_OK) {
+        fprintf(stderr, "axle serve: %s\n", err.msg);
+        return AXLE_EXIT_FAIL;
+    }
+    char detail[128];
+    snprintf(detail, sizeof(detail), "http://%s:%d threads=%d control=%s", host,
+             http_server_port(s->http), n_threads, opts[O_CONTROL].value ? opts[O_CONTROL].value : "none");
+    serve_log("listening", NULL, NULL, detail);
+    if (!s->loopback)
+        serve_log("warning", NULL, NULL, "listening on a non-loopback address");
+
+    if (r->control != CONTROL_EXPLICIT || r->single_file)
+        repo_load_all(r);
+    serve_log(repo_ready(r) ? "ready" : "not_ready", NULL, NULL, NULL);
+    if (r->control == CONTROL_POLL)
+        repo_start_poll(r);
+
+    /* Wait for a signal; then drain (SECURITY.md 3.5). */
+    int exit_code = 0;
+    for (;;) {
+        int sig = sigwaitinfo(&set, NULL);
+        if (sig == SIGHUP)
+            continue;
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+    }
+    atomic_store(&s->draining, 1);
+    serve_log("draining", NULL, NULL, NULL);
+    struct timespec ts;
+    double until = now_s() + drain_delay;
+    while (now_s() < until) {
+        double left = until - now_s();
+        ts.tv_sec = (time_t)left;
+        ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            serve_log("stopped", NULL, NULL, "second signal");
+            _exit(1);
+        }
+    }
+    http_server_stop_accepting(s->http);
+    http_server_closing(s->http);
+    until = now_s() + drain_timeout;
+    while (http_server_conn_count(s->http) > 0 && now_s() < until) {
+        ts.tv_sec = 0;
+        ts.tv_nsec = 20 * 1000 * 1000;
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            serve_log("stopped", NULL, NULL, "second signal");
+            _exit(1);
+        }
+    }
+    http_server_free(s->http);
+    repo_close(r);
+    serve_log("stopped", NULL, NULL, NULL);
+    return exit_code;
+}

@@ -1,0 +1,136 @@
+/*
+ * http.h - HTTP/1.1 server: libuv event loops, Debian's http-parser for
+ * framing, and axle's own strictness and limits around it.
+ *
+ * Threads: n_threads I/O threads, each with its own uv loop and its own
+ * listening socket on the same port (SO_REUSEPORT, so the kernel spreads
+ * connections). A connection lives on one loop for its whole life.
+ *
+ * A request is handed to the handler once it is complete (headers, body,
+ * chunked decoding and Content-Encoding inflation done). The handler runs
+ * on the I/O thread and must answer before it returns, with exactly one
+ * http_respond*() call. Pipelined requests are handled one after the other;
+ * their answers are coalesced into one write.
+ *
+ * Limits (SECURITY.md D21, D24, 2.H) are in struct http_limits; a request
+ * that breaks one gets the catalogue's status and the connection closes.
+ */
+#ifndef AXLE_SERVE_HTTP_H
+#define AXLE_SERVE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "axle/status.h"
+#include "serve/buf.h"
+
+struct http_limits {
+    size_t max_request_line; /* 8 KiB: 414 */
+    size_t max_header_line;  /* 8 KiB: 431 */
+    size_t max_header_bytes; /* 32 KiB: 431 */
+    size_t max_headers;      /* 100: 431 */
+    size_t max_body;         /* 64 MiB, raw and decompressed: 413 */
+    size_t max_conns;        /* 1024 per server: excess closed at once */
+    size_t max_unsent;       /* 1 MiB: stop reading the connection */
+    double header_timeout;   /* 10 s: 408 */
+    double body_timeout;     /* 30 s idle while reading a body: 408 */
+    double idle_timeout;     /* 60 s keep-alive idle: silent close */
+    size_t gzip_min_bytes;   /* compress responses at least this big when
+                                the client accepts gzip (0: never) */
+};
+
+void http_limits_default(struct http_limits *l);
+
+#define HTTP_MAX_HEADERS 128
+
+struct http_req {
+    int method;             /* enum http_method */
+    const char *method_name;
+    char *path;             /* raw path (before '?'), NUL-terminated */
+    size_t path_len;
+    char *query;            /* after '?', or NULL */
+    int n_headers;
+    const char *hname[HTTP_MAX_HEADERS]; /* lower-cased names */
+    const char *hvalue[HTTP_MAX_HEADERS];
+    /* Headers the server looks at, or NULL. */
+    const char *host, *content_type, *content_encoding, *accept_encoding;
+    const char *origin, *authorization;
+    int n_authorization;
+    const char *inference_header; /* Inference-Header-Content-Length */
+    char *body;             /* decoded body, NUL-terminated (body[len] = 0) */
+    size_t body_len;
+    int keep_alive;
+    int accept_gzip;
+    uint64_t t_start_ns;    /* monotonic time when the first byte arrived */
+    void *conn;             /* the struct http_conn answering it */
+};
+
+/* Value of header `name` (lower case), or NULL. */
+const char *http_req_header(const struct http_req *r, const char *name);
+
+/* One piece of a response body. */
+struct http_iov {
+    const void *p;
+    size_t len;
+};
+
+/* Answer r. extra_headers is "Name: value\r\n"... or NULL. content_type
+ * NULL means no body type (e.g. an empty 200). */
+void http_respond(struct http_req *r, int status, const char *content_type,
+                  const char *extra_headers, const void *body, size_t len);
+void http_respond_iov(struct http_req *r, int status, const char *content_type,
+                      const char *extra_headers, const struct http_iov *iov,
+                      int n_iov);
+/* {"error":"msg"} with application/json. */
+void http_respond_error(struct http_req *r, int status, const char *msg,
+                        const char *extra_headers);
+
+typedef void (*http_handler_fn)(void *ctx, struct http_req *r);
+
+struct http_server_opts {
+    const char *host;  /* "127.0.0.1" */
+    int port;          /* 0: ephemeral (see http_server_port) */
+    int n_threads;     /* I/O threads, >= 1 */
+    struct http_limits limits;
+    http_handler_fn handler;
+    void *ctx;
+    int access_log_fd; /* -1: none; else one JSON line per request */
+};
+
+struct http_server;
+
+enum axle_status http_server_start(const struct http_server_opts *o,
+                                   struct http_server **out,
+                                   struct axle_err *err);
+int http_server_port(const struct http_server *s);
+/* Close the listeners; connections keep being served. */
+void http_server_stop_accepting(struct http_server *s);
+/* From now on every answer carries Connection: close, and idle keep-alive
+ * connections are closed. */
+void http_server_closing(struct http_server *s);
+/* Open connections across all threads. */
+size_t http_server_conn_count(const struct http_server *s);
+/* Requests handled so far (all threads). */
+uint64_t http_server_requests(const struct http_server *s);
+/* Stop all loops, close every connection, join threads, free. */
+void http_server_free(struct http_server *s);
+
+/* Detached connection for fuzzing and unit tests: bytes in, responses
+ * collected in memory, no socket. */
+struct http_conn;
+struct http_conn *http_conn_detached(const struct http_limits *l,
+                                     http_handler_fn fn, void *ctx);
+/* Feed bytes; returns 0 while the connection stays open, -1 once it has
+ * been closed (error or Connection: close). */
+int http_conn_feed(struct http_conn *c, const void *p, size_t n);
+/* Responses written so far (and clears them). */
+const struct axle_buf *http_conn_output(struct http_conn *c);
+void http_conn_output_clear(struct http_conn *c);
+void http_conn_detached_free(struct http_conn *c);
+
+const char *http_status_text(int status);
+/* Index of the calling I/O thread (0 outside them). */
+int http_thread_index(void);
+uint64_t http_now_ns(void);
+
+#endif

@@ -1,0 +1,1358 @@
+/*
+ * infer.c - inference front ends: Open Inference Protocol V2 (JSON, Triton's
+ * binary tensor and classification extensions) and KServe V1 / TF Serving
+ * (:predict with instances or inputs).
+ *
+ * Decoding never allocates what the client declares: a JSON tensor is
+ * checked against the number of values actually present, a binary tensor
+ * against the bytes actually present, before any buffer is sized
+ * (SECURITY.md D13, D22). Tensors point into the request body where the
+ * bytes can be used as they are.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "serve/server.h"
+
+#define MAX_ELEMENTS (1ll << 31)
+#define MAX_ID_BYTES 128
+
+struct out_sel {
+    int index;          /* model output index */
+    int binary;
+    int64_t classify;   /* 0: off; else top-k */
+};
+
+struct job {
+    struct server *srv;
+    struct model_version *v;
+    struct http_req *r;
+    struct scratch *sc;
+    struct axle_tensor in[REPO_MAX_IO];
+    int have_in[REPO_MAX_IO];
+    size_t in_off[REPO_MAX_IO]; /* offset in sc->data, or SIZE_MAX if borrowed */
+    struct out_sel sel[REPO_MAX_IO];
+    int n_sel;
+    const char *id;
+    size_t id_len;
+    int binary_default;
+    int64_t timeout_us;
+    int64_t batch;
+    int raw_mode;
+};
+
+static size_t dtype_bytes(enum axle_dtype dt)
+{
+    return dt == AXLE_DTYPE_STRING ? sizeof(char *) : axle_dtype_size(dt);
+}
+
+/* Record an invalid-argument message; returns -1. */
+__attribute__((format(printf, 2, 3))) static int bad(struct axle_err *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err->code = AXLE_INVALID_ARGUMENT;
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int find_input(const struct model_version *v, const char *name)
+{
+    for (int i = 0; i < v->n_inputs; i++)
+        if (strcmp(v->inputs[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static int find_output(const struct model_version *v, const char *name)
+{
+    for (int i = 0; i < v->n_outputs; i++)
+        if (strcmp(v->outputs[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static void shape_str(char *dst, size_t cap, int rank, const int64_t *dims)
+{
+    size_t n = 0;
+    n += (size_t)snprintf(dst + n, cap - n, "[");
+    for (int i = 0; i < rank && n < cap; i++)
+        n += (size_t)snprintf(dst + n, cap - n, "%s%lld", i ? "," : "", (long long)dims[i]);
+    if (n < cap)
+        snprintf(dst + n, cap - n, "]");
+}
+
+/* Check a request shape against the model's declared one; sets the batch
+ * (first dim when batching). Returns element count or -1. */
+static int64_t check_shape(struct job *j, int idx, int rank, const int64_t *dims,
+                           struct axle_err *err)
+{
+    const struct io_desc *d = &j->v->inputs[idx];
+    int ok = rank == d->rank;
+    for (int k = 0; ok && k < rank; k++)
+        if (d->dims[k] >= 0 && dims[k] != d->dims[k] &&
+            !(k == 0 && j->v->max_batch_size > 0))
+            ok = 0;
+    if (!ok) {
+        char want[96], got[96];
+        shape_str(want, sizeof(want), d->rank, d->dims);
+        shape_str(got, sizeof(got), rank, dims);
+        axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                     "invalid shape for input '%s': expected %s, got %s", d->name, want, got);
+        return -1;
+    }
+    int64_t n = 1;
+    for (int k = 0; k < rank; k++) {
+        if (__builtin_mul_overflow(n, dims[k], &n) || n > MAX_ELEMENTS) {
+            axle_err_set(err, AXLE_INVALID_ARGUMENT, "tensor too large: input '%s'", d->name);
+            return -1;
+        }
+    }
+    if (j->v->max_batch_size > 0 && rank > 0) {
+        if (dims[0] > j->v->max_batch_size) {
+            axle_err_set(err, AXLE_INVALID_ARGUMENT, "batch size exceeds max_batch_size");
+            return -1;
+        }
+        if (j->batch >= 0 && j->batch != dims[0]) {
+            axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                         "invalid shape for input '%s': batch differs between inputs", d->name);
+            return -1;
+        }
+        j->batch = dims[0];
+    }
+    return n;
+}
+
+/* Reserve scratch for input idx of n elements (offset recorded; pointers
+ * fixed up once every input has been reserved). */
+static int reserve_input(struct job *j, int idx, int64_t n, struct axle_err *err)
+{
+    size_t es = dtype_bytes(j->in[idx].dtype);
+    size_t bytes = (size_t)n * es;
+    size_t off = (j->sc->data.len + 63) & ~(size_t)63;
+    if (!buf_reserve(&j->sc->data, off - j->sc->data.len + bytes + 64)) {
+        axle_err_set(err, AXLE_UNAVAILABLE, "memory budget exceeded");
+        return -1;
+    }
+    j->sc->data.len = off + bytes;
+    j->in_off[idx] = off;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON values -> elements                                             */
+
+static int put_number(const struct json_doc *d, uint32_t t, enum axle_dtype dt, void *dst)
+{
+    const struct json_tok *tk = json_tok(d, t);
+    if (dt == AXLE_DTYPE_BOOL) {
+        if (tk->type == JSON_TRUE || tk->type == JSON_FALSE) {
+            *(uint8_t *)dst = tk->type == JSON_TRUE;
+            return 0;
+        }
+        return -1;
+    }
+    if (tk->type != JSON_NUMBER)
+        return -1;
+    switch (dt) {
+    case AXLE_DTYPE_FLOAT32: {
+        double x;
+        if (json_to_double(d, t, &x) != 0)
+            return -1;
+        if (isfinite(x) && (x > 3.4028234663852886e38 || x < -3.4028234663852886e38))
+            return -1;
+        *(float *)dst = (float)x;
+        return 0;
+    }
+    case AXLE_DTYPE_FLOAT64:
+        return json_to_double(d, t, (double *)dst);
+    case AXLE_DTYPE_INT8: case AXLE_DTYPE_INT16: case AXLE_DTYPE_INT32: case AXLE_DTYPE_INT64: {
+        int64_t x;
+        if (json_to_int64(d, t, &x) != 0)
+            return -1;
+        if (dt == AXLE_DTYPE_INT8) {
+            if (x < INT8_MIN || x > INT8_MAX) return -1;
+            *(int8_t *)dst = (int8_t)x;
+        } else if (dt == AXLE_DTYPE_INT16) {
+            if (x < INT16_MIN || x > INT16_MAX) return -1;
+            *(int16_t *)dst = (int16_t)x;
+        } else if (dt == AXLE_DTYPE_INT32) {
+            if (x < INT32_MIN || x > INT32_MAX) return -1;
+            *(int32_t *)dst = (int32_t)x;
+        } else {
+            *(int64_t *)dst = x;
+        }
+        return 0;
+    }
+    case AXLE_DTYPE_UINT8: case AXLE_DTYPE_UINT16: case AXLE_DTYPE_UINT32: case AXLE_DTYPE_UINT64: {
+        uint64_t x;
+        if (json_to_uint64(d, t, &x) != 0)
+            return -1;
+        if (dt == AXLE_DTYPE_UINT8) {
+            if (x > UINT8_MAX) return -1;
+            *(uint8_t *)dst = (uint8_t)x;
+        } else if (dt == AXLE_DTYPE_UINT16) {
+            if (x > UINT16_MAX) return -1;
+            *(uint16_t *)dst = (uint16_t)x;
+        } else if (dt == AXLE_DTYPE_UINT32) {
+            if (x > UINT32_MAX) return -1;
+            *(uint32_t *)dst = (uint32_t)x;
+        } else {
+            *(uint64_t *)dst = x;
+        }
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+static const unsigned char b64_rev[256] = {
+#define R(c, v) [c] = v + 1
+    R('A', 0), R('B', 1), R('C', 2), R('D', 3), R('E', 4), R('F', 5), R('G', 6), R('H', 7),
+    R('I', 8), R('J', 9), R('K', 10), R('L', 11), R('M', 12), R('N', 13), R('O', 14),
+    R('P', 15), R('Q', 16), R('R', 17), R('S', 18), R('T', 19), R('U', 20), R('V', 21),
+    R('W', 22), R('X', 23), R('Y', 24), R('Z', 25), R('a', 26), R('b', 27), R('c', 28),
+    R('d', 29), R('e', 30), R('f', 31), R('g', 32), R('h', 33), R('i', 34), R('j', 35),
+    R('k', 36), R('l', 37), R('m', 38), R('n', 39), R('o', 40), R('p', 41), R('q', 42),
+    R('r', 43), R('s', 44), R('t', 45), R('u', 46), R('v', 47), R('w', 48), R('x', 49),
+    R('y', 50), R('z', 51), R('0', 52), R('1', 53), R('2', 54), R('3', 55), R('4', 56),
+    R('5', 57), R('6', 58), R('7', 59), R('8', 60), R('9', 61), R('+', 62), R('/', 63),
+    R('-', 62), R('_', 63),
+#undef R
+};
+
+/* Decode base64 in place (s is NUL-terminated); returns length or -1. */
+static long b64_decode_inplace(char *s)
+{
+    size_t n = strlen(s);
+    while (n && s[n - 1] == '=')
+        n--;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = b64_rev[(unsigned char)s[i]];
+        if (!v)
+            return -1;
+        acc = (acc << 6) | (v - 1);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            s[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    s[o] = 0;
+    return (long)o;
+}
+
+/* One leaf into element i of input tensor t. BYTES leaves: strings, or
+ * {"b64": "..."} objects (V1). */
+static int put_leaf(struct job *j, const struct json_doc *d, uint32_t t, int idx, int64_t i,
+                    struct axle_err *err)
+{
+    struct axle_tensor *x = &j->in[idx];
+    char *base = j->sc->data.data + j->in_off[idx];
+    if (x->dtype == AXLE_DTYPE_STRING) {
+        const struct json_tok *tk = json_tok(d, t);
+        char *s;
+        if (tk->type == JSON_STRING) {
+            s = (char *)json_str(d, t);
+            if (j->v->model->cfg.v1_instances_b64 && b64_decode_inplace(s) < 0)
+                return bad(err, "invalid base64 in input '%s'", j->v->inputs[idx].name);
+        } else if (tk->type == JSON_OBJECT && tk->size == 1 && json_streq(d, t + 1, "b64") &&
+                   json_tok(d, t + 2)->type == JSON_STRING) {
+            s = (char *)json_str(d, t + 2);
+            if (b64_decode_inplace(s) < 0)
+                return bad(err, "invalid base64 in input '%s'", j->v->inputs[idx].name);
+        } else {
+            return bad(err, "unexpected value for BYTES input '%s'", j->v->inputs[idx].name);
+        }
+        ((char **)(void *)base)[i] = s;
+        return 0;
+    }
+    if (put_number(d, t, x->dtype, base + (size_t)i * axle_dtype_size(x->dtype)) != 0) {
+        if (json_tok(d, t)->type == JSON_NUMBER || json_tok(d, t)->type == JSON_TRUE ||
+            json_tok(d, t)->type == JSON_FALSE)
+            return bad(err, "value out of range for datatype: input '%s'", j->v->inputs[idx].name);
+        return bad(err, "unexpected value in data of input '%s'", j->v->inputs[idx].name);
+    }
+    return 0;
+}
+
+/* Count leaves of a data value (arrays are structure; {"b64"} is a leaf). */
+static int64_t count_leaves(const struct json_doc *d, uint32_t t)
+{
+    const struct json_tok *tk = json_tok(d, t);
+    if (tk->type != JSON_ARRAY)
+        return 1;
+    int64_t n = 0;
+    for (uint32_t u = t + 1; u < tk->end;) {
+        if (json_tok(d, u)->type == JSON_ARRAY) {
+            u++;
+            continue;
+        }
+        n++;
+        u = json_next(d, u);
+    }
+    return n;
+}
+
+static int fill_leaves(struct job *j, const struct json_doc *d, uint32_t t, int idx,
+                       int64_t start, struct axle_err *err)
+{
+    const struct json_tok *tk = json_tok(d, t);
+    if (tk->type != JSON_ARRAY)
+        return put_leaf(j, d, t, idx, start, err);
+    int64_t i = start;
+    for (uint32_t u = t + 1; u < tk->end;) {
+        if (json_tok(d, u)->type == JSON_ARRAY) {
+            u++;
+            continue;
+        }
+        if (put_leaf(j, d, u, idx, i++, err) != 0)
+            return -1;
+        u = json_next(d, u);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* V2 request                                                          */
+
+static int parse_shape(const struct json_doc *d, uint32_t t, int *rank, int64_t *dims,
+                       const char *name, struct axle_err *err)
+{
+    if (json_tok(d, t)->type != JSON_ARRAY)
+        return bad(err, "invalid shape for input '%s'", name);
+    if (json_tok(d, t)->size > AXLE_MAX_RANK)
+        return bad(err, "invalid shape for input '%s': rank above 8", name);
+    *rank = 0;
+    for (uint32_t e = t + 1; e < json_next(d, t); e = json_next(d, e)) {
+        int64_t v;
+        if (json_tok(d, e)->type != JSON_NUMBER || json_to_int64(d, e, &v) != 0 || v < 0)
+            return bad(err, "invalid shape for input '%s'", name);
+        dims[(*rank)++] = v;
+    }
+    return 0;
+}
+
+static int param_bool(const struct json_doc *d, uint32_t params, const char *key, int *out)
+{
+    uint32_t t = params ? json_get(d, params, key) : 0;
+    if (!t)
+        return 0;
+    uint8_t ty = json_tok(d, t)->type;
+    if (ty != JSON_TRUE && ty != JSON_FALSE)
+        return -1;
+    *out = ty == JSON_TRUE;
+    return 1;
+}
+
+static int param_int(const struct json_doc *d, uint32_t params, const char *key, int64_t *out)
+{
+    uint32_t t = params ? json_get(d, params, key) : 0;
+    if (!t)
+        return 0;
+    if (json_tok(d, t)->type != JSON_NUMBER || json_to_int64(d, t, out) != 0)
+        return -1;
+    return 1;
+}
+
+/* Element bytes of a BYTES binary blob: count elements, checking every
+ * length prefix against what remains (T8). */
+static int bytes_blob_count(const unsigned char *p, size_t len, int64_t *count)
+{
+    size_t off = 0;
+    int64_t n = 0;
+    while (off < len) {
+        if (len - off < 4)
+            return -1;
+        uint32_t l = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 | (uint32_t)p[off + 2] << 16 |
+                     (uint32_t)p[off + 3] << 24;
+        off += 4;
+        if (l > len - off)
+            return -1;
+        off += l;
+        n++;
+    }
+    *count = n;
+    return 0;
+}
+
+/* BYTES binary -> NUL-terminated copies in sc->aux; pointers in data. */
+static int bytes_blob_unpack(struct job *j, int idx, const unsigned char *p, size_t len,
+                             struct axle_err *err)
+{
+    /* Strings are copied (each needs a terminator). */
+    size_t need = len + 64;
+    struct axle_buf *aux = &j->sc->aux;
+    size_t base_off = aux->len;
+    if (!buf_reserve(aux, need))
+        return bad(err, "memory budget exceeded%s", "");
+    char **ptrs = (char **)(void *)(j->sc->data.data + j->in_off[idx]);
+    size_t off = 0, o = base_off;
+    int64_t i = 0;
+    /* Offsets first (aux may not move after this reserve). */
+    while (off < len) {
+        uint32_t l = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 | (uint32_t)p[off + 2] << 16 |
+                     (uint32_t)p[off + 3] << 24;
+        off += 4;
+        memcpy(aux->data + o, p + off, l);
+        aux->data[o + l] = 0;
+        ptrs[i++] = (char *)(uintptr_t)(o + 1); /* fixed up below */
+        o += l + 1;
+        off += l;
+    }
+    aux->len = o;
+    for (int64_t k = 0; k < i; k++)
+        ptrs[k] = aux->data + ((uintptr_t)ptrs[k] - 1);
+    return 0;
+}
+
+static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err)
+{
+    struct model_version *v = j->v;
+    struct json_doc *d = &j->sc->doc;
+    size_t json_len = len;
+    if (j->r->inference_header) {
+        const char *h = j->r->inference_header;
+        uint64_t n = 0;
+        int digits = 0;
+        for (; *h >= '0' && *h <= '9' && digits < 20; h++, digits++)
+            n = n * 10 + (uint64_t)(*h - '0');
+        if (!digits || *h || n > len)
+            return bad(err, "invalid inference header length%s", "");
+        json_len = (size_t)n;
+    }
+    if (j->r->inference_header && json_len == 0) {
+        /* Raw binary: the whole body is the single input, batch 1. */
+        if (v->n_inputs != 1)
+            return bad(err, "raw binary request needs a model with exactly one input%s", "");
+        struct io_desc *io = &v->inputs[0];
+        int var = -1, n_var = 0;
+        for (int k = 0; k < io->rank; k++)
+            if (io->dims[k] < 0) {
+                var = k;
+                n_var++;
+            }
+        j->in[0].dtype = io->dtype;
+        j->in[0].rank = io->rank;
+        memcpy(j->in[0].dims, io->dims, sizeof(io->dims));
+        if (io->dtype == AXLE_DTYPE_STRING) {
+            int64_t cnt;
+            if (bytes_blob_count((const unsigned char *)body, len, &cnt) != 0)
+                return bad(err, "invalid bytes element%s", "");
+            for (int k = 0; k < io->rank; k++)
+                j->in[0].dims[k] = io->dims[k] < 0 ? 1 : io->dims[k];
+            if (cnt != 1)
+                return bad(err, "raw binary BYTES request must hold one element%s", "");
+            if (reserve_input(j, 0, 1, err) != 0)
+                return -1;
+            if (bytes_blob_unpack(j, 0, (const unsigned char *)body, len, err) != 0)
+                return -1;
+        } else {
+            if (n_var > 1)
+                return bad(err, "raw binary request needs at most one variable dimension%s", "");
+            size_t es = axle_dtype_size(io->dtype);
+            int64_t fixed = 1;
+            for (int k = 0; k < io->rank; k++)
+                if (k != var)
+                    fixed *= io->dims[k] < 0 ? 1 : io->dims[k];
+            if (!es || !fixed || len % (es * (size_t)fixed) != 0)
+                return bad(err, "binary data size mismatch%s", "");
+            if (var >= 0)
+                j->in[0].dims[var] = (int64_t)(len / (es * (size_t)fixed));
+            else if ((size_t)fixed * es != len)
+                return bad(err, "binary data size mismatch%s", "");
+            j->in[0].data = body;
+            j->in_off[0] = SIZE_MAX;
+        }
+        j->have_in[0] = 1;
+        j->raw_mode = 1;
+        j->binary_default = 1;
+        for (int o = 0; o < v->n_outputs; o++) {
+            j->sel[o].index = o;
+            j->sel[o].binary = 1;
+        }
+        j->n_sel = v->n_outputs;
+        return 0;
+    }
+
+    /* JSON header; body[json_len] is the first blob byte: keep it. */
+    char saved = body[json_len];
+    enum axle_status st = json_parse(d, body, json_len, err);
+    body[json_len] = saved;
+    if (st != AXLE_OK)
+        return -1;
+    if (json_tok(d, 0)->type != JSON_OBJECT)
+        return bad(err, "invalid request: expected a JSON object%s", "");
+    uint32_t inputs = json_get(d, 0, "inputs");
+    uint32_t outputs = json_get(d, 0, "outputs");
+    uint32_t id = json_get(d, 0, "id");
+    uint32_t params = json_get(d, 0, "parameters");
+    for (uint32_t k = 1; k < json_next(d, 0); k = json_next(d, k + 1)) {
+        const char *key = json_str(d, k);
+        if (strcmp(key, "inputs") && strcmp(key, "outputs") && strcmp(key, "id") &&
+            strcmp(key, "parameters"))
+            return bad(err, "invalid request: unknown field%s", "");
+    }
+    if (!inputs || json_tok(d, inputs)->type != JSON_ARRAY)
+        return bad(err, "invalid request: missing inputs%s", "");
+    if (json_tok(d, inputs)->size > 64)
+        return bad(err, "too many inputs%s", "");
+    if (id) {
+        if (json_tok(d, id)->type != JSON_STRING)
+            return bad(err, "invalid request: id must be a string%s", "");
+        if (json_tok(d, id)->size > MAX_ID_BYTES)
+            return bad(err, "request id too long%s", "");
+        j->id = json_str(d, id);
+        j->id_len = json_tok(d, id)->size;
+    }
+    if (params) {
+        if (json_tok(d, params)->type != JSON_OBJECT)
+            return bad(err, "invalid request: parameters must be an object%s", "");
+        if (param_bool(d, params, "binary_data_output", &j->binary_default) < 0)
+            return bad(err, "invalid parameter: binary_data_output%s", "");
+        if (param_int(d, params, "timeout", &j->timeout_us) < 0 || j->timeout_us < 0)
+            return bad(err, "invalid parameter: timeout%s", "");
+    }
+
+    /* Binary blobs follow the JSON, in input order. */
+    size_t blob_off = json_len;
+    j->batch = -1;
+    for (uint32_t t = inputs + 1; t < json_next(d, inputs); t = json_next(d, t)) {
+        if (json_tok(d, t)->type != JSON_OBJECT)
+            return bad(err, "invalid request: input must be an object%s", "");
+        uint32_t tn = json_get(d, t, "name"), ts = json_get(d, t, "shape"),
+                 tdt = json_get(d, t, "datatype"), tdata = json_get(d, t, "data"),
+                 tp = json_get(d, t, "parameters");
+        if (!tn || json_tok(d, tn)->type != JSON_STRING)
+            return bad(err, "invalid request: input without a name%s", "");
+        const char *name = json_str(d, tn);
+        int idx = find_input(v, name);
+        if (idx < 0)
+            return bad(err, "unknown input '%s'", json_tok(d, tn)->size > 64 ? "(long name)" : name);
+        if (j->have_in[idx])
+            return bad(err, "duplicate input '%s'", name);
+        if (!ts || !tdt || json_tok(d, tdt)->type != JSON_STRING)
+            return bad(err, "invalid request: input '%s' needs shape and datatype", name);
+        enum axle_dtype dt = wire_dtype_parse(json_str(d, tdt));
+        if (dt == AXLE_DTYPE_UNDEFINED)
+            return bad(err, "unknown datatype for input '%s'", name);
+        if (dt != v->inputs[idx].dtype) {
+            axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                         "unexpected datatype for input '%s': expected %s, got %s", name,
+                         wire_dtype_name(v->inputs[idx].dtype), wire_dtype_name(dt));
+            return -1;
+        }
+        int rank = 0;
+        int64_t dims[AXLE_MAX_RANK];
+        if (parse_shape(d, ts, &rank, dims, name, err) != 0)
+            return -1;
+        int64_t n = check_shape(j, idx, rank, dims, err);
+        if (n < 0)
+            return -1;
+        struct axle_tensor *x = &j->in[idx];
+        x->dtype = dt;
+        x->rank = rank;
+        memcpy(x->dims, dims, sizeof(int64_t) * (size_t)rank);
+        int64_t bsize = -1;
+        if (tp) {
+            if (json_tok(d, tp)->type != JSON_OBJECT)
+                return bad(err, "invalid parameters for input '%s'", name);
+            if (param_int(d, tp, "binary_data_size", &bsize) < 0 || (tp && json_get(d, tp, "binary_data_size") && bsize < 0))
+                return bad(err, "invalid binary_data_size for input '%s'", name);
+        }
+        if (bsize >= 0) {
+            if (tdata)
+                return bad(err, "input '%s' has both data and binary_data_size", name);
+            if ((uint64_t)bsize > len - blob_off)
+                return bad(err, "binary data size mismatch: input '%s'", name);
+            const unsigned char *p = (const unsigned char *)body + blob_off;
+            if (dt == AXLE_DTYPE_STRING) {
+                int64_t cnt;
+                if (bytes_blob_count(p, (size_t)bsize, &cnt) != 0)
+                    return bad(err, "invalid bytes element: input '%s'", name);
+                if (cnt != n)
+                    return bad(err, "data length does not match shape: input '%s'", name);
+                if (reserve_input(j, idx, n, err) != 0 ||
+                    bytes_blob_unpack(j, idx, p, (size_t)bsize, err) != 0)
+                    return -1;
+            } else {
+                size_t es = axle_dtype_size(dt);
+                if ((uint64_t)bsize != (uint64_t)n * es)
+                    return bad(err, "binary data size mismatch: input '%s'", name);
+                if (((uintptr_t)p % es) == 0) {
+                    x->data = (void *)p;
+                    j->in_off[idx] = SIZE_MAX;
+                } else {
+                    if (reserve_input(j, idx, n, err) != 0)
+                        return -1;
+                    memcpy(j->sc->data.data + j->in_off[idx], p, (size_t)bsize);
+                }
+            }
+            blob_off += (size_t)bsize;
+        } else {
+            if (!tdata)
+                return bad(err, "invalid request: input '%s' has no data", name);
+            if (dt == AXLE_DTYPE_FLOAT16 || dt == AXLE_DTYPE_BFLOAT16)
+                return bad(err, "FP16 and BF16 data must be sent in binary: input '%s'", name);
+            int64_t have = count_leaves(d, tdata);
+            if (have != n)
+                return bad(err, "data length does not match shape: input '%s'", name);
+            if (reserve_input(j, idx, n, err) != 0)
+                return -1;
+            if (fill_leaves(j, d, tdata, idx, 0, err) != 0)
+                return -1;
+        }
+        j->have_in[idx] = 1;
+    }
+    if (blob_off != len)
+        return bad(err, "binary data size mismatch%s", "");
+    for (int i = 0; i < v->n_inputs; i++)
+        if (!j->have_in[i])
+            return bad(err, "missing input '%s'", v->inputs[i].name);
+
+    /* Outputs. */
+    if (outputs) {
+        if (json_tok(d, outputs)->type != JSON_ARRAY)
+            return bad(err, "invalid request: outputs must be a list%s", "");
+        if (json_tok(d, outputs)->size > 64)
+            return bad(err, "too many outputs%s", "");
+        for (uint32_t t = outputs + 1; t < json_next(d, outputs); t = json_next(d, t)) {
+            uint32_t tn = json_tok(d, t)->type == JSON_OBJECT ? json_get(d, t, "name") : 0;
+            if (!tn || json_tok(d, tn)->type != JSON_STRING)
+                return bad(err, "invalid request: output without a name%s", "");
+            const char *name = json_str(d, tn);
+            int idx = find_output(v, name);
+            if (idx < 0)
+                return bad(err, "unknown output '%s'", json_tok(d, tn)->size > 64 ? "(long name)" : name);
+            for (int k = 0; k < j->n_sel; k++)
+                if (j->sel[k].index == idx)
+                    return bad(err, "duplicate output '%s'", name);
+            struct out_sel *s = &j->sel[j->n_sel++];
+            s->index = idx;
+            s->binary = 0;
+            s->classify = 0;
+            uint32_t tp = json_get(d, t, "parameters");
+            if (tp) {
+                if (json_tok(d, tp)->type != JSON_OBJECT ||
+                    param_bool(d, tp, "binary_data", &s->binary) < 0)
+                    return bad(err, "invalid parameters for output '%s'", name);
+                int r = param_int(d, tp, "classification", &s->classify);
+                if (r < 0)
+                    return bad(err, "invalid classification for output '%s'", name);
+                if (r > 0 && s->classify < 1) {
+                    axle_err_set(err, AXLE_OUT_OF_RANGE,
+                                 "classification count must be at least 1: output '%s'", name);
+                    return -1;
+                }
+            }
+        }
+    } else {
+        for (int o = 0; o < v->n_outputs; o++) {
+            j->sel[o].index = o;
+            j->sel[o].binary = j->binary_default;
+            j->sel[o].classify = 0;
+        }
+        j->n_sel = v->n_outputs;
+    }
+    return 0;
+}
+
+/* Point the tensors at their scratch now that scratch no longer moves. */
+static void fix_pointers(struct job *j)
+{
+    for (int i = 0; i < j->v->n_inputs; i++)
+        if (j->have_in[i] && j->in_off[i] != SIZE_MAX) {
+            j->in[i].data = j->sc->data.data + j->in_off[i];
+        }
+}
+
+/* ------------------------------------------------------------------ */
+/* Encoding                                                            */
+
+static void put_element(struct axle_buf *b, enum axle_dtype dt, const void *base, int64_t i)
+{
+    switch (dt) {
+    case AXLE_DTYPE_FLOAT32: json_put_float(b, ((const float *)base)[i]); break;
+    case AXLE_DTYPE_FLOAT64: json_put_double(b, ((const double *)base)[i]); break;
+    case AXLE_DTYPE_INT8: json_put_int(b, ((const int8_t *)base)[i]); break;
+    case AXLE_DTYPE_INT16: json_put_int(b, ((const int16_t *)base)[i]); break;
+    case AXLE_DTYPE_INT32: json_put_int(b, ((const int32_t *)base)[i]); break;
+    case AXLE_DTYPE_INT64: json_put_int(b, ((const int64_t *)base)[i]); break;
+    case AXLE_DTYPE_UINT8: json_put_uint(b, ((const uint8_t *)base)[i]); break;
+    case AXLE_DTYPE_UINT16: json_put_uint(b, ((const uint16_t *)base)[i]); break;
+    case AXLE_DTYPE_UINT32: json_put_uint(b, ((const uint32_t *)base)[i]); break;
+    case AXLE_DTYPE_UINT64: json_put_uint(b, ((const uint64_t *)base)[i]); break;
+    case AXLE_DTYPE_BOOL: buf_puts(b, ((const uint8_t *)base)[i] ? "true" : "false"); break;
+    case AXLE_DTYPE_STRING: {
+        const char *s = ((char *const *)base)[i];
+        json_put_str(b, s ? s : "", s ? strlen(s) : 0);
+        break;
+    }
+    default: buf_puts(b, "null"); break;
+    }
+}
+
+static int64_t numel(const struct axle_tensor *t)
+{
+    int64_t n = 1;
+    for (int k = 0; k < t->rank; k++)
+        n *= t->dims[k];
+    return n;
+}
+
+static void put_shape(struct axle_buf *b, int rank, const int64_t *dims)
+{
+    buf_putc(b, '[');
+    for (int k = 0; k < rank; k++) {
+        if (k)
+            buf_putc(b, ',');
+        json_put_int(b, dims[k]);
+    }
+    buf_putc(b, ']');
+}
+
+static double element_as_double(enum axle_dtype dt, const void *base, int64_t i)
+{
+    switch (dt) {
+    case AXLE_DTYPE_FLOAT32: return ((const float *)base)[i];
+    case AXLE_DTYPE_FLOAT64: return ((const double *)base)[i];
+    case AXLE_DTYPE_INT8: return ((const int8_t *)base)[i];
+    case AXLE_DTYPE_INT16: return ((const int16_t *)base)[i];
+    case AXLE_DTYPE_INT32: return ((const int32_t *)base)[i];
+    case AXLE_DTYPE_INT64: return (double)((const int64_t *)base)[i];
+    case AXLE_DTYPE_UINT8: return ((const uint8_t *)base)[i];
+    case AXLE_DTYPE_UINT16: return ((const uint16_t *)base)[i];
+    case AXLE_DTYPE_UINT32: return ((const uint32_t *)base)[i];
+    case AXLE_DTYPE_UINT64: return (double)((const uint64_t *)base)[i];
+    case AXLE_DTYPE_BOOL: return ((const uint8_t *)base)[i];
+    default: return 0;
+    }
+}
+
+/* Classification: per batch row (or the whole tensor when unbatched) the
+ * top-k "value:index" strings, as Triton's extension returns them. */
+static int classify_strings(struct axle_buf *aux, const struct axle_tensor *t, int batched,
+                            int64_t k, int *rank, int64_t *dims, size_t *start, int64_t *count)
+{
+    int64_t rows = batched && t->rank > 0 ? t->dims[0] : 1;
+    int64_t n = numel(t);
+    int64_t per = rows ? n / rows : 0;
+    if (k > per)
+        k = per;
+    *start = aux->len;
+    *count = rows * k;
+    /* Partial selection sort per row: k is small. */
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)(per ? per : 1));
+    if (!idx)
+        return -1;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t e = 0; e < per; e++)
+            idx[e] = e;
+        for (int64_t c = 0; c < k; c++) {
+            int64_t bi = c;
+            for (int64_t e = c + 1; e < per; e++)
+                if (element_as_double(t->dtype, t->data, r * per + idx[e]) >
+                    element_as_double(t->dtype, t->data, r * per + idx[bi]))
+                    bi = e;
+            int64_t tmp = idx[c];
+            idx[c] = idx[bi];
+            idx[bi] = tmp;
+            char s[64];
+            int len = snprintf(s, sizeof(s), "%.6g:%lld",
+                               element_as_double(t->dtype, t->data, r * per + idx[c]),
+                               (long long)idx[c]);
+            buf_put(aux, s, (size_t)len + 1);
+        }
+    }
+    free(idx);
+    if (batched) {
+        *rank = 2;
+        dims[0] = rows;
+        dims[1] = k;
+    } else {
+        *rank = 1;
+        dims[0] = k;
+    }
+    return aux->oom ? -1 : 0;
+}
+
+static void put_bytes_blob(struct axle_buf *b, const struct axle_tensor *t)
+{
+    int64_t n = numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        const char *s = ((char *const *)t->data)[i];
+        uint32_t l = s ? (uint32_t)strlen(s) : 0;
+        unsigned char hdr[4] = {(unsigned char)l, (unsigned char)(l >> 8), (unsigned char)(l >> 16),
+                                (unsigned char)(l >> 24)};
+        buf_put(b, hdr, 4);
+        buf_put(b, s, l);
+    }
+}
+
+static void stat_add(struct duration_stat *s, uint64_t ns)
+{
+    atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->ns, ns, memory_order_relaxed);
+}
+
+static void record_fail(struct model_version *v, uint64_t t0)
+{
+    stat_add(&v->stats.fail, http_now_ns() - t0);
+}
+
+/* Run the job's session. */
+static int run_job(struct job *j, struct axle_tensor *out, uint64_t *t_in_done,
+                   uint64_t *t_run_done, struct axle_err *err)
+{
+    struct axle_session *s = version_session(j->v, serve_thread_index(), err);
+    if (!s)
+        return -1;
+    *t_in_done = http_now_ns();
+    if (j->timeout_us > 0 && *t_in_done - j->r->t_start_ns > (uint64_t)j->timeout_us * 1000) {
+        axle_err_set(err, AXLE_DEADLINE_EXCEEDED, "deadline exceeded");
+        return -1;
+    }
+    enum axle_status st = axle_session_run(s, j->v->n_inputs, j->in, j->v->n_outputs, out, err);
+    *t_run_done = http_now_ns();
+    if (st != AXLE_OK) {
+        if (st != AXLE_INVALID_ARGUMENT)
+            axle_err_set(err, AXLE_INTERNAL, "inference failed");
+        return -1;
+    }
+    return 0;
+}
+
+static void finish_stats(struct job *j, uint64_t t_in, uint64_t t_run, uint64_t t_end)
+{
+    struct version_stats *st = &j->v->stats;
+    uint64_t t0 = j->r->t_start_ns;
+    int64_t b = j->batch > 0 ? j->batch : 1;
+    stat_add(&st->success, t_end - t0);
+    stat_add(&st->queue, 0);
+    stat_add(&st->compute_input, t_in - t0);
+    stat_add(&st->compute_infer, t_run - t_in);
+    stat_add(&st->compute_output, t_end - t_run);
+    atomic_fetch_add_explicit(&st->inference_count, (uint64_t)b, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->execution_count, 1, memory_order_relaxed);
+    if (b < REPO_MAX_BATCH_STATS) {
+        stat_add(&st->batch_input[b], t_in - t0);
+        stat_add(&st->batch[b], t_run - t_in);
+        stat_add(&st->batch_output[b], t_end - t_run);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    atomic_store_explicit(&st->last_inference_ms,
+                          (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+                          memory_order_relaxed);
+}
+
+static void job_init(struct job *j, struct server *s, struct http_req *r, struct model_version *v)
+{
+    memset(j, 0, sizeof(*j));
+    j->srv = s;
+    j->r = r;
+    j->v = v;
+    j->sc = scratch_get();
+    buf_reset(&j->sc->out);
+    buf_reset(&j->sc->data);
+    buf_reset(&j->sc->aux);
+    j->batch = -1;
+}
+
+void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *v)
+{
+    struct job j;
+    struct axle_err err;
+    job_init(&j, s, r, v);
+    if (v2_decode(&j, r->body, r->body_len, &err) != 0) {
+        record_fail(v, r->t_start_ns);
+        respond_status(r, err.code, err.msg);
+        return;
+    }
+    fix_pointers(&j);
+    struct axle_tensor out[REPO_MAX_IO];
+    uint64_t t_in, t_run;
+    if (run_job(&j, out, &t_in, &t_run, &err) != 0) {
+        record_fail(v, r->t_start_ns);
+        respond_status(r, err.code, err.msg);
+        return;
+    }
+    /* Response JSON. */
+    struct axle_buf *b = &j.sc->out;
+    struct axle_buf *aux = &j.sc->aux;
+    aux->len = 0;
+    struct http_iov iov[1 + REPO_MAX_IO];
+    int n_iov = 1;
+    size_t blob_start[REPO_MAX_IO], blob_len[REPO_MAX_IO];
+    int any_binary = 0;
+    buf_puts(b, "{\"model_name\":");
+    json_put_cstr(b, v->model->name);
+    buf_puts(b, ",\"model_version\":\"");
+    buf_puts(b, v->version_str);
+    buf_puts(b, "\"");
+    if (j.id) {
+        buf_puts(b, ",\"id\":");
+        json_put_str(b, j.id, j.id_len);
+    }
+    buf_puts(b, ",\"outputs\":[");
+    for (int k = 0; k < j.n_sel; k++) {
+        struct out_sel *sel = &j.sel[k];
+        const struct axle_tensor *t = &out[sel->index];
+        enum axle_dtype dt = t->dtype;
+        int rank = t->rank;
+        int64_t dims[AXLE_MAX_RANK];
+        memcpy(dims, t->dims, sizeof(dims));
+        size_t cstart = 0;
+        int64_t ccount = 0;
+        if (sel->classify) {
+            if (classify_strings(aux, t, v->max_batch_size > 0, sel->classify, &rank, dims,
+                                 &cstart, &ccount) != 0) {
+                respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
+                return;
+            }
+            dt = AXLE_DTYPE_STRING;
+        }
+        if (!sel->binary && (dt == AXLE_DTYPE_FLOAT16 || dt == AXLE_DTYPE_BFLOAT16)) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "FP16 and BF16 outputs must be requested in binary: output '%s'",
+                     v->outputs[sel->index].name);
+            record_fail(v, r->t_start_ns);
+            respond_status(r, AXLE_INVALID_ARGUMENT, msg);
+            return;
+        }
+        if (k)
+            buf_putc(b, ',');
+        buf_puts(b, "{\"name\":");
+        json_put_cstr(b, v->outputs[sel->index].name);
+        buf_puts(b, ",\"datatype\":\"");
+        buf_puts(b, wire_dtype_name(dt));
+        buf_puts(b, "\",\"shape\":");
+        put_shape(b, rank, dims);
+        if (sel->binary) {
+            any_binary = 1;
+            size_t start = aux->len;
+            if (sel->classify) {
+                /* strings live at cstart..: length-prefix them */
+                struct axle_buf tmp;
+                buf_init(&tmp);
+                const char *p = aux->data + cstart;
+                for (int64_t e = 0; e < ccount; e++) {
+                    uint32_t l = (uint32_t)strlen(p);
+                    unsigned char h[4] = {(unsigned char)l, (unsigned char)(l >> 8),
+                                          (unsigned char)(l >> 16), (unsigned char)(l >> 24)};
+                    buf_put(&tmp, h, 4);
+                    buf_put(&tmp, p, l);
+                    p += l + 1;
+                }
+                start = aux->len;
+                buf_put(aux, tmp.data, tmp.len);
+                buf_free(&tmp);
+                blob_start[n_iov - 1] = start;
+                blob_len[n_iov - 1] = aux->len - start;
+            } else if (dt == AXLE_DTYPE_STRING) {
+                put_bytes_blob(aux, t);
+                blob_start[n_iov - 1] = start;
+                blob_len[n_iov - 1] = aux->len - start;
+            } else {
+                /* Numeric outputs go straight from the session's memory. */
+                blob_start[n_iov - 1] = SIZE_MAX;
+                iov[n_iov].p = t->data;
+                blob_len[n_iov - 1] = (size_t)numel(t) * axle_dtype_size(dt);
+            }
+            iov[n_iov].len = blob_len[n_iov - 1];
+            n_iov++;
+            buf_puts(b, ",\"parameters\":{\"binary_data_size\":");
+            json_put_uint(b, blob_len[n_iov - 2]);
+            buf_puts(b, "}}");
+        } else {
+            buf_puts(b, ",\"data\":[");
+            if (sel->classify) {
+                const char *p = aux->data + cstart;
+                for (int64_t e = 0; e < ccount; e++) {
+                    if (e)
+                        buf_putc(b, ',');
+                    size_t l = strlen(p);
+                    json_put_str(b, p, l);
+                    p += l + 1;
+                }
+            } else {
+                int64_t n = numel(t);
+                for (int64_t e = 0; e < n; e++) {
+                    if (e)
+                        buf_putc(b, ',');
+                    put_element(b, dt, t->data, e);
+                }
+            }
+            buf_puts(b, "]}");
+        }
+    }
+    buf_puts(b, "]}");
+    if (b->oom || aux->oom) {
+        record_fail(v, r->t_start_ns);
+        respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
+        return;
+    }
+    iov[0].p = b->data;
+    iov[0].len = b->len;
+    for (int k = 1; k < n_iov; k++)
+        if (blob_start[k - 1] != SIZE_MAX)
+            iov[k].p = aux->data + blob_start[k - 1];
+    uint64_t t_end = http_now_ns();
+    finish_stats(&j, t_in, t_run, t_end);
+    if (any_binary) {
+        char hdr[64];
+        snprintf(hdr, sizeof(hdr), "Inference-Header-Content-Length: %zu\r\n", b->len);
+        http_respond_iov(r, 200, "application/octet-stream", hdr, iov, n_iov);
+    } else {
+        http_respond(r, 200, "application/json", NULL, b->data, b->len);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* KServe V1 / TF Serving                                              */
+
+/* Shape of a nested JSON value: rectangular arrays only. Leaves are
+ * scalars, strings or {"b64":..} objects. depth is bounded by the JSON
+ * parser's nesting cap. Returns 0 or -1 (ragged). */
+static int json_shape(const struct json_doc *d, uint32_t t, int *rank, int64_t *dims, int depth)
+{
+    const struct json_tok *tk = json_tok(d, t);
+    if (tk->type != JSON_ARRAY) {
+        *rank = 0;
+        return 0;
+    }
+    if (depth >= AXLE_MAX_RANK)
+        return -1;
+    int64_t n = tk->size;
+    int sub_rank = 0;
+    int64_t sub[AXLE_MAX_RANK];
+    int first = 1;
+    for (uint32_t u = t + 1; u < tk->end; u = json_next(d, u)) {
+        int r;
+        int64_t dd[AXLE_MAX_RANK];
+        if (json_shape(d, u, &r, dd, depth + 1) != 0)
+            return -1;
+        if (first) {
+            sub_rank = r;
+            memcpy(sub, dd, sizeof(int64_t) * (size_t)r);
+            first = 0;
+        } else if (r != sub_rank || memcmp(sub, dd, sizeof(int64_t) * (size_t)r) != 0) {
+            return -1;
+        }
+    }
+    if (sub_rank + 1 > AXLE_MAX_RANK)
+        return -1;
+    dims[0] = n;
+    memcpy(dims + 1, sub, sizeof(int64_t) * (size_t)sub_rank);
+    *rank = sub_rank + 1;
+    return 0;
+}
+
+/* Set up input idx from an explicit shape with leaves collected from a
+ * list of JSON values (rows). */
+static int v1_fill_input(struct job *j, int idx, int rank, const int64_t *dims,
+                         const struct json_doc *d, const uint32_t *vals, int64_t n_vals,
+                         struct axle_err *err)
+{
+    struct io_desc *io = &j->v->inputs[idx];
+    int64_t n = check_shape(j, idx, rank, dims, err);
+    if (n < 0)
+        return -1;
+    struct axle_tensor *x = &j->in[idx];
+    x->dtype = io->dtype;
+    x->rank = rank;
+    memcpy(x->dims, dims, sizeof(int64_t) * (size_t)rank);
+    if (io->dtype == AXLE_DTYPE_FLOAT16 || io->dtype == AXLE_DTYPE_BFLOAT16)
+        return bad(err, "FP16 and BF16 inputs are not supported in JSON: input '%s'", io->name);
+    int64_t have = 0;
+    for (int64_t i = 0; i < n_vals; i++)
+        have += count_leaves(d, vals[i]);
+    if (have != n)
+        return bad(err, "data length does not match shape: input '%s'", io->name);
+    if (reserve_input(j, idx, n, err) != 0)
+        return -1;
+    int64_t at = 0;
+    for (int64_t i = 0; i < n_vals; i++) {
+        if (fill_leaves(j, d, vals[i], idx, at, err) != 0)
+            return -1;
+        at += count_leaves(d, vals[i]);
+    }
+    j->have_in[idx] = 1;
+    return 0;
+}
+
+/* Emit value of output t for batch row `row` (row < 0: the whole tensor)
+ * as nested JSON. */
+static void put_nested(struct axle_buf *b, const struct axle_tensor *t, int64_t row, int b64)
+{
+    int rank = t->rank;
+    const int64_t *dims = t->dims;
+    int64_t start = 0, n = numel(t);
+    int first_dim = 0;
+    if (row >= 0) {
+        int64_t per = t->dims[0] ? n / t->dims[0] : 0;
+        start = row * per;
+        n = per;
+        first_dim = 1;
+    }
+    int inner = rank - first_dim;
+    if (inner == 0) {
+        if (t->dtype == AXLE_DTYPE_STRING && b64) {
+            /* not reached for numeric */
+        }
+        put_element(b, t->dtype, t->data, start);
+        return;
+    }
+    /* Walk elements, opening and closing brackets by the index odometer. */
+    int64_t idx[AXLE_MAX_RANK] = {0};
+    for (int k = 0; k < inner; k++)
+        buf_putc(b, '[');
+    for (int64_t e = 0; e < n; e++) {
+        if (e) {
+            /* increment odometer and count closings */
+            int k = inner - 1;
+            int closes = 0;
+            while (k >= 0) {
+                idx[k]++;
+                if (idx[k] < dims[first_dim + k])
+                    break;
+                idx[k] = 0;
+                closes++;
+                k--;
+            }
+            for (int c = 0; c < closes; c++)
+                buf_putc(b, ']');
+            buf_putc(b, ',');
+            for (int c = 0; c < closes; c++)
+                buf_putc(b, '[');
+        }
+        put_element(b, t->dtype, t->data, start + e);
+    }
+    for (int k = 0; k < inner; k++)
+        buf_putc(b, ']');
+}
+
+void serve_v1_predict(struct server *s, struct http_req *r, struct model_version *v)
+{
+    struct job j;
+    struct axle_err err;
+    job_init(&j, s, r, v);
+    struct json_doc *d = &j.sc->doc;
+    if (json_parse(d, r->body, r->body_len, &err) != AXLE_OK) {
+        record_fail(v, r->t_start_ns);
+        respond_status(r, err.code, err.msg);
+        return;
+    }
+    int rc = -1;
+    uint32_t inst = 0, cols = 0;
+    if (json_tok(d, 0)->type == JSON_OBJECT) {
+        inst = json_get(d, 0, "instances");
+        cols = json_get(d, 0, "inputs");
+        uint32_t sig = json_get(d, 0, "signature_name");
+        if (sig && (json_tok(d, sig)->type != JSON_STRING ||
+                    (strcmp(json_str(d, sig), "serving_default") != 0 &&
+                     strcmp(json_str(d, sig), "") != 0))) {
+            bad(&err, "unknown signature_name%s", "");
+            goto fail;
+        }
+        for (uint32_t k = 1; k < json_next(d, 0); k = json_next(d, k + 1)) {
+            const char *key = json_str(d, k);
+            if (strcmp(key, "instances") && strcmp(key, "inputs") && strcmp(key, "signature_name")) {
+                bad(&err, "invalid request: unknown field%s", "");
+                goto fail;
+            }
+        }
+    }
+    if ((inst && cols) || (!inst && !cols)) {
+        bad(&err, "request needs exactly one of instances or inputs%s", "");
+        goto fail;
+    }
+    j.batch = -1;
+    if (inst) {
+        if (json_tok(d, inst)->type != JSON_ARRAY || json_tok(d, inst)->size == 0) {
+            bad(&err, "instances must be a non-empty list%s", "");
+            goto fail;
+        }
+        int64_t rows = json_tok(d, inst)->size;
+        uint32_t *vals = malloc(sizeof(uint32_t) * (size_t)rows);
+        if (!vals) {
+            axle_err_set(&err, AXLE_UNAVAILABLE, "memory budget exceeded");
+            goto fail;
+        }
+        int single = v->n_inputs == 1;
+        uint32_t first = inst + 1;
+        int objrows = json_tok(d, first)->type == JSON_OBJECT &&
+                      !(json_tok(d, first)->size == 1 && json_streq(d, first + 1, "b64"));
+        if (objrows) {
+            for (int i = 0; i < v->n_inputs && rc != -2; i++) {
+                int64_t k = 0;
+                int rank = -1;
+                int64_t dims[AXLE_MAX_RANK];
+                for (uint32_t u = inst + 1; u < json_next(d, inst); u = json_next(d, u)) {
+                    if (json_tok(d, u)->type != JSON_OBJECT) {
+                        bad(&err, "instances must all be objects%s", "");
+                        rc = -2;
+                        break;
+                    }
+                    uint32_t val = json_get(d, u, v->inputs[i].name);
+                    if (!val) {
+                        bad(&err, "missing input '%s'", v->inputs[i].name);
+                        rc = -2;
+                        break;
+                    }
+                    int rr;
+                    int64_t dd[AXLE_MAX_RANK];
+                    if (json_shape(d, val, &rr, dd, 1) != 0 || (rank >= 0 && (rr != rank ||
+                        memcmp(dd, dims, sizeof(int64_t) * (size_t)rr) != 0))) {
+                        bad(&err, "instances have unequal shapes for input '%s'", v->inputs[i].name);
+                        rc = -2;
+                        break;
+                    }
+                    rank = rr;
+                    memcpy(dims, dd, sizeof(int64_t) * (size_t)rr);
+                    vals[k++] = val;
+                }
+                if (rc == -2)
+                    break;
+                int64_t full[AXLE_MAX_RANK];
+                full[0] = rows;
+                memcpy(full + 1, dims, sizeof(int64_t) * (size_t)rank);
+                if (v1_fill_input(&j, i, rank + 1, full, d, vals, rows, &err) != 0) {
+                    rc = -2;
+                    break;
+                }
+            }
+            for (uint32_t u = inst + 1; rc != -2 && u < json_next(d, inst); u = json_next(d, u))
+                if (json_tok(d, u)->size != (uint32_t)v->n_inputs) {
+                    bad(&err, "unknown input in instances%s", "");
+                    rc = -2;
+                }
+        } else if (!single) {
+            bad(&err, "instances must be objects for a model with several inputs%s", "");
+            rc = -2;
+        } else {
+            int rank;
+            int64_t dims[AXLE_MAX_RANK];
+            if (json_shape(d, inst, &rank, dims, 0) != 0) {
+                bad(&err, "instances have unequal shapes for input '%s'", v->inputs[0].name);
+                rc = -2;
+            } else {
+                vals[0] = inst;
+                if (v1_fill_input(&j, 0, rank, dims, d, vals, 1, &err) != 0)
+                    rc = -2;
+            }
+        }
+        free(vals);
+        if (rc == -2)
+            goto fail;
+    } else {
+        uint32_t vals[1];
+        if (json_tok(d, cols)->type == JSON_OBJECT &&
+            !(json_tok(d, cols)->size == 1 && json_streq(d, cols + 1, "b64"))) {
+            for (uint32_t k = cols + 1; k < json_next(d, cols); k = json_next(d, k + 1)) {
+                int idx = find_input(v, json_str(d, k));
+                if (idx < 0) {
+                    bad(&err, "unknown input '%s'", json_tok(d, k)->size > 64 ? "(long name)" : json_str(d, k));
+                    goto fail;
+                }
+                int rank;
+                int64_t dims[AXLE_MAX_RANK];
+                if (json_shape(d, k + 1, &rank, dims, 0) != 0) {
+                    bad(&err, "ragged tensor for input '%s'", v->inputs[idx].name);
+                    goto fail;
+                }
+                vals[0] = k + 1;
+                j.batch = -1; /* columnar: batch sizes may differ */
+                if (v1_fill_input(&j, idx, rank, dims, d, vals, 1, &err) != 0)
+                    goto fail;
+            }
+        } else {
+            if (v->n_inputs != 1) {
+                bad(&err, "inputs must be an object for a model with several inputs%s", "");
+                goto fail;
+            }
+            int rank;
+            int64_t dims[AXLE_MAX_RANK];
+            if (json_shape(d, cols, &rank, dims, 0) != 0) {
+                bad(&err, "ragged tensor for input '%s'", v->inputs[0].name);
+                goto fail;
+            }
+            vals[0] = cols;
+            if (v1_fill_input(&j, 0, rank, dims, d, vals, 1, &err) != 0)
+                goto fail;
+        }
+    }
+    for (int i = 0; i < v->n_inputs; i++)
+        if (!j.have_in[i]) {
+            bad(&err, "missing input '%s'", v->inputs[i].name);
+            goto fail;
+        }
+    fix_pointers(&j);
+    struct axle_tensor out[REPO_MAX_IO];
+    uint64_t t_in, t_run;
+    if (run_job(&j, out, &t_in, &t_run, &err) != 0)
+        goto fail;
+    struct axle_buf *b = &j.sc->out;
+    for (int o = 0; o < v->n_outputs; o++)
+        if (out[o].dtype == AXLE_DTYPE_FLOAT16 || out[o].dtype == AXLE_DTYPE_BFLOAT16) {
+            bad(&err, "FP16 and BF16 outputs are not supported in JSON: output '%s'", v->outputs[o].name);
+            goto fail;
+        }
+    if (inst) {
+        int64_t rows = json_tok(d, inst)->size;
+        buf_puts(b, "{\"predictions\":[");
+        for (int64_t row = 0; row < rows; row++) {
+            if (row)
+                buf_putc(b, ',');
+            if (v->n_outputs == 1) {
+                put_nested(b, &out[0], out[0].rank > 0 && out[0].dims[0] == rows ? row : -1, 0);
+            } else {
+                buf_putc(b, '{');
+                for (int o = 0; o < v->n_outputs; o++) {
+                    if (o)
+                        buf_putc(b, ',');
+                    json_put_cstr(b, v->outputs[o].name);
+                    buf_putc(b, ':');
+                    put_nested(b, &out[o], out[o].rank > 0 && out[o].dims[0] == rows ? row : -1, 0);
+                }
+                buf_putc(b, '}');
+            }
+        }
+        buf_puts(b, "]}");
+    } else {
+        buf_puts(b, "{\"outputs\":");
+        if (v->n_outputs == 1) {
+            put_nested(b, &out[0], -1, 0);
+        } else {
+            buf_putc(b, '{');
+            for (int o = 0; o < v->n_outputs; o++) {
+                if (o)
+                    buf_putc(b, ',');
+                json_put_cstr(b, v->outputs[o].name);
+                buf_putc(b, ':');
+                put_nested(b, &out[o], -1, 0);
+            }
+            buf_putc(b, '}');
+        }
+        buf_putc(b, '}');
+    }
+    if (b->oom) {
+        axle_err_set(&err, AXLE_UNAVAILABLE, "memory budget exceeded");
+        goto fail;
+    }
+    finish_stats(&j, t_in, t_run, http_now_ns());
+    http_respond(r, 200, "application/json", NULL, b->data, b->len);
+    return;
+fail:
+    record_fail(v, r->t_start_ns);
+    respond_status(r, err.code, err.msg);
+}

@@ -1,0 +1,179 @@
+/*
+ * repo.h - the model repository: models, their versions, loading, reload.
+ *
+ * Layout: ROOT/MODEL/VERSION/model.onnx, with an optional ROOT/MODEL/
+ * config.json. A single model file is served as a one-model repository
+ * named after the file (version 1).
+ *
+ * Ownership: a struct model_version is reference-counted. Lookups take a
+ * reference under the repository lock and requests release it when they are
+ * done, so a version that is unloaded or replaced while a request runs
+ * lives until that request finishes (SECURITY.md D19). Loads happen outside
+ * the lock; the new version set is swapped in under it.
+ *
+ * Sessions: each I/O thread runs a version through its own session (slot
+ * `thread_index`), created on the first request that thread serves.
+ */
+#ifndef AXLE_SERVE_REPO_H
+#define AXLE_SERVE_REPO_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "axle/axle.h"
+
+#define REPO_MAX_NAME 64
+#define REPO_MAX_VERSIONS 64
+#define REPO_MAX_IO 64
+#define REPO_MAX_BATCH_STATS 1025
+
+enum model_control { CONTROL_NONE, CONTROL_POLL, CONTROL_EXPLICIT };
+
+enum version_state { VS_UNKNOWN, VS_LOADING, VS_READY, VS_UNAVAILABLE, VS_UNLOADING };
+const char *version_state_name(enum version_state s);
+
+struct io_override {
+    char name[REPO_MAX_NAME + 1];
+    enum axle_dtype dtype; /* UNDEFINED: keep */
+    int rank;              /* -1: keep */
+    int64_t dims[AXLE_MAX_RANK];
+};
+
+enum version_policy { POLICY_LATEST, POLICY_ALL, POLICY_SPECIFIC };
+
+struct model_config {
+    char name[REPO_MAX_NAME + 1];
+    int64_t max_batch_size;  /* 0: no batching (shapes as declared) */
+    int instance_count;
+    enum version_policy policy;
+    int latest_n;
+    int n_specific;
+    int64_t specific[REPO_MAX_VERSIONS];
+    int n_input_overrides, n_output_overrides;
+    struct io_override inputs[REPO_MAX_IO], outputs[REPO_MAX_IO];
+    int warmup;              /* warm-up runs with zero inputs after load */
+    int v1_instances_b64;
+    /* Dynamic batching (used from 3/7 on; validated now). */
+    int dynamic_batching;
+    int64_t max_queue_delay_us;
+    int64_t max_queue_size;
+};
+
+/* Statistics counters of one version (statistics extension and metrics). */
+struct duration_stat {
+    atomic_uint_fast64_t count, ns;
+};
+
+struct version_stats {
+    struct duration_stat success, fail, queue, compute_input, compute_infer,
+        compute_output;
+    atomic_uint_fast64_t inference_count, execution_count;
+    atomic_uint_fast64_t last_inference_ms;
+    struct duration_stat *batch; /* [REPO_MAX_BATCH_STATS]: compute_infer per batch size */
+    struct duration_stat *batch_input, *batch_output;
+};
+
+struct io_desc {
+    char name[REPO_MAX_NAME * 4];
+    enum axle_dtype dtype;
+    int rank;
+    int64_t dims[AXLE_MAX_RANK]; /* -1 variable */
+};
+
+struct model_version {
+    atomic_int refs;
+    struct served_model *model;
+    int64_t version;
+    char version_str[24];
+    enum version_state state;
+    struct axle_model *engine;
+    int n_inputs, n_outputs;
+    struct io_desc inputs[REPO_MAX_IO], outputs[REPO_MAX_IO];
+    int64_t max_batch_size;
+    double load_seconds;
+    struct axle_session **sessions; /* [n_threads], lazily created */
+    int n_sessions;
+    int intra_threads;
+    struct version_stats stats;
+};
+
+struct served_model {
+    char name[REPO_MAX_NAME + 1];
+    struct model_config cfg;
+    int has_config;
+    /* Serving set, newest first. */
+    struct model_version *versions[REPO_MAX_VERSIONS];
+    int n_versions;
+    /* Index entries for versions that are not serving (failed loads). */
+    int64_t failed_version;
+    char reason[256];
+    enum version_state state; /* READY if any version serves */
+    int loading;              /* a load is running (409 for another) */
+    int unloaded;             /* explicitly unloaded */
+    int from_startup;         /* counts for server readiness */
+};
+
+struct repo {
+    char *root;          /* repository directory */
+    char *single_file;   /* or: one model file */
+    char *single_name;
+    enum model_control control;
+    int n_threads;       /* I/O threads: session slots per version */
+    int intra_threads;   /* intra-op threads per session */
+    pthread_mutex_t mu;
+    struct served_model **models;
+    int n_models, cap_models;
+    int64_t max_model_bytes;
+    /* Poll thread. */
+    double poll_interval;
+    pthread_t poll_thread;
+    int poll_running;
+    atomic_int stop;
+    pthread_mutex_t wait_mu;
+    pthread_cond_t wait_cv;
+    void (*log)(const char *event, const char *model, const char *version,
+                const char *detail);
+};
+
+enum axle_status repo_open(struct repo *r, struct axle_err *err);
+/* Load everything the repository holds (startup). Failed models stay in the
+ * index as UNAVAILABLE; returns the number that loaded. */
+int repo_load_all(struct repo *r);
+/* Rescan: new versions load, removed versions unload (poll mode). */
+void repo_rescan(struct repo *r);
+void repo_start_poll(struct repo *r);
+void repo_close(struct repo *r);
+
+/* Explicit model control. */
+enum axle_status repo_load_model(struct repo *r, const char *name, struct axle_err *err);
+enum axle_status repo_unload_model(struct repo *r, const char *name, struct axle_err *err);
+
+/* Find a version to serve: version NULL picks the newest READY one. On
+ * success returns a referenced version. NOT_FOUND for an unknown model or
+ * version; UNAVAILABLE when the model exists but is not ready. */
+enum axle_status repo_acquire(struct repo *r, const char *model, const char *version,
+                              struct model_version **out, struct axle_err *err);
+void version_release(struct model_version *v);
+struct axle_session *version_session(struct model_version *v, int thread_index,
+                                     struct axle_err *err);
+
+/* Every startup model is READY. */
+int repo_ready(struct repo *r);
+
+/* Snapshot for listings: calls fn for each model under the lock. */
+void repo_foreach(struct repo *r, void (*fn)(void *arg, struct served_model *m), void *arg);
+
+/* Names (SECURITY.md D10). */
+int repo_valid_model_name(const char *s);
+int repo_parse_version(const char *s, int64_t *out);
+
+/* config.json (D31): parse into cfg; fills cfg defaults first. */
+enum axle_status model_config_parse(char *json, size_t len, struct model_config *cfg,
+                                    struct axle_err *err);
+void model_config_default(struct model_config *cfg, const char *name);
+
+const char *wire_dtype_name(enum axle_dtype dt);
+enum axle_dtype wire_dtype_parse(const char *s);
+
+#endif

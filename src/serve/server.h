@@ -1,0 +1,70 @@
+/*
+ * server.h - what the request handlers share: the server state, per-thread
+ * scratch memory, status mapping and the protocol front ends.
+ *
+ * Life of a request: http.c hands a complete request to serve_handle()
+ * (routes.c) on an I/O thread. The route table picks the handler after the
+ * one auth gate; inference handlers (infer.c) take a reference on the model
+ * version, decode the body into tensors that point into the request body or
+ * into the thread's scratch, run the thread's session for that version, and
+ * encode the answer into scratch before http_respond() copies it out.
+ */
+#ifndef AXLE_SERVE_SERVER_H
+#define AXLE_SERVE_SERVER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "serve/buf.h"
+#include "serve/http.h"
+#include "serve/json.h"
+#include "serve/repo.h"
+
+struct server {
+    struct repo repo;
+    struct http_server *http;
+    struct http_limits limits;
+    atomic_int draining;
+    int have_mgmt_token;
+    unsigned char mgmt_token_hash[32];
+    int have_infer_token;
+    unsigned char infer_token_hash[32];
+    int http_port;
+    int loopback;
+    int strict_readiness;
+    uint64_t start_ns;
+};
+
+/* Per I/O thread scratch, reused across requests. */
+struct scratch {
+    struct json_doc doc;
+    struct axle_buf out;   /* response JSON */
+    struct axle_buf data;  /* decoded input tensors */
+    struct axle_buf aux;   /* string pointers, binary output staging */
+};
+
+struct scratch *scratch_get(void);
+int serve_thread_index(void);
+void serve_set_thread_index(int i);
+
+/* Canonical status -> HTTP status (PROTOCOLS.md section 11). */
+int status_to_http(enum axle_status st);
+void respond_status(struct http_req *r, enum axle_status st, const char *msg);
+void respond_json(struct http_req *r, int status, const struct axle_buf *b);
+
+/* routes.c */
+void serve_handle(void *ctx, struct http_req *r);
+
+/* infer.c: POST .../infer and V1 :predict. */
+void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *v);
+void serve_v1_predict(struct server *s, struct http_req *r, struct model_version *v);
+
+/* auth.c */
+int auth_load_token_file(const char *path, unsigned char hash[32], struct axle_err *err);
+/* Constant-time: SHA-256 of the presented token compared with XOR-accumulate. */
+int auth_token_matches(const char *presented, size_t len, const unsigned char hash[32]);
+
+/* Server log: one JSON line per lifecycle event on stderr. */
+void serve_log(const char *event, const char *model, const char *version, const char *detail);
+
+#endif
