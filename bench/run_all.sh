@@ -2,14 +2,17 @@
 # bench/run_all.sh - every benchmark in bench/, one after another. Each
 # script starts axle and its baseline side by side and prints ratios; see
 # BENCHMARKS.md for the recorded results and PERF.md's rules they follow.
+#   bench/run_all.sh [--quick]      (--quick is passed to every script)
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 status=0
 # The CMake-built gemm_bench uses the same flags as the engine.
 [ -x build/bench/gemm_bench ] && export BENCH_BIN="$PWD/build/bench/gemm_bench"
-for b in bench/gemm.sh bench/models.sh; do
+# The serving benchmarks (serve*.sh) need root for nginx and take the box's
+# two cores (server on cpu0, wrk on cpu1); they honour AXLE_BIN and --quick.
+for b in bench/gemm.sh bench/models.sh bench/serve.sh bench/serve_binary.sh bench/serve_startup.sh; do
   [ -x "$b" ] || continue
   echo "=== $b"
-  "$b" || status=1
+  "$b" "$@" || status=1
 done
 exit $status
