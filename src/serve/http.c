@@ -71,6 +71,7 @@ struct http_conn {
     size_t hoff_name[HTTP_MAX_HEADERS + 1], hoff_value[HTTP_MAX_HEADERS + 1];
     int n_hdr;
     int last_was_value;
+    int headers_done;        /* later header callbacks are chunked trailers */
     struct axle_buf body;
     struct axle_buf inflated;
     int err_status;          /* set by a callback: answer it and close */
@@ -346,6 +347,7 @@ static int cb_message_begin(http_parser *p)
     c->url_off = 0;
     c->n_hdr = 0;
     c->last_was_value = 0;
+    c->headers_done = 0;
     c->n_content_length = 0;
     c->expect_continue = 0;
     c->msg_complete = 0;
@@ -364,6 +366,8 @@ static int cb_url(http_parser *p, const char *at, size_t len)
 static int cb_header_field(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *c = p->data;
+    if (c->headers_done)
+        return 0; /* trailer fields of a chunked body are ignored */
     if (c->n_hdr == 0 || c->last_was_value) {
         if (c->n_hdr >= HTTP_MAX_HEADERS) {
             c->err_status = 431;
@@ -387,6 +391,8 @@ static int cb_header_field(http_parser *p, const char *at, size_t len)
 static int cb_header_value(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *c = p->data;
+    if (c->headers_done)
+        return 0;
     if (!c->last_was_value) {
         buf_putc(&c->hstore, 0);
         c->hoff_value[c->n_hdr - 1] = c->hstore.len;
@@ -431,6 +437,7 @@ static char *trim(char *s)
 static int cb_headers_complete(http_parser *p)
 {
     struct http_conn *c = p->data;
+    c->headers_done = 1;
     buf_putc(&c->hstore, 0);
     if (c->hstore.oom) {
         c->err_status = 431;

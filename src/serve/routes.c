@@ -6,6 +6,7 @@
  * decoded value is checked, never cleaned (SECURITY.md D10). A segment in a
  * model-name position must be a valid model name, a version a decimal.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +24,33 @@
 /* Shared helpers                                                      */
 
 static __thread struct scratch *tl_scratch;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
+static void scratch_free(void *p)
+{
+    struct scratch *sc = p;
+    json_doc_free(&sc->doc);
+    buf_free(&sc->out);
+    buf_free(&sc->data);
+    buf_free(&sc->aux);
+    free(sc);
+}
+
+static void scratch_key_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_free);
+}
+
+/* Scratch of the calling thread, freed when the thread ends. */
 struct scratch *scratch_get(void)
 {
     if (!tl_scratch) {
+        pthread_once(&scratch_once, scratch_key_init);
         tl_scratch = calloc(1, sizeof(*tl_scratch));
         if (!tl_scratch)
             abort();
+        pthread_setspecific(scratch_key, tl_scratch);
         json_doc_init(&tl_scratch->doc);
         buf_init(&tl_scratch->out);
         buf_init(&tl_scratch->data);
