@@ -1,33 +1,50 @@
 /*
  * json.c - bounded JSON reader and writer for the request path (json.h).
  *
- * Hand-written rather than taken from a Debian library: none of them both
- * accepts the NaN / Infinity / -Infinity number tokens TF Serving emits and
- * rejects duplicate keys in one pass (jansson rejects NaN; json-c and
- * yajl keep the last duplicate; cJSON has neither), and this parser is also
- * RATIO_PLACEHOLDER
+ * Hand-written rather than taken from a Debian library (STYLE.md §7): none
+ * of them both accepts the NaN / Infinity / -Infinity tokens TF Serving
+ * emits and rejects duplicate keys. jansson rejects duplicates
+ * (JSON_REJECT_DUPLICATES) but not NaN; json-c reads NaN and Infinity but
+ * keeps the last of duplicate keys; yajl and cJSON read neither token. It
+ * is also 11-13x faster than jansson with JSON_REJECT_DUPLICATES on the
+ * request path (bench/json.sh, parse + walk of the tensor data to doubles:
+ * ~90-byte V2 iris request 0.12 us vs 1.5 us, 1 MiB request with 262,144
+ * values 2.6 ms vs 30 ms; AMD EPYC, 2 cores, gcc 12 -O2).
  *
  * Reader design:
  *   - One pass over a NUL-terminated buffer (buf[len] = 0 is the sentinel,
  *     so the scanners stop at the end without a bounds check per byte).
  *   - No recursion. The stack of open containers is threaded through the
  *     token array itself: while a container is open its `end` field holds
- *     the index of the enclosing open container, and is overwritten with
- *     the real end when it closes. Depth is counted and capped at max_depth
- *     (SECURITY.md D16, CVE-2025-0649: 50,000 nested '[').
+ *     the index of the enclosing open container and its `size` that
+ *     container's member count so far (the innermost count lives in a
+ *     local); both get their real values when it closes. Depth is counted
+ *     and capped at max_depth (SECURITY.md D16, CVE-2025-0649: 50,000
+ *     nested '[').
  *   - Tokens go into d->toks, grown by doubling with axle_try_realloc up to
  *     min(max_tokens, len / 2 + 16), and kept across parses.
  *   - Strings are unescaped in place: every escape decodes to no more bytes
  *     than it occupies, so the write cursor never passes the read cursor,
  *     and the decoded text ends at or before the closing quote, which is
  *     where its NUL goes. Strings without escapes are never copied.
+ *   - \u0000 is accepted (RFC 8259) and decodes to a NUL byte: a string's
+ *     size is authoritative, and json_get / json_streq compare whole
+ *     lengths, so "a\u0000b" never matches "a".
  *   - Duplicate keys are checked when an object closes: pairwise for up to
  *     16 members, else by sorting the key indices (heapsort: O(n log n)
  *     worst case, no recursion, immune to crafted hash collisions).
  *
+ * Numbers: json_to_double takes Clinger's exact fast path when it can and
+ * strtod otherwise; a finite literal that overflows (1e400) is an error,
+ * while the Infinity token gives inf and underflow gives 0 or a subnormal.
+ * The writer prints the shortest of %.6g..%.9g (float) or %.15g..%.17g
+ * (double) that reads back exactly, integral values as integers; it
+ * assumes the C locale (the server never calls setlocale).
+ *
  * All error messages are fixed phrases; no client bytes reach them.
  */
 #include "serve/json.h"
+#include "serve/fmtfloat.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -376,6 +393,7 @@ enum axle_status json_parse(struct json_doc *d, char *cbuf, size_t len,
     enum axle_status st = AXLE_INVALID_ARGUMENT;
     struct json_tok *toks, *t;
     uint32_t n = 0, lim, cap_tok, cur = NO_PARENT, depth = 0, max_depth;
+    uint32_t cur_size = 0; /* members so far of cur; stored when it closes */
     int in_obj = 0;
     size_t max_str;
 
@@ -404,8 +422,7 @@ value:
         toks = d->toks;
         lim = d->cap < cap_tok ? d->cap : cap_tok;
     }
-    if (cur != NO_PARENT)
-        toks[cur].size++;
+    cur_size++; /* harmless for the root: no container reads it */
     t = &toks[n];
     t->size = 0;
     t->off = (uint32_t)(p - buf);
@@ -437,6 +454,8 @@ value:
         in_obj = *p == '{';
         t->type = in_obj ? JSON_OBJECT : JSON_ARRAY;
         t->end = cur; /* parent link while open */
+        t->size = cur_size; /* the parent's count, restored at close */
+        cur_size = 0;
         cur = n++;
         p++;
         SKIP_WS(p);
@@ -572,9 +591,11 @@ key:
     goto value;
 
 pop: {
-    uint32_t c = cur;
+    uint32_t c = cur, parent_size = toks[c].size;
     cur = toks[c].end;
     toks[c].end = n;
+    toks[c].size = cur_size;
+    cur_size = parent_size;
     depth--;
     if (in_obj && toks[c].size > 1) {
         int r = has_dup_keys(cbuf, toks, c, &sc);
@@ -879,6 +900,11 @@ void json_put_float(struct axle_buf *b, float v)
 
     if (put_special(b, v) || put_integral(b, v, 16777216.0))
         return;
+    n = fmt_float_shortest(v, tmp);
+    if (n > 0) {
+        buf_put(b, tmp, (size_t)n);
+        return;
+    }
     for (int prec = 6; prec <= 9; prec++) {
         n = snprintf(tmp, sizeof(tmp), "%.*g", prec, (double)v);
         if (prec == 9 || strtof(tmp, NULL) == v)

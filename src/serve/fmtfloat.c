@@ -1,0 +1,149 @@
+/*
+ * fmtfloat.c - shortest round-trip text for a float32, without printf.
+ *
+ * Hand-written because the library way is the bottleneck: a perf profile
+ * of `axle serve` answering V2 JSON inference for the iris model (three
+ * FP32 outputs, bench/serve.sh) put about 15 % of the server's CPU in
+ * glibc's printf/strtof, from searching %.6g..%.9g for the shortest string
+ * that reads back as the same float. Here the search runs in double
+ * arithmetic instead:
+ *
+ *   A float x sits in the interval (lo, hi) of reals that round to it, lo
+ *   and hi being the midpoints to its neighbours (exact in double). For
+ *   p = 1..9 digits, round x to p significant digits (D = n * 10^k) and
+ *   accept the first D strictly inside the interval. D is computed in
+ *   double with a relative error near 2^-52, far below the interval's
+ *   half-width (about 2^-25 relative), so a margin of 1e-12 * x separates
+ *   clear answers from the rare ties, for which the caller falls back to
+ *   printf (fmt_float_shortest returns -1).
+ *
+ * Output: laid out as printf's %.{P}g with P = max(6, digits): fixed
+ * notation for decimal exponents -4..P-1 ("0.98158467", "100"), else
+ * "d.ddde-08" style; JSON numbers either way.
+ */
+#include "serve/fmtfloat.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 10^k for k in [-50, 50]: exact for |k| <= 22, correctly rounded else
+ * (strtod rounds correctly). Filled before main. */
+static double p10_table[101];
+
+__attribute__((constructor)) static void p10_init(void)
+{
+    for (int i = -50; i <= 50; i++) {
+        char s[16];
+        snprintf(s, sizeof(s), "1e%d", i);
+        p10_table[50 + i] = strtod(s, NULL);
+    }
+}
+
+static double p10(int k)
+{
+    return p10_table[50 + k];
+}
+
+int fmt_float_shortest(float v, char out[32])
+{
+    if (!isfinite(v))
+        return -1;
+    char *o = out;
+    if (signbit(v)) {
+        *o++ = '-';
+        v = -v;
+    }
+    if (v == 0) {
+        *o++ = '0';
+        *o = 0;
+        return (int)(o - out);
+    }
+    double x = v;
+    float up = nextafterf(v, INFINITY), down = nextafterf(v, 0);
+    double hi = isinf(up) ? x + (x - (double)down) / 2 : (x + (double)up) / 2;
+    double lo = (x + (double)down) / 2;
+    double margin = x * 1e-12;
+    int e10 = (int)floor(log10(x));
+    if (e10 > 38 || e10 < -46)
+        return -1;
+    if (x >= p10(e10 + 1))
+        e10++;
+    else if (x < p10(e10))
+        e10--;
+    uint64_t n = 0;
+    int p, k = 0;
+    for (p = 1; p <= 9; p++) {
+        k = e10 - p + 1;
+        double scaled = k >= 0 ? x / p10(k) : x * p10(-k);
+        double r = nearbyint(scaled);
+        n = (uint64_t)r;
+        uint64_t top = 1;
+        for (int i = 0; i < p; i++)
+            top *= 10;
+        if (n >= top) { /* rounded up to the next power of ten */
+            n /= 10;
+            k++;
+        }
+        double d = k >= 0 ? (double)n * p10(k) : (double)n / p10(-k);
+        if (k >= 0 && k <= 22 && d < 9007199254740992.0) {
+            /* d, lo and hi are exact: decide exactly; a decimal on a
+             * midpoint reads back as the neighbour with the even mantissa. */
+            uint32_t bits;
+            memcpy(&bits, &v, sizeof(bits));
+            if ((d > lo && d < hi) || ((d == lo || d == hi) && (bits & 1) == 0))
+                break;
+            continue;
+        }
+        if (d > lo + margin && d < hi - margin)
+            break;
+        if (!(d < lo - margin || d > hi + margin))
+            return -1; /* too close to a tie to decide in double */
+    }
+    if (p > 9)
+        return -1;
+    /* Digits of n (no trailing zeros: a shorter p would have matched). */
+    char dig[12];
+    int nd = 0;
+    do {
+        dig[nd++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    int E = k + nd - 1; /* exponent of the first digit */
+    int P = nd < 6 ? 6 : nd; /* as %.{P}g lays it out */
+    if (E >= -4 && E < P) {
+        if (E < 0) {
+            *o++ = '0';
+            *o++ = '.';
+            for (int i = 0; i < -E - 1; i++)
+                *o++ = '0';
+            for (int i = nd - 1; i >= 0; i--)
+                *o++ = dig[i];
+        } else {
+            for (int i = nd - 1, pos = 0; i >= 0 || pos <= E; pos++) {
+                if (pos == E + 1 && i >= 0)
+                    *o++ = '.';
+                *o++ = i >= 0 ? dig[i--] : '0';
+            }
+        }
+    } else {
+        *o++ = dig[nd - 1];
+        if (nd > 1) {
+            *o++ = '.';
+            for (int i = nd - 2; i >= 0; i--)
+                *o++ = dig[i];
+        }
+        *o++ = 'e';
+        *o++ = E < 0 ? '-' : '+';
+        int ae = E < 0 ? -E : E;
+        if (ae >= 10)
+            *o++ = (char)('0' + ae / 10);
+        else
+            *o++ = '0';
+        *o++ = (char)('0' + ae % 10);
+    }
+    *o = 0;
+    return (int)(o - out);
+}
