@@ -51,6 +51,7 @@ static enum axle_status prepare_states(struct axle_model *m,
     enum axle_status st = AXLE_OK;
     struct axle_scratch scratch = {0};
 
+    int *absorbed = axle_xcalloc((size_t)g->n_values + 1, sizeof(int));
     m->states = axle_xcalloc((size_t)g->n_nodes + 1, sizeof(void *));
     for (int i = 0; i < g->n_nodes && st == AXLE_OK; i++) {
         struct axle_node *n = &g->nodes[i];
@@ -94,12 +95,28 @@ static enum axle_status prepare_states(struct axle_model *m,
         if (st != AXLE_OK)
             axle_err_prefix(err, "node '%.60s' (%.40s): ", n->name,
                             n->op_type);
+        for (int j = 0; j < n->n_inputs && j < 32; j++)
+            if ((k.absorbed >> j & 1u) && n->inputs[j] >= 0)
+                absorbed[n->inputs[j]]++;
         axle_free(tin);
         axle_free(tout);
         axle_free(in);
         axle_free(out);
     }
     axle_free(scratch.data);
+    /* Constants that every consumer absorbed into its state are dead
+     * weight: free their bytes (the shape stays for inspection). */
+    for (int v = 0; v < g->n_values && st == AXLE_OK; v++) {
+        struct axle_tensor *c = g->values[v].const_value;
+        if (c != NULL && c->owns_data && c->data != NULL &&
+            c->dtype != AXLE_DTYPE_STRING && !g->values[v].is_output &&
+            absorbed[v] > 0 && absorbed[v] == g->values[v].n_consumers) {
+            axle_free(c->data);
+            c->data = NULL;
+            c->cap_bytes = 0;
+        }
+    }
+    axle_free(absorbed);
     return st;
 }
 

@@ -45,6 +45,10 @@ struct axle_kctx {
     struct axle_scratch *scratch;   /* see axle_kctx_scratch */
     struct axle_graph *graph;       /* for symbolic dim names (infer only) */
     struct axle_err *err;
+    /* prepare only: set bit j when `run` will never read constant input j's
+     * bytes (they live on in the state, e.g. as packed weights). The engine
+     * then frees a constant that every consumer has absorbed. */
+    unsigned absorbed;
 };
 
 struct axle_op {

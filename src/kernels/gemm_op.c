@@ -160,6 +160,9 @@ static enum axle_status gemm_prepare(struct axle_kctx *k, void **state)
             s->bias[j] = beta * cv[scalar ? 0 : j];
     }
     *state = s;
+    /* Without transA, run multiplies by the panels only. */
+    if (axle_node_attr_int(k->node, "transA", 0) == 0)
+        k->absorbed |= 1u << 1;
     return AXLE_OK;
 }
 

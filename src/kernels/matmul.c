@@ -142,6 +142,7 @@ static enum axle_status matmul_prepare(struct axle_kctx *k, void **state)
     if (st != AXLE_OK)
         return st;
     *state = pw;
+    k->absorbed |= 1u << 1; /* run multiplies by the panels only */
     return AXLE_OK;
 }
 
