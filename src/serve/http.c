@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,18 +37,35 @@
 #include "serve/json.h"
 
 #define IN_CHUNK (64 * 1024)
+#define MAX_CHUNK_EXT 1024      /* D21: chunk extensions */
+#define MAX_CHUNK_SIZE_DIGITS 64
 
 struct http_loop;
 
 /* Head pre-scan state. */
 struct head_scan {
     size_t total;      /* bytes of the head so far */
+    size_t hdr_bytes;  /* of which header lines (after the request line) */
     size_t line_len;   /* bytes of the current line */
     int line_no;       /* 0: request line */
     int n_headers;
     int prev_cr;
     int seen_colon;    /* in this header line */
     int line_start;    /* at the first byte of a line */
+};
+
+/* Chunked-body scan: the chunk-size lines, which http-parser does not
+ * limit beyond its 80 KiB header cap (D21: extensions <= 1 KiB). Runs over
+ * the bytes http-parser consumed for the body. */
+enum { CS_LINE, CS_DATA, CS_DATA_END, CS_TRAILER, CS_DONE };
+
+struct chunk_scan {
+    int state;
+    uint64_t size;     /* CS_LINE: size so far; CS_DATA: bytes left */
+    size_t line_len;   /* bytes of the current line (CR excluded) */
+    size_t digits;
+    size_t ext_len;    /* bytes after ';' (or whitespace) */
+    int in_ext;
 };
 
 struct http_conn {
@@ -64,6 +82,7 @@ struct http_conn {
 
     int in_head;             /* next bytes belong to a message head */
     struct head_scan hs;
+    struct chunk_scan cs;
 
     /* Current message. */
     struct axle_buf hstore;  /* url NUL name NUL value NUL ... */
@@ -89,7 +108,23 @@ struct http_conn {
     int reading_stopped;
     int close_after_write;
     int closing;
+    int served;              /* has answered a request (keep-alive reuse) */
+    struct http_deferred *deferred; /* an answer being prepared off-loop */
     int detached_closed;
+};
+
+/* An answer prepared on another thread (http_defer). The loop thread owns
+ * `conn` (set to NULL if the connection goes away first); the preparing
+ * thread owns the answer fields until it queues the object. */
+struct http_deferred {
+    struct http_deferred *next;
+    struct http_loop *loop;
+    struct http_conn *conn;
+    struct http_req req;
+    int status;
+    const char *content_type, *extra_headers;
+    char *body;
+    size_t len;
 };
 
 struct http_loop {
@@ -97,6 +132,8 @@ struct http_loop {
     uv_tcp_t listener;
     int listening;
     uv_async_t wake;
+    uv_mutex_t done_mu;
+    struct http_deferred *done; /* answered, waiting for this loop */
     uv_timer_t sweep;
     uv_thread_t thread;
     struct http_server *srv;
@@ -114,6 +151,7 @@ struct http_server {
     atomic_int stopping;
     atomic_size_t conn_count;
     atomic_uint_fast64_t requests;
+    atomic_int deferred_pending; /* deferred answers not yet delivered */
 };
 
 static http_parser_settings parser_settings;
@@ -418,6 +456,16 @@ static const char *hs_get(struct http_conn *c, const char *name, int *count)
     return found;
 }
 
+/* Both Content-Length and Transfer-Encoding among the headers seen so far
+ * (http-parser rejects the pair before on_headers_complete). */
+static int has_te_and_cl(struct http_conn *c)
+{
+    buf_putc(&c->hstore, 0); /* terminate a name still being collected */
+    if (c->hstore.oom)
+        return 0;
+    return hs_get(c, "content-length", NULL) && hs_get(c, "transfer-encoding", NULL);
+}
+
 static int ieq(const char *a, const char *b)
 {
     return strcasecmp(a, b) == 0;
@@ -647,7 +695,7 @@ static size_t head_scan(struct http_conn *c, const char *p, size_t n, int *done)
             c->err_msg = "header too large";
             return i;
         }
-        if (h->total > l->max_header_bytes + l->max_request_line) {
+        if (h->line_no > 0 && ++h->hdr_bytes > l->max_header_bytes) {
             c->err_status = 431;
             c->err_msg = "header too large";
             return i;
@@ -657,6 +705,72 @@ static size_t head_scan(struct http_conn *c, const char *p, size_t n, int *done)
 malformed:
     c->err_status = 400;
     c->err_msg = "malformed request";
+    return 0;
+}
+
+/* Scan p[0..n) of a chunked body (bytes http-parser has accepted).
+ * Returns 0, or -1 with c->err_* set. Stops at the end of the message. */
+static int chunk_scan(struct http_conn *c, const char *p, size_t n)
+{
+    struct chunk_scan *k = &c->cs;
+    for (size_t i = 0; i < n && k->state != CS_DONE; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        switch (k->state) {
+        case CS_LINE:
+            if (ch == '\n') {
+                k->state = k->size ? CS_DATA : CS_TRAILER;
+                k->line_len = k->digits = k->ext_len = 0;
+                k->in_ext = 0;
+                break;
+            }
+            if (ch == '\r')
+                break;
+            k->line_len++;
+            if (k->in_ext) {
+                if (++k->ext_len > MAX_CHUNK_EXT) {
+                    c->err_status = 400;
+                    c->err_msg = "chunk extension too long";
+                    return -1;
+                }
+            } else if (ch == ';' || ch == ' ' || ch == '\t') {
+                k->in_ext = 1;
+            } else {
+                int v = ch >= '0' && ch <= '9' ? ch - '0'
+                        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+                if (v < 0 || ++k->digits > MAX_CHUNK_SIZE_DIGITS || k->size > (UINT64_MAX >> 4)) {
+                    c->err_status = 400;
+                    c->err_msg = "invalid chunk size";
+                    return -1;
+                }
+                k->size = k->size * 16 + (uint64_t)v;
+            }
+            break;
+        case CS_DATA: {
+            size_t take = n - i < k->size ? n - i : (size_t)k->size;
+            k->size -= take;
+            i += take - 1;
+            if (k->size == 0)
+                k->state = CS_DATA_END;
+            break;
+        }
+        case CS_DATA_END:
+            if (ch == '\n')
+                k->state = CS_LINE;
+            break;
+        case CS_TRAILER:
+            if (ch == '\n') {
+                if (k->line_len == 0)
+                    k->state = CS_DONE;
+                k->line_len = 0;
+            } else if (ch != '\r') {
+                k->line_len++;
+            }
+            break;
+        default:
+            break;
+        }
+    }
     return 0;
 }
 
@@ -812,6 +926,7 @@ static void dispatch(struct http_conn *c)
         http_respond_error(&r, st, c->err_msg, NULL);
         return;
     }
+    c->served = 1;
     c->handler(c->ctx, &r);
     /* Give big buffers back between requests. */
     if (c->body.cap > (4u << 20))
@@ -832,38 +947,52 @@ static void conn_reset_message(struct http_conn *c)
 {
     c->in_head = 1;
     hs_reset(&c->hs);
+    memset(&c->cs, 0, sizeof(c->cs));
     c->t_first_ns = 0;
 }
 
 /* Parse what is buffered; dispatch complete requests. */
 static void conn_process(struct http_conn *c)
 {
-    while (c->in_off < c->in_len && !c->closing) {
+    while (c->in_off < c->in_len && !c->closing && !c->deferred) {
         if (unsent(c) > c->lim->max_unsent)
             break; /* resumed when the socket drains */
         char *p = c->in + c->in_off;
         size_t n = c->in_len - c->in_off;
+        size_t head_used = 0; /* bytes of p that belong to the head */
         if (c->in_head) {
             if (!c->t_first_ns)
                 c->t_first_ns = http_now_ns();
             int done;
-            size_t used = head_scan(c, p, n, &done);
+            head_used = head_scan(c, p, n, &done);
             if (c->err_status) {
                 respond_early(c, c->err_status, c->err_msg);
                 break;
             }
-            (void)used;
             if (done)
                 c->in_head = 0;
         }
         size_t used = http_parser_execute(&c->parser, &parser_settings, p, n);
         c->in_off += used;
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        if (!c->in_head && (c->parser.flags & F_CHUNKED) && used > head_used &&
+            chunk_scan(c, p + head_used, used - head_used) != 0) {
+            respond_early(c, c->err_status, c->err_msg);
+            break;
+        }
         if (e == HPE_PAUSED && c->msg_complete) {
             http_parser_pause(&c->parser, 0);
             c->msg_complete = 0;
             dispatch(c);
             conn_reset_message(c);
+            if (c->deferred) {
+                /* No further request is read until the answer is back. */
+                if (!c->reading_stopped) {
+                    uv_read_stop((uv_stream_t *)&c->tcp);
+                    c->reading_stopped = 1;
+                }
+                break;
+            }
             if (c->close_after_write) {
                 c->closing = 1;
                 break;
@@ -871,14 +1000,22 @@ static void conn_process(struct http_conn *c)
             continue;
         }
         if (e != HPE_OK) {
+            /* Name the problem the way the catalogue does; http-parser
+             * reports several of them under other errnos. */
+            int in_body = !c->in_head && !(c->parser.flags & F_TRAILING);
             if (c->err_status)
                 respond_early(c, c->err_status, c->err_msg);
-            else if (e == HPE_INVALID_CHUNK_SIZE)
+            else if (e == HPE_INVALID_CHUNK_SIZE ||
+                     (e == HPE_INVALID_CONTENT_LENGTH && in_body && (c->parser.flags & F_CHUNKED)))
                 respond_early(c, 400, "invalid chunk size");
+            else if (e == HPE_HEADER_OVERFLOW && in_body)
+                respond_early(c, 400, "chunk extension too long");
             else if (e == HPE_HEADER_OVERFLOW)
                 respond_early(c, 431, "header too large");
             else if (e == HPE_INVALID_METHOD)
                 respond_early(c, 501, "method not implemented");
+            else if (e == HPE_UNEXPECTED_CONTENT_LENGTH && has_te_and_cl(c))
+                respond_early(c, 400, "conflicting content-length and transfer-encoding");
             else if (e == HPE_INVALID_CONTENT_LENGTH || e == HPE_UNEXPECTED_CONTENT_LENGTH)
                 respond_early(c, 400, "invalid content-length");
             else
@@ -965,7 +1102,7 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
-    if (c->reading_stopped && unsent(c) <= c->lim->max_unsent && !c->closing) {
+    if (c->reading_stopped && unsent(c) <= c->lim->max_unsent && !c->closing && !c->deferred) {
         c->reading_stopped = 0;
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
         conn_process(c); /* requests that were held back */
@@ -1036,6 +1173,8 @@ static void on_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     l->n_conns--;
     atomic_fetch_sub(&l->srv->conn_count, 1);
+    if (c->deferred)
+        c->deferred->conn = NULL; /* its answer is dropped on arrival */
     conn_free_bufs(c);
     free(c);
 }
@@ -1073,10 +1212,29 @@ static void free_unaccepted(uv_handle_t *h)
     free(h->data);
 }
 
+/* A connection whose socket is open in c->tcp: register and start it. */
+static void conn_start(struct http_loop *l, struct http_conn *c)
+{
+    struct http_server *srv = l->srv;
+    conn_init(c, &srv->o.limits, srv->o.handler, srv->o.ctx);
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    l->n_conns++;
+    size_t total = atomic_fetch_add(&srv->conn_count, 1) + 1;
+    c->t_last_read_ns = http_now_ns();
+    if (total > srv->o.limits.max_conns || atomic_load(&srv->stopping)) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct http_loop *l = server->data;
-    struct http_server *srv = l->srv;
     if (status < 0)
         return;
     struct http_conn *c = axle_try_calloc(1, sizeof(*c));
@@ -1097,20 +1255,51 @@ static void on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->tcp, free_unaccepted);
         return;
     }
-    conn_init(c, &srv->o.limits, srv->o.handler, srv->o.ctx);
-    c->next = l->conns;
-    if (l->conns)
-        l->conns->prev = c;
-    l->conns = c;
-    l->n_conns++;
-    size_t total = atomic_fetch_add(&srv->conn_count, 1) + 1;
-    c->t_last_read_ns = http_now_ns();
-    if (total > srv->o.limits.max_conns || atomic_load(&srv->stopping)) {
-        conn_close(c);
+    conn_start(l, c);
+}
+
+/* Before a listener closes: take the connections the kernel has already
+ * completed (closing the socket would reset them, and their clients have
+ * sent requests they believe accepted). They are served like any other,
+ * with Connection: close once the server is closing. */
+static void accept_backlog(struct http_loop *l)
+{
+    uv_os_fd_t lfd;
+    if (uv_fileno((uv_handle_t *)&l->listener, &lfd) != 0)
         return;
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            return; /* EAGAIN: the queue is empty */
+        }
+        struct http_conn *c = axle_try_calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        uv_tcp_init(&l->loop, &c->tcp);
+        c->tcp.data = c;
+        c->wreq.data = c;
+        c->loop = l;
+        if (uv_tcp_open(&c->tcp, fd) != 0) {
+            close(fd);
+            uv_close((uv_handle_t *)&c->tcp, free_unaccepted);
+            continue;
+        }
+        conn_start(l, c);
     }
-    uv_tcp_nodelay(&c->tcp, 1);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* Bytes the kernel holds for c that have not been read yet. */
+static int unread_input(struct http_conn *c)
+{
+    uv_os_fd_t fd;
+    int n = 0;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, FIONREAD, &n) != 0)
+        return 0;
+    return n > 0;
 }
 
 /* Once a second: timeouts, and the closing state. */
@@ -1123,11 +1312,16 @@ static void on_sweep(uv_timer_t *t)
     const struct http_limits *lim = &srv->o.limits;
     for (struct http_conn *c = l->conns, *next; c; c = next) {
         next = c->next;
-        if (c->closing)
+        if (c->closing || c->deferred)
             continue;
         int idle_between = c->in_head && c->hs.total == 0 && c->in_len == c->in_off;
         if (idle_between) {
-            if (closing && !c->writing && c->out.len == 0) {
+            /* Closing: idle keep-alive connections go. Not one whose next
+             * request is already waiting in the kernel (it is read and
+             * answered, with Connection: close), nor one accepted moments
+             * ago that has not sent its first request yet. */
+            if (closing && !c->writing && c->out.len == 0 &&
+                (c->served || now - c->t_last_read_ns > 1000000000u) && !unread_input(c)) {
                 conn_close(c);
                 continue;
             }
@@ -1162,12 +1356,88 @@ static void close_walk(uv_handle_t *h, void *arg)
     }
 }
 
+/* On the loop thread: hand a deferred answer to its connection. */
+static void deliver(struct http_deferred *d)
+{
+    struct http_conn *c = d->conn;
+    if (c && !c->closing) {
+        c->deferred = NULL;
+        http_respond(&d->req, d->status, d->content_type, d->extra_headers, d->body, d->len);
+        if (c->close_after_write)
+            c->closing = 1;
+        if (c->reading_stopped && !c->closing && unsent(c) <= c->lim->max_unsent) {
+            c->reading_stopped = 0;
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        }
+        conn_process(c); /* pipelined requests held back; flushes */
+    } else if (c) {
+        c->deferred = NULL;
+    }
+    struct http_server *srv = d->loop->srv;
+    free(d->body);
+    free(d);
+    atomic_fetch_sub(&srv->deferred_pending, 1);
+}
+
+struct http_deferred *http_defer(struct http_req *r)
+{
+    struct http_conn *c = r->conn;
+    if (!c->loop || c->deferred)
+        return NULL;
+    struct http_deferred *d = axle_try_calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->loop = c->loop;
+    d->conn = c;
+    d->req = *r;
+    c->deferred = d;
+    atomic_fetch_add(&c->loop->srv->deferred_pending, 1);
+    return d;
+}
+
+void http_deferred_respond(struct http_deferred *d, int status, const char *content_type,
+                           const char *extra_headers, const void *body, size_t len)
+{
+    d->status = status;
+    d->content_type = content_type;
+    d->extra_headers = extra_headers;
+    d->body = NULL;
+    d->len = 0;
+    if (len) {
+        d->body = axle_try_malloc(len);
+        if (d->body) {
+            memcpy(d->body, body, len);
+            d->len = len;
+        } else {
+            d->status = 503;
+            d->content_type = NULL;
+            d->extra_headers = "Retry-After: 1\r\n";
+        }
+    }
+    struct http_loop *l = d->loop;
+    uv_mutex_lock(&l->done_mu);
+    d->next = l->done;
+    l->done = d;
+    uv_mutex_unlock(&l->done_mu);
+    uv_async_send(&l->wake);
+}
+
 static void on_wake(uv_async_t *a)
 {
     struct http_loop *l = a->data;
     struct http_server *srv = l->srv;
+    uv_mutex_lock(&l->done_mu);
+    struct http_deferred *d = l->done;
+    l->done = NULL;
+    uv_mutex_unlock(&l->done_mu);
+    while (d) {
+        struct http_deferred *next = d->next;
+        deliver(d);
+        d = next;
+    }
     if (atomic_load(&srv->stop_accepting) && l->listening) {
         l->listening = 0;
+        accept_backlog(l);
         uv_close((uv_handle_t *)&l->listener, NULL);
     }
     if (atomic_load(&srv->closing))
@@ -1257,6 +1527,7 @@ enum axle_status http_server_start(const struct http_server_opts *o,
         uv_loop_init(&l->loop);
         l->loop.data = l;
         uv_async_init(&l->loop, &l->wake, on_wake);
+        uv_mutex_init(&l->done_mu);
         l->wake.data = l;
         uv_timer_init(&l->loop, &l->sweep);
         l->sweep.data = l;
@@ -1312,11 +1583,17 @@ void http_server_free(struct http_server *s)
 {
     if (!s)
         return;
-    atomic_store(&s->stopping, 1);
     int started = 0;
     for (int i = 0; i < s->n_loops; i++)
         if (s->loops[i].thread)
             started = 1;
+    /* Answers still being prepared (model loads) are delivered, or dropped
+     * with their connection, by the loops: keep them running until then. */
+    while (started && atomic_load(&s->deferred_pending) > 0) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&s->stopping, 1);
     if (started) {
         wake_all(s);
         for (int i = 0; i < s->n_loops; i++)
@@ -1329,6 +1606,7 @@ void http_server_free(struct http_server *s)
     }
     for (int i = 0; i < s->n_loops; i++) {
         uv_loop_close(&s->loops[i].loop);
+        uv_mutex_destroy(&s->loops[i].done_mu);
     }
     free(s->loops);
     free(s);

@@ -9,8 +9,9 @@
  * A request is handed to the handler once it is complete (headers, body,
  * chunked decoding and Content-Encoding inflation done). The handler runs
  * on the I/O thread and must answer before it returns, with exactly one
- * http_respond*() call. Pipelined requests are handled one after the other;
- * their answers are coalesced into one write.
+ * http_respond*() call - or hand the answer to another thread with
+ * http_defer() (model loads). Pipelined requests are handled one after the
+ * other; their answers are coalesced into one write.
  *
  * Limits (SECURITY.md D21, D24, 2.H) are in struct http_limits; a request
  * that breaks one gets the catalogue's status and the connection closes.
@@ -84,6 +85,20 @@ void http_respond_iov(struct http_req *r, int status, const char *content_type,
 /* {"error":"msg"} with application/json. */
 void http_respond_error(struct http_req *r, int status, const char *msg,
                         const char *extra_headers);
+
+/* Answer later, from any thread, so that slow work (a model load) does not
+ * stall the I/O loop. Instead of answering, the handler calls http_defer()
+ * and returns; exactly one http_deferred_respond() later answers (it copies
+ * the body; content_type and extra_headers must be static strings). The
+ * connection reads no further request meanwhile. After http_defer() the
+ * handler must not use r again. Returns NULL when the answer cannot be
+ * deferred (detached connections, no memory): answer directly then. If the
+ * client goes away first, the answer is dropped on arrival. The server
+ * waits for outstanding deferred answers when it is freed. */
+struct http_deferred;
+struct http_deferred *http_defer(struct http_req *r);
+void http_deferred_respond(struct http_deferred *d, int status, const char *content_type,
+                           const char *extra_headers, const void *body, size_t len);
 
 typedef void (*http_handler_fn)(void *ctx, struct http_req *r);
 

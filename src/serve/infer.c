@@ -35,6 +35,9 @@ struct job {
     struct axle_tensor in[REPO_MAX_IO];
     int have_in[REPO_MAX_IO];
     size_t in_off[REPO_MAX_IO]; /* offset in sc->data, or SIZE_MAX if borrowed */
+    int in_aux[REPO_MAX_IO];    /* BYTES elements copied into sc->aux: the
+                                   element pointers hold aux offsets + 1
+                                   until fix_pointers() (aux may still move) */
     struct out_sel sel[REPO_MAX_IO];
     int n_sel;
     const char *id;
@@ -261,18 +264,25 @@ static int put_leaf(struct job *j, const struct json_doc *d, uint32_t t, int idx
     if (x->dtype == AXLE_DTYPE_STRING) {
         const struct json_tok *tk = json_tok(d, t);
         char *s;
+        long n;
         if (tk->type == JSON_STRING) {
             s = (char *)json_str(d, t);
-            if (j->v->model->cfg.v1_instances_b64 && b64_decode_inplace(s) < 0)
+            n = (long)tk->size;
+            if (j->v->model->cfg.v1_instances_b64 && (n = b64_decode_inplace(s)) < 0)
                 return bad(err, "invalid base64 in input '%s'", j->v->inputs[idx].name);
         } else if (tk->type == JSON_OBJECT && tk->size == 1 && json_streq(d, t + 1, "b64") &&
                    json_tok(d, t + 2)->type == JSON_STRING) {
             s = (char *)json_str(d, t + 2);
-            if (b64_decode_inplace(s) < 0)
+            if ((n = b64_decode_inplace(s)) < 0)
                 return bad(err, "invalid base64 in input '%s'", j->v->inputs[idx].name);
         } else {
             return bad(err, "unexpected value for BYTES input '%s'", j->v->inputs[idx].name);
         }
+        /* Elements are C strings in the engine: one with a NUL inside
+         * cannot be passed on whole, and is never cut short silently. */
+        if (strlen(s) != (size_t)n)
+            return bad(err, "invalid bytes element: embedded NUL in input '%s'",
+                       j->v->inputs[idx].name);
         ((char **)(void *)base)[i] = s;
         return 0;
     }
@@ -385,33 +395,38 @@ static int bytes_blob_count(const unsigned char *p, size_t len, int64_t *count)
     return 0;
 }
 
-/* BYTES binary -> NUL-terminated copies in sc->aux; pointers in data. */
+/* BYTES binary -> NUL-terminated copies in sc->aux. The element pointers
+ * in data hold aux offsets + 1 until fix_pointers(): a later input may
+ * still grow (and move) aux. The blob was checked by bytes_blob_count. */
 static int bytes_blob_unpack(struct job *j, int idx, const unsigned char *p, size_t len,
                              struct axle_err *err)
 {
-    /* Strings are copied (each needs a terminator). */
-    size_t need = len + 64;
+    /* Strings are copied with a terminator in place of each 4-byte length
+     * prefix, so the copies never take more than the blob. */
+    size_t need = len + 1;
     struct axle_buf *aux = &j->sc->aux;
-    size_t base_off = aux->len;
-    if (!buf_reserve(aux, need))
-        return bad(err, "memory budget exceeded%s", "");
+    if (!buf_reserve(aux, need)) {
+        axle_err_set(err, AXLE_UNAVAILABLE, "memory budget exceeded");
+        return -1;
+    }
     char **ptrs = (char **)(void *)(j->sc->data.data + j->in_off[idx]);
-    size_t off = 0, o = base_off;
+    size_t off = 0, o = aux->len;
     int64_t i = 0;
-    /* Offsets first (aux may not move after this reserve). */
     while (off < len) {
         uint32_t l = (uint32_t)p[off] | (uint32_t)p[off + 1] << 8 | (uint32_t)p[off + 2] << 16 |
                      (uint32_t)p[off + 3] << 24;
         off += 4;
+        if (memchr(p + off, 0, l))
+            return bad(err, "invalid bytes element: embedded NUL in input '%s'",
+                       j->v->inputs[idx].name);
         memcpy(aux->data + o, p + off, l);
         aux->data[o + l] = 0;
-        ptrs[i++] = (char *)(uintptr_t)(o + 1); /* fixed up below */
+        ptrs[i++] = (char *)(uintptr_t)(o + 1);
         o += l + 1;
         off += l;
     }
     aux->len = o;
-    for (int64_t k = 0; k < i; k++)
-        ptrs[k] = aux->data + ((uintptr_t)ptrs[k] - 1);
+    j->in_aux[idx] = 1;
     return 0;
 }
 
@@ -421,12 +436,13 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
     struct json_doc *d = &j->sc->doc;
     size_t json_len = len;
     if (j->r->inference_header) {
+        /* 1-19 digits, no sign, within the body (T9). */
         const char *h = j->r->inference_header;
         uint64_t n = 0;
         int digits = 0;
         for (; *h >= '0' && *h <= '9' && digits < 20; h++, digits++)
             n = n * 10 + (uint64_t)(*h - '0');
-        if (!digits || *h || n > len)
+        if (!digits || digits > 19 || *h || n > len)
             return bad(err, "invalid inference header length%s", "");
         json_len = (size_t)n;
     }
@@ -666,13 +682,23 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
     return 0;
 }
 
-/* Point the tensors at their scratch now that scratch no longer moves. */
+static int64_t numel(const struct axle_tensor *t);
+
+/* Point the tensors (and BYTES elements) at their scratch now that scratch
+ * no longer moves. */
 static void fix_pointers(struct job *j)
 {
-    for (int i = 0; i < j->v->n_inputs; i++)
-        if (j->have_in[i] && j->in_off[i] != SIZE_MAX) {
-            j->in[i].data = j->sc->data.data + j->in_off[i];
+    for (int i = 0; i < j->v->n_inputs; i++) {
+        if (!j->have_in[i] || j->in_off[i] == SIZE_MAX)
+            continue;
+        j->in[i].data = j->sc->data.data + j->in_off[i];
+        if (j->in_aux[i]) {
+            char **ptrs = j->in[i].data;
+            int64_t n = numel(&j->in[i]);
+            for (int64_t k = 0; k < n; k++)
+                ptrs[k] = j->sc->aux.data + ((uintptr_t)ptrs[k] - 1);
         }
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -886,10 +912,14 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
         respond_status(r, err.code, err.msg);
         return;
     }
-    /* Response JSON. */
+    /* Response JSON. BYTES and classification blobs are staged in a buffer
+     * of their own: sc->aux still holds the input strings, which BYTES
+     * outputs may point at (Identity), and must not move or be overwritten
+     * while they are read. */
     struct axle_buf *b = &j.sc->out;
-    struct axle_buf *aux = &j.sc->aux;
-    aux->len = 0;
+    struct axle_buf staging;
+    buf_init(&staging);
+    struct axle_buf *aux = &staging;
     struct http_iov iov[1 + REPO_MAX_IO];
     int n_iov = 1;
     size_t blob_start[REPO_MAX_IO], blob_len[REPO_MAX_IO];
@@ -916,6 +946,8 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
         if (sel->classify) {
             if (classify_strings(aux, t, v->max_batch_size > 0, sel->classify, &rank, dims,
                                  &cstart, &ccount) != 0) {
+                buf_free(&staging);
+                record_fail(v, r->t_start_ns);
                 respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
                 return;
             }
@@ -925,6 +957,7 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
             char msg[160];
             snprintf(msg, sizeof(msg), "FP16 and BF16 outputs must be requested in binary: output '%s'",
                      v->outputs[sel->index].name);
+            buf_free(&staging);
             record_fail(v, r->t_start_ns);
             respond_status(r, AXLE_INVALID_ARGUMENT, msg);
             return;
@@ -997,6 +1030,7 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
     }
     buf_puts(b, "]}");
     if (b->oom || aux->oom) {
+        buf_free(&staging);
         record_fail(v, r->t_start_ns);
         respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
         return;
@@ -1015,10 +1049,80 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
     } else {
         http_respond(r, 200, "application/json", NULL, b->data, b->len);
     }
+    buf_free(&staging);
 }
 
 /* ------------------------------------------------------------------ */
 /* KServe V1 / TF Serving                                              */
+
+/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        /* Continuation bytes k, smallest code point for that length. */
+        size_t k = (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 0;
+        if (k == 0)
+            return 0;
+        unsigned min = k == 1 ? 0x80 : k == 2 ? 0x800 : 0x10000;
+        c &= 0x3fu >> k;
+        if (n - i <= k)
+            return 0;
+        for (size_t q = 1; q <= k; q++) {
+            if ((s[i + q] & 0xc0) != 0x80)
+                return 0;
+            c = (c << 6) | (s[i + q] & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+static void put_b64(struct axle_buf *b, const unsigned char *s, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    buf_puts(b, "{\"b64\":\"");
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= s[i + 2];
+        char q[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63],
+                     i + 1 < n ? tab[(v >> 6) & 63] : '=', i + 2 < n ? tab[v & 63] : '='};
+        buf_put(b, q, 4);
+    }
+    buf_puts(b, "\"}");
+}
+
+/* One V1 response element: a BYTES element whose output name ends in
+ * "_bytes", or which is not valid UTF-8, goes out as {"b64": ...} (§9). */
+static void put_v1_element(struct axle_buf *b, const struct axle_tensor *t, int64_t i, int b64)
+{
+    if (t->dtype != AXLE_DTYPE_STRING) {
+        put_element(b, t->dtype, t->data, i);
+        return;
+    }
+    const char *s = ((char *const *)t->data)[i];
+    size_t n = s ? strlen(s) : 0;
+    if (b64 || !utf8_valid((const unsigned char *)s, n))
+        put_b64(b, (const unsigned char *)s, n);
+    else
+        json_put_str(b, s ? s : "", n);
+}
+
+static int ends_with_bytes(const char *name)
+{
+    size_t n = strlen(name);
+    return n >= 6 && strcmp(name + n - 6, "_bytes") == 0;
+}
 
 /* Shape of a nested JSON value: rectangular arrays only. Leaves are
  * scalars, strings or {"b64":..} objects. depth is bounded by the JSON
@@ -1106,10 +1210,7 @@ static void put_nested(struct axle_buf *b, const struct axle_tensor *t, int64_t 
     }
     int inner = rank - first_dim;
     if (inner == 0) {
-        if (t->dtype == AXLE_DTYPE_STRING && b64) {
-            /* not reached for numeric */
-        }
-        put_element(b, t->dtype, t->data, start);
+        put_v1_element(b, t, start, b64);
         return;
     }
     /* Walk elements, opening and closing brackets by the index odometer. */
@@ -1135,7 +1236,7 @@ static void put_nested(struct axle_buf *b, const struct axle_tensor *t, int64_t 
             for (int c = 0; c < closes; c++)
                 buf_putc(b, '[');
         }
-        put_element(b, t->dtype, t->data, start + e);
+        put_v1_element(b, t, start + e, b64);
     }
     for (int k = 0; k < inner; k++)
         buf_putc(b, ']');
@@ -1314,7 +1415,8 @@ void serve_v1_predict(struct server *s, struct http_req *r, struct model_version
             if (row)
                 buf_putc(b, ',');
             if (v->n_outputs == 1) {
-                put_nested(b, &out[0], out[0].rank > 0 && out[0].dims[0] == rows ? row : -1, 0);
+                put_nested(b, &out[0], out[0].rank > 0 && out[0].dims[0] == rows ? row : -1,
+                           ends_with_bytes(v->outputs[0].name));
             } else {
                 buf_putc(b, '{');
                 for (int o = 0; o < v->n_outputs; o++) {
@@ -1322,7 +1424,8 @@ void serve_v1_predict(struct server *s, struct http_req *r, struct model_version
                         buf_putc(b, ',');
                     json_put_cstr(b, v->outputs[o].name);
                     buf_putc(b, ':');
-                    put_nested(b, &out[o], out[o].rank > 0 && out[o].dims[0] == rows ? row : -1, 0);
+                    put_nested(b, &out[o], out[o].rank > 0 && out[o].dims[0] == rows ? row : -1,
+                               ends_with_bytes(v->outputs[o].name));
                 }
                 buf_putc(b, '}');
             }
@@ -1331,7 +1434,7 @@ void serve_v1_predict(struct server *s, struct http_req *r, struct model_version
     } else {
         buf_puts(b, "{\"outputs\":");
         if (v->n_outputs == 1) {
-            put_nested(b, &out[0], -1, 0);
+            put_nested(b, &out[0], -1, ends_with_bytes(v->outputs[0].name));
         } else {
             buf_putc(b, '{');
             for (int o = 0; o < v->n_outputs; o++) {
@@ -1339,7 +1442,7 @@ void serve_v1_predict(struct server *s, struct http_req *r, struct model_version
                     buf_putc(b, ',');
                 json_put_cstr(b, v->outputs[o].name);
                 buf_putc(b, ':');
-                put_nested(b, &out[o], -1, 0);
+                put_nested(b, &out[o], -1, ends_with_bytes(v->outputs[o].name));
             }
             buf_putc(b, '}');
         }

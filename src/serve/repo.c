@@ -709,6 +709,33 @@ static struct served_model *add_model(struct repo *r, const char *name)
     return m;
 }
 
+/* Identity of REL under the repository root (device, inode, size, change
+ * times), never 0; 0 when it cannot be stat'ed. A file that is replaced,
+ * rewritten or touched gets a new signature. */
+static uint64_t file_sig(struct repo *r, const char *rel)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    if (!r->root || snprintf(path, sizeof(path), "%s/%s", r->root, rel) >= (int)sizeof(path) ||
+        lstat(path, &sb) != 0)
+        return 0;
+    uint64_t v[7] = {(uint64_t)sb.st_dev, (uint64_t)sb.st_ino, (uint64_t)sb.st_size,
+                     (uint64_t)sb.st_mtim.tv_sec, (uint64_t)sb.st_mtim.tv_nsec,
+                     (uint64_t)sb.st_ctim.tv_sec, (uint64_t)sb.st_ctim.tv_nsec};
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    const unsigned char *b = (const unsigned char *)v;
+    for (size_t i = 0; i < sizeof(v); i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h | 1;
+}
+
+static uint64_t version_sig(struct repo *r, const struct served_model *m, int64_t ver)
+{
+    char rel[PATH_MAX];
+    snprintf(rel, sizeof(rel), "%s/%lld/%s", m->name, (long long)ver, MODEL_FILE);
+    return file_sig(r, rel);
+}
+
 static void log_event(struct repo *r, const char *ev, const char *model, int64_t ver,
                       const char *detail)
 {
@@ -737,12 +764,19 @@ static enum axle_status sync_model(struct repo *r, struct served_model *m, int f
         if (rootfd >= 0)
             close(rootfd);
         if (st != AXLE_OK) {
+            /* The poller reports a bad config.json once, not every scan. */
+            char rel[PATH_MAX];
+            snprintf(rel, sizeof(rel), "%s/config.json", m->name);
+            uint64_t sig = file_sig(r, rel);
             pthread_mutex_lock(&r->mu);
+            int repeat = !force && sig && sig == m->config_failed_sig;
+            m->config_failed_sig = sig;
             snprintf(m->reason, sizeof(m->reason), "%s", err->msg);
             if (m->n_versions == 0)
                 m->state = VS_UNAVAILABLE;
             pthread_mutex_unlock(&r->mu);
-            log_event(r, "load_failed", m->name, 0, err->msg);
+            if (!repeat)
+                log_event(r, "load_failed", m->name, 0, err->msg);
             return st;
         }
     }
@@ -750,17 +784,25 @@ static enum axle_status sync_model(struct repo *r, struct served_model *m, int f
     pthread_mutex_lock(&r->mu);
     m->cfg = cfg;
     m->has_config = has_cfg;
+    m->config_failed_sig = 0;
     int n_want = wanted_versions(r, m, want);
-    /* Which wanted versions are not loaded yet? */
+    /* Which wanted versions are not loaded yet? A version that failed is
+     * tried again only when asked to (force) or once its file changed. */
     int64_t to_load[REPO_MAX_VERSIONS];
+    uint64_t to_load_sig[REPO_MAX_VERSIONS];
     int n_load = 0;
     for (int i = 0; i < n_want; i++) {
         int have = 0;
         for (int j = 0; j < m->n_versions; j++)
             if (m->versions[j]->version == want[i])
                 have = 1;
-        if ((!have || force) && !(m->failed_version == want[i] && !force))
-            to_load[n_load++] = want[i];
+        if (have && !force)
+            continue;
+        uint64_t sig = version_sig(r, m, want[i]);
+        if (!force && m->failed_version == want[i] && sig == m->failed_sig)
+            continue;
+        to_load_sig[n_load] = sig;
+        to_load[n_load++] = want[i];
     }
     if (m->n_versions == 0 && n_load > 0)
         m->state = VS_LOADING;
@@ -783,6 +825,7 @@ static enum axle_status sync_model(struct repo *r, struct served_model *m, int f
         } else {
             pthread_mutex_lock(&r->mu);
             m->failed_version = to_load[i];
+            m->failed_sig = to_load_sig[i];
             snprintf(m->reason, sizeof(m->reason), "%s", lerr.msg);
             pthread_mutex_unlock(&r->mu);
             log_event(r, "load_failed", m->name, to_load[i], lerr.msg);
@@ -834,12 +877,23 @@ static enum axle_status sync_model(struct repo *r, struct served_model *m, int f
             drop[n_drop++] = loaded[j];
     memcpy(m->versions, next, (size_t)n_next * sizeof(next[0]));
     m->n_versions = n_next;
+    /* A failure stays on record while its version is wanted and not
+     * serving; it goes once the version loads or leaves the directory. */
+    if (m->failed_version) {
+        int wanted = 0, serving = 0;
+        for (int i = 0; i < n_want; i++)
+            wanted |= want[i] == m->failed_version;
+        for (int i = 0; i < n_next; i++)
+            serving |= next[i]->version == m->failed_version;
+        if (!wanted || serving) {
+            m->failed_version = 0;
+            m->failed_sig = 0;
+        }
+    }
     if (n_next > 0) {
         m->state = VS_READY;
-        if (result == AXLE_OK) {
+        if (!m->failed_version)
             m->reason[0] = 0;
-            m->failed_version = 0;
-        }
     } else {
         m->state = VS_UNAVAILABLE;
         if (n_want == 0 && !m->reason[0])

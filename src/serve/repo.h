@@ -108,6 +108,9 @@ struct served_model {
     /* Index entries for versions that are not serving (failed loads). */
     int64_t failed_version;
     char reason[256];
+    /* Identity (device, inode, size, times) of the file behind a failed
+     * version or config.json: the poller retries only once it changes. */
+    uint64_t failed_sig, config_failed_sig;
     enum version_state state; /* READY if any version serves */
     int loading;              /* a load is running (409 for another) */
     int unloaded;             /* explicitly unloaded */

@@ -580,6 +580,88 @@ static void model_route(struct server *s, struct http_req *r, const char *model,
     version_release(v);
 }
 
+/* Model loads run on a thread of their own and answer through
+ * http_defer(): a load takes seconds, and the I/O loop that received the
+ * request must go on serving (health probes, inference, a second load of
+ * the same model, which gets 409 "load in progress"). */
+#define MAX_CONCURRENT_LOADS 4
+
+static atomic_int loads_running;
+
+struct load_job {
+    struct server *s;
+    struct http_deferred *d;
+    char name[REPO_MAX_NAME + 1];
+};
+
+static void deferred_status(struct http_deferred *d, enum axle_status st, const char *msg)
+{
+    int code = status_to_http(st);
+    const char *extra = code == 503 ? "Retry-After: 1\r\n"
+                        : code == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL;
+    char tmp[512];
+    struct axle_buf b = {.data = tmp, .len = 0, .cap = sizeof(tmp), .limit = sizeof(tmp)};
+    buf_puts(&b, "{\"error\":");
+    json_put_cstr(&b, msg);
+    buf_putc(&b, '}');
+    if (b.oom) {
+        b.oom = 0;
+        b.len = 0;
+        buf_puts(&b, "{\"error\":\"error\"}");
+    }
+    http_deferred_respond(d, code, "application/json", extra, b.data, b.len);
+}
+
+static void *load_main(void *arg)
+{
+    struct load_job *j = arg;
+    struct axle_err err;
+    enum axle_status st = repo_load_model(&j->s->repo, j->name, &err);
+    if (st == AXLE_OK)
+        http_deferred_respond(j->d, 200, NULL, NULL, NULL, 0);
+    else
+        deferred_status(j->d, st, err.msg);
+    free(j);
+    atomic_fetch_sub(&loads_running, 1);
+    return NULL;
+}
+
+static void start_load(struct server *s, struct http_req *r, const char *name)
+{
+    if (atomic_fetch_add(&loads_running, 1) >= MAX_CONCURRENT_LOADS) {
+        atomic_fetch_sub(&loads_running, 1);
+        respond_status(r, AXLE_UNAVAILABLE, "too many concurrent model loads");
+        return;
+    }
+    struct load_job *j = calloc(1, sizeof(*j));
+    struct http_deferred *d = j ? http_defer(r) : NULL;
+    if (!d) {
+        /* Cannot defer (detached connection, no memory): load here. */
+        free(j);
+        atomic_fetch_sub(&loads_running, 1);
+        struct axle_err err;
+        enum axle_status st = repo_load_model(&s->repo, name, &err);
+        if (st != AXLE_OK)
+            respond_status(r, st, err.msg);
+        else
+            http_respond(r, 200, NULL, NULL, NULL, 0);
+        return;
+    }
+    j->s = s;
+    j->d = d;
+    snprintf(j->name, sizeof(j->name), "%s", name);
+    pthread_attr_t attr;
+    pthread_t t;
+    int ok = pthread_attr_init(&attr) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        ok = pthread_create(&t, &attr, load_main, j) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!ok)
+        load_main(j); /* no thread: load here; the answer still goes via the loop */
+}
+
 static void repository_route(struct server *s, struct http_req *r, struct path *p)
 {
     /* /v2/repository/index | /v2/repository/models/{m}/{load,unload} */
@@ -644,10 +726,12 @@ static void repository_route(struct server *s, struct http_req *r, struct path *
                     }
             }
         }
+        if (strcmp(p->seg[4], "load") == 0) {
+            start_load(s, r, p->seg[3]);
+            return;
+        }
         struct axle_err err;
-        enum axle_status st = strcmp(p->seg[4], "load") == 0
-                                  ? repo_load_model(&s->repo, p->seg[3], &err)
-                                  : repo_unload_model(&s->repo, p->seg[3], &err);
+        enum axle_status st = repo_unload_model(&s->repo, p->seg[3], &err);
         if (st != AXLE_OK) {
             respond_status(r, st, err.msg);
             return;
@@ -771,17 +855,25 @@ void serve_handle(void *ctx, struct http_req *r)
         respond_status(r, AXLE_NOT_FOUND, "not found");
         return;
     }
-    /* Model-name positions are judged as names; everything else as path. */
-    int name_pos = -1;
-    if (p.n >= 3 && (strcmp(p.seg[0], "v2") == 0 || strcmp(p.seg[0], "v1") == 0) &&
-        strcmp(p.seg[1], "models") == 0 && strcmp(p.seg[2], "stats") != 0)
+    /* Model-name positions are judged as names, version positions as
+     * versions (R1-R5); everything else as path (H20). */
+    int name_pos = -1, ver_pos = -1;
+    int models = p.n >= 3 && (strcmp(p.seg[0], "v2") == 0 || strcmp(p.seg[0], "v1") == 0) &&
+                 strcmp(p.seg[1], "models") == 0;
+    if (models && strcmp(p.seg[2], "stats") != 0)
         name_pos = 2;
+    if (models && p.n >= 5 && strcmp(p.seg[3], "versions") == 0)
+        ver_pos = 4;
     if (p.n >= 4 && strcmp(p.seg[0], "v2") == 0 && strcmp(p.seg[1], "repository") == 0 &&
         strcmp(p.seg[2], "models") == 0)
         name_pos = 3;
     for (int i = 0; i < p.n; i++) {
         if (i == name_pos && p.bad[i]) {
             respond_status(r, AXLE_INVALID_ARGUMENT, "invalid model name");
+            return;
+        }
+        if (i == ver_pos && p.bad[i]) {
+            respond_status(r, AXLE_INVALID_ARGUMENT, "invalid version");
             return;
         }
         if (p.bad[i]) {
