@@ -75,7 +75,12 @@ int fmt_float_shortest(float v, char out[32])
         e10--;
     uint64_t n = 0;
     int p, k = 0;
-    for (p = 1; p <= 9; p++) {
+    /* For a normal float the rounding interval (relative width < 2^-23) is
+     * narrower than the spacing of 6-digit decimals (>= 1e-6 relative), so
+     * a shorter decimal inside it is also the nearest 6-digit one padded
+     * with zeros: start at 6 digits and strip the zeros below. */
+    int p0 = x >= 1.17549435e-38 ? 6 : 1;
+    for (p = p0; p <= 9; p++) {
         k = e10 - p + 1;
         double scaled = k >= 0 ? x / p10(k) : x * p10(-k);
         double r = nearbyint(scaled);
@@ -104,7 +109,10 @@ int fmt_float_shortest(float v, char out[32])
     }
     if (p > 9)
         return -1;
-    /* Digits of n (no trailing zeros: a shorter p would have matched). */
+    while (n >= 10 && n % 10 == 0) { /* zeros of a padded shorter decimal */
+        n /= 10;
+        k++;
+    }
     char dig[12];
     int nd = 0;
     do {

@@ -207,6 +207,11 @@ static size_t unsent(const struct http_conn *c)
 
 static void put_status_line(struct axle_buf *b, int status)
 {
+    static const char ok[] = "HTTP/1.1 200 OK\r\n";
+    if (status == 200) {
+        buf_put(b, ok, sizeof(ok) - 1);
+        return;
+    }
     char line[64];
     int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status,
                      http_status_text(status));
@@ -492,10 +497,32 @@ static int cb_headers_complete(http_parser *p)
         c->err_msg = "header too large";
         return -1;
     }
-    int n_cl, n_te, n_host;
-    const char *cl = hs_get(c, "content-length", &n_cl);
-    const char *te = hs_get(c, "transfer-encoding", &n_te);
-    hs_get(c, "host", &n_host);
+    /* One pass over the names for the framing headers. */
+    int n_cl = 0, n_te = 0, n_host = 0;
+    const char *cl = NULL, *te = NULL, *expect = NULL;
+    for (int i = 0; i < c->n_hdr; i++) {
+        const char *name = c->hstore.data + c->hoff_name[i];
+        const char *value = c->hstore.data + c->hoff_value[i];
+        switch (name[0]) {
+        case 'c':
+            if (strcmp(name, "content-length") == 0 && n_cl++ == 0)
+                cl = value;
+            break;
+        case 't':
+            if (strcmp(name, "transfer-encoding") == 0 && n_te++ == 0)
+                te = value;
+            break;
+        case 'h':
+            n_host += strcmp(name, "host") == 0;
+            break;
+        case 'e':
+            if (!expect && strcmp(name, "expect") == 0)
+                expect = value;
+            break;
+        default:
+            break;
+        }
+    }
     if (cl && te) {
         c->err_status = 400;
         c->err_msg = "conflicting content-length and transfer-encoding";
@@ -547,7 +574,6 @@ static int cb_headers_complete(http_parser *p)
         c->err_msg = "body too large";
         return -1;
     }
-    const char *expect = hs_get(c, "expect", NULL);
     if (expect && ieq(trim((char *)expect), "100-continue") && p->http_minor >= 1 &&
         (p->flags & (F_CONTENTLENGTH | F_CHUNKED)) && p->content_length != 0)
         c->expect_continue = 1;
@@ -962,7 +988,7 @@ static void conn_process(struct http_conn *c)
         size_t head_used = 0; /* bytes of p that belong to the head */
         if (c->in_head) {
             if (!c->t_first_ns)
-                c->t_first_ns = http_now_ns();
+                c->t_first_ns = c->t_last_read_ns ? c->t_last_read_ns : http_now_ns();
             int done;
             head_used = head_scan(c, p, n, &done);
             if (c->err_status) {

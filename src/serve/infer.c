@@ -875,7 +875,7 @@ static void finish_stats(struct job *j, uint64_t t_in, uint64_t t_run, uint64_t 
         stat_add(&st->batch_output[b], t_end - t_run);
     }
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts); /* ms resolution is enough */
     atomic_store_explicit(&st->last_inference_ms,
                           (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
                           memory_order_relaxed);
@@ -883,7 +883,18 @@ static void finish_stats(struct job *j, uint64_t t_in, uint64_t t_run, uint64_t 
 
 static void job_init(struct job *j, struct server *s, struct http_req *r, struct model_version *v)
 {
-    memset(j, 0, sizeof(*j));
+    /* The tensors and selections are written before they are read; only
+     * the per-input flags and the scalars need clearing (the whole struct
+     * is several KiB). */
+    memset(j->have_in, 0, sizeof(j->have_in[0]) * (size_t)v->n_inputs);
+    memset(j->in_aux, 0, sizeof(j->in_aux[0]) * (size_t)v->n_inputs);
+    memset(j->in, 0, sizeof(j->in[0]) * (size_t)v->n_inputs);
+    j->n_sel = 0;
+    j->id = NULL;
+    j->id_len = 0;
+    j->binary_default = 0;
+    j->timeout_us = 0;
+    j->raw_mode = 0;
     j->srv = s;
     j->r = r;
     j->v = v;
