@@ -24,7 +24,7 @@ char *buf_reserve(struct axle_buf *b, size_t n)
 {
     if (b->oom)
         return NULL;
-    if (n <= b->cap - b->len)
+    if (n <= b->cap - b->len && b->data)
         return b->data + b->len;
     size_t need;
     if (__builtin_add_overflow(b->len, n, &need) ||

@@ -988,7 +988,7 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
                 /* strings live at cstart..: length-prefix them */
                 struct axle_buf tmp;
                 buf_init(&tmp);
-                const char *p = aux->data + cstart;
+                const char *p = ccount ? aux->data + cstart : "";
                 for (int64_t e = 0; e < ccount; e++) {
                     uint32_t l = (uint32_t)strlen(p);
                     unsigned char h[4] = {(unsigned char)l, (unsigned char)(l >> 8),
@@ -1020,7 +1020,7 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
         } else {
             buf_puts(b, ",\"data\":[");
             if (sel->classify) {
-                const char *p = aux->data + cstart;
+                const char *p = ccount ? aux->data + cstart : "";
                 for (int64_t e = 0; e < ccount; e++) {
                     if (e)
                         buf_putc(b, ',');
@@ -1050,7 +1050,7 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
     iov[0].len = b->len;
     for (int k = 1; k < n_iov; k++)
         if (blob_start[k - 1] != SIZE_MAX)
-            iov[k].p = aux->data + blob_start[k - 1];
+            iov[k].p = iov[k].len ? aux->data + blob_start[k - 1] : "";
     uint64_t t_end = http_now_ns();
     finish_stats(&j, t_in, t_run, t_end);
     if (any_binary) {
