@@ -877,6 +877,7 @@ static void dispatch(struct http_conn *c)
     r.method = p->method;
     r.method_name = http_method_str(p->method);
     r.keep_alive = http_should_keep_alive(p);
+    r.has_length = (p->flags & (F_CONTENTLENGTH | F_CHUNKED)) != 0;
     r.t_start_ns = c->t_first_ns;
     char *url = c->hstore.data + c->url_off;
     if (c->n_hdr == 0) {

@@ -61,6 +61,7 @@ struct http_req {
     char *body;             /* decoded body, NUL-terminated (body[len] = 0) */
     size_t body_len;
     int keep_alive;
+    int has_length;         /* the body was framed by Content-Length or chunked */
     int accept_gzip;
     uint64_t t_start_ns;    /* monotonic time when the first byte arrived */
     void *conn;             /* the struct http_conn answering it */

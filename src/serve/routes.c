@@ -558,6 +558,10 @@ static void model_route(struct server *s, struct http_req *r, const char *model,
         handle_stats(s, r, model, version);
         return;
     }
+    if (post && !r->has_length) {
+        http_respond_error(r, 411, "length required", NULL);
+        return;
+    }
     struct model_version *v;
     struct axle_err err;
     enum axle_status st = repo_acquire(&s->repo, model, version, &v, &err);
@@ -821,6 +825,10 @@ static void v1_route(struct server *s, struct http_req *r, struct path *p)
         return;
     if (strcmp(verb, "predict") != 0) {
         respond_status(r, AXLE_UNIMPLEMENTED, "not implemented");
+        return;
+    }
+    if (!r->has_length) {
+        http_respond_error(r, 411, "length required", NULL);
         return;
     }
     struct model_version *v;

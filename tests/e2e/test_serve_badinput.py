@@ -794,3 +794,11 @@ def rss_kib(srv):
                 return int(line.split()[1])
     return 0
 
+
+
+def test_411_infer_without_length(srv):
+    """An inference POST whose body is framed neither by Content-Length nor
+    by chunked encoding gets 411; the connection stays usable."""
+    for path in ("/v2/models/iris/infer", "/v1/models/iris:predict"):
+        data = ("POST %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode()
+        expect(srv.port, data, 411, "length required", close=False)
