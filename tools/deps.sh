@@ -52,6 +52,7 @@ PIP_PINS=(
 PIP_NODEPS_PINS=(
   tritonclient==2.73.0 python-rapidjson==1.25 geventhttpclient==2.6.1
   gevent==26.9.0 greenlet==3.3.2 zope.event==6.2 zope.interface==8.7 brotli==1.2.1
+  ml-dtypes==0.5.4
 )
 
 say() { printf 'deps: %s\n' "$*"; }

@@ -824,15 +824,28 @@ static void put_bytes_blob(struct axle_buf *b, const struct axle_tensor *t)
     }
 }
 
+/* Counters of the calling I/O thread: only it writes them, so a relaxed
+ * load and store (no locked add) is enough; readers sum the threads. */
+static void bump(atomic_uint_fast64_t *x, uint64_t d)
+{
+    atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
 static void stat_add(struct duration_stat *s, uint64_t ns)
 {
-    atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->ns, ns, memory_order_relaxed);
+    bump(&s->count, 1);
+    bump(&s->ns, ns);
+}
+
+static struct version_stats *my_stats(struct model_version *v)
+{
+    return &v->stats[(unsigned)serve_thread_index() % (unsigned)v->n_stats];
 }
 
 static void record_fail(struct model_version *v, uint64_t t0)
 {
-    stat_add(&v->stats.fail, http_now_ns() - t0);
+    stat_add(&my_stats(v)->fail, http_now_ns() - t0);
 }
 
 /* Run the job's session. */
@@ -859,7 +872,7 @@ static int run_job(struct job *j, struct axle_tensor *out, uint64_t *t_in_done,
 
 static void finish_stats(struct job *j, uint64_t t_in, uint64_t t_run, uint64_t t_end)
 {
-    struct version_stats *st = &j->v->stats;
+    struct version_stats *st = my_stats(j->v);
     uint64_t t0 = j->r->t_start_ns;
     int64_t b = j->batch > 0 ? j->batch : 1;
     stat_add(&st->success, t_end - t0);
@@ -867,8 +880,8 @@ static void finish_stats(struct job *j, uint64_t t_in, uint64_t t_run, uint64_t 
     stat_add(&st->compute_input, t_in - t0);
     stat_add(&st->compute_infer, t_run - t_in);
     stat_add(&st->compute_output, t_end - t_run);
-    atomic_fetch_add_explicit(&st->inference_count, (uint64_t)b, memory_order_relaxed);
-    atomic_fetch_add_explicit(&st->execution_count, 1, memory_order_relaxed);
+    bump(&st->inference_count, (uint64_t)b);
+    bump(&st->execution_count, 1);
     if (b < REPO_MAX_BATCH_STATS) {
         stat_add(&st->batch_input[b], t_in - t0);
         stat_add(&st->batch[b], t_run - t_in);

@@ -407,9 +407,12 @@ static void version_free(struct model_version *v)
         axle_session_free(v->sessions[i]);
     free(v->sessions);
     axle_model_unref(v->engine);
-    free(v->stats.batch);
-    free(v->stats.batch_input);
-    free(v->stats.batch_output);
+    for (int i = 0; v->stats && i < v->n_stats; i++) {
+        free(v->stats[i].batch);
+        free(v->stats[i].batch_input);
+        free(v->stats[i].batch_output);
+    }
+    free(v->stats);
     free(v);
 }
 
@@ -610,9 +613,13 @@ static enum axle_status load_version(struct repo *r, struct served_model *m, int
     v->n_sessions = r->n_threads > 0 ? r->n_threads : 1;
     v->sessions = axle_xcalloc((size_t)v->n_sessions, sizeof(*v->sessions));
     v->intra_threads = r->intra_threads;
-    v->stats.batch = axle_xcalloc(REPO_MAX_BATCH_STATS, sizeof(struct duration_stat));
-    v->stats.batch_input = axle_xcalloc(REPO_MAX_BATCH_STATS, sizeof(struct duration_stat));
-    v->stats.batch_output = axle_xcalloc(REPO_MAX_BATCH_STATS, sizeof(struct duration_stat));
+    v->n_stats = v->n_sessions;
+    v->stats = axle_xcalloc((size_t)v->n_stats, sizeof(*v->stats));
+    for (int i = 0; i < v->n_stats; i++) {
+        v->stats[i].batch = axle_xcalloc(REPO_MAX_BATCH_STATS, sizeof(struct duration_stat));
+        v->stats[i].batch_input = axle_xcalloc(REPO_MAX_BATCH_STATS, sizeof(struct duration_stat));
+        v->stats[i].batch_output = axle_xcalloc(REPO_MAX_BATCH_STATS, sizeof(struct duration_stat));
+    }
     /* Session for thread 0 now (memory reserved at load), then warm-up. */
     if (!version_session(v, 0, err)) {
         axle_err_prefix(err, "load failed: ");

@@ -60,7 +60,8 @@ struct model_config {
     int64_t max_queue_size;
 };
 
-/* Statistics counters of one version (statistics extension and metrics). */
+/* Statistics counters of one version (statistics extension and metrics);
+ * see model_version.stats for how they are shared. */
 struct duration_stat {
     atomic_uint_fast64_t count, ns;
 };
@@ -95,7 +96,11 @@ struct model_version {
     struct axle_session **sessions; /* [n_threads], lazily created */
     int n_sessions;
     int intra_threads;
-    struct version_stats stats;
+    /* One block per I/O thread, written only by that thread (plain loads
+     * and stores, no locked read-modify-write on the request path); readers
+     * add the blocks up. */
+    struct version_stats *stats;
+    int n_stats;
 };
 
 struct served_model {

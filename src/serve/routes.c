@@ -7,6 +7,7 @@
  * model-name position must be a valid model name, a version a decimal.
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,50 +276,96 @@ static void model_metadata(struct server *s, struct http_req *r, struct model_ve
     respond_json(r, 200, b);
 }
 
-static void put_dur(struct axle_buf *b, const char *key, struct duration_stat *d)
+static void put_dur(struct axle_buf *b, const char *key, uint64_t count, uint64_t ns)
 {
-    buf_printf(b, "\"%s\":{\"count\":%llu,\"ns\":%llu}", key,
-               (unsigned long long)atomic_load(&d->count), (unsigned long long)atomic_load(&d->ns));
+    buf_printf(b, "\"%s\":{\"count\":%llu,\"ns\":%llu}", key, (unsigned long long)count,
+               (unsigned long long)ns);
+}
+
+/* Sum of one counter over the I/O threads' blocks (off: its offset in
+ * struct version_stats). */
+static uint64_t stat_sum(const struct model_version *v, size_t off)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < v->n_stats; i++)
+        t += atomic_load_explicit((atomic_uint_fast64_t *)((char *)&v->stats[i] + off),
+                                  memory_order_relaxed);
+    return t;
+}
+
+#define STAT(v, field) stat_sum((v), offsetof(struct version_stats, field))
+
+static void put_dur_field(struct axle_buf *b, const struct model_version *v, const char *key,
+                          size_t off)
+{
+    put_dur(b, key, stat_sum(v, off + offsetof(struct duration_stat, count)),
+            stat_sum(v, off + offsetof(struct duration_stat, ns)));
+}
+
+/* One per-batch-size duration summed over the threads. */
+static void batch_sum(const struct model_version *v, struct duration_stat *const *arrays,
+                      int k, uint64_t *count, uint64_t *ns)
+{
+    *count = *ns = 0;
+    for (int i = 0; i < v->n_stats && i < REPO_MAX_IO; i++) {
+        *count += atomic_load_explicit(&arrays[i][k].count, memory_order_relaxed);
+        *ns += atomic_load_explicit(&arrays[i][k].ns, memory_order_relaxed);
+    }
 }
 
 static void put_version_stats(struct axle_buf *b, struct model_version *v)
 {
-    struct version_stats *st = &v->stats;
+    uint64_t last = 0;
+    for (int i = 0; i < v->n_stats; i++) {
+        uint64_t t = atomic_load(&v->stats[i].last_inference_ms);
+        last = t > last ? t : last;
+    }
     buf_puts(b, "{\"name\":");
     json_put_cstr(b, v->model->name);
     buf_puts(b, ",\"version\":\"");
     buf_puts(b, v->version_str);
     buf_printf(b, "\",\"last_inference\":%llu,\"inference_count\":%llu,\"execution_count\":%llu,"
                   "\"inference_stats\":{",
-               (unsigned long long)atomic_load(&st->last_inference_ms),
-               (unsigned long long)atomic_load(&st->inference_count),
-               (unsigned long long)atomic_load(&st->execution_count));
-    put_dur(b, "success", &st->success);
+               (unsigned long long)last, (unsigned long long)STAT(v, inference_count),
+               (unsigned long long)STAT(v, execution_count));
+    put_dur_field(b, v, "success", offsetof(struct version_stats, success));
     buf_putc(b, ',');
-    put_dur(b, "fail", &st->fail);
+    put_dur_field(b, v, "fail", offsetof(struct version_stats, fail));
     buf_putc(b, ',');
-    put_dur(b, "queue", &st->queue);
+    put_dur_field(b, v, "queue", offsetof(struct version_stats, queue));
     buf_putc(b, ',');
-    put_dur(b, "compute_input", &st->compute_input);
+    put_dur_field(b, v, "compute_input", offsetof(struct version_stats, compute_input));
     buf_putc(b, ',');
-    put_dur(b, "compute_infer", &st->compute_infer);
+    put_dur_field(b, v, "compute_infer", offsetof(struct version_stats, compute_infer));
     buf_putc(b, ',');
-    put_dur(b, "compute_output", &st->compute_output);
+    put_dur_field(b, v, "compute_output", offsetof(struct version_stats, compute_output));
     buf_puts(b, ",\"cache_hit\":{\"count\":0,\"ns\":0},\"cache_miss\":{\"count\":0,\"ns\":0}},"
                 "\"response_stats\":{},\"batch_stats\":[");
+    struct duration_stat *in[REPO_MAX_IO], *inf[REPO_MAX_IO], *outp[REPO_MAX_IO];
+    int n = v->n_stats < REPO_MAX_IO ? v->n_stats : REPO_MAX_IO;
+    for (int i = 0; i < n; i++) {
+        in[i] = v->stats[i].batch_input;
+        inf[i] = v->stats[i].batch;
+        outp[i] = v->stats[i].batch_output;
+    }
     int first = 1;
     for (int k = 1; k < REPO_MAX_BATCH_STATS; k++) {
-        if (!atomic_load(&st->batch[k].count))
+        uint64_t c, ns;
+        batch_sum(v, inf, k, &c, &ns);
+        if (!c)
             continue;
         if (!first)
             buf_putc(b, ',');
         first = 0;
         buf_printf(b, "{\"batch_size\":%d,", k);
-        put_dur(b, "compute_input", &st->batch_input[k]);
+        uint64_t ci, nsi, co, nso;
+        batch_sum(v, in, k, &ci, &nsi);
+        batch_sum(v, outp, k, &co, &nso);
+        put_dur(b, "compute_input", ci, nsi);
         buf_putc(b, ',');
-        put_dur(b, "compute_infer", &st->batch[k]);
+        put_dur(b, "compute_infer", c, ns);
         buf_putc(b, ',');
-        put_dur(b, "compute_output", &st->batch_output[k]);
+        put_dur(b, "compute_output", co, nso);
         buf_putc(b, '}');
     }
     buf_puts(b, "],\"memory_usage\":[]}");
