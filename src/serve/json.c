@@ -513,43 +513,30 @@ value:
         n++;
         goto after;
     }
-    case 'N':
-        if (end - p < 3 || memcmp(p, "NaN", 3) != 0)
+    case 'N': case 'I': case 't': case 'f': case 'n': {
+        /* The bare words: NaN and Infinity are numbers (their size is
+         * their text), the others carry no size. */
+        static const struct {
+            char first;
+            uint8_t type, len;
+            const char *word;
+        } words[] = {
+            {'N', JSON_NUMBER, 3, "NaN"},  {'I', JSON_NUMBER, 8, "Infinity"},
+            {'t', JSON_TRUE, 4, "true"},   {'f', JSON_FALSE, 5, "false"},
+            {'n', JSON_NULL, 4, "null"},
+        };
+        size_t w = 0;
+        while (words[w].first != *p)
+            w++;
+        if (end - p < words[w].len || memcmp(p, words[w].word, words[w].len) != 0)
             goto fail;
-        t->type = JSON_NUMBER;
-        t->size = 3;
-        p += 3;
+        t->type = words[w].type;
+        if (t->type == JSON_NUMBER)
+            t->size = words[w].len;
+        p += words[w].len;
         n++;
         goto after;
-    case 'I':
-        if (end - p < 8 || memcmp(p, "Infinity", 8) != 0)
-            goto fail;
-        t->type = JSON_NUMBER;
-        t->size = 8;
-        p += 8;
-        n++;
-        goto after;
-    case 't':
-        if (end - p < 4 || memcmp(p, "true", 4) != 0)
-            goto fail;
-        t->type = JSON_TRUE;
-        p += 4;
-        n++;
-        goto after;
-    case 'f':
-        if (end - p < 5 || memcmp(p, "false", 5) != 0)
-            goto fail;
-        t->type = JSON_FALSE;
-        p += 5;
-        n++;
-        goto after;
-    case 'n':
-        if (end - p < 4 || memcmp(p, "null", 4) != 0)
-            goto fail;
-        t->type = JSON_NULL;
-        p += 4;
-        n++;
-        goto after;
+    }
     default:
         goto fail; /* includes the end of the input: truncated */
     }

@@ -117,9 +117,10 @@ static int open_beneath(int dirfd, const char *rel, int flags)
         return (int)fd;
     /* Old kernel: walk one component at a time with O_NOFOLLOW. */
     char tmp[PATH_MAX];
-    if (strlen(rel) >= sizeof(tmp))
+    size_t rl = strlen(rel);
+    if (rl >= sizeof(tmp))
         return -1;
-    strcpy(tmp, rel); /* length checked above */
+    memcpy(tmp, rel, rl + 1);
     int cur = dup(dirfd);
     char *save = NULL;
     char *part = strtok_r(tmp, "/", &save);
