@@ -453,18 +453,34 @@ static void collect_index(void *arg, struct served_model *m)
     }
 }
 
-/* ------------------------------------------------------------------ */
-/* V1 status                                                           */
-
-static void v1_status(struct server *s, struct http_req *r, const char *model, const char *version)
+/* The version a request is for; answers the request and returns NULL when
+ * there is none. An inference POST must frame its body (411). */
+static struct model_version *acquire_or_answer(struct server *s, struct http_req *r,
+                                               const char *model, const char *version,
+                                               int needs_body)
 {
+    if (needs_body && !r->has_length) {
+        http_respond_error(r, 411, "length required", NULL);
+        return NULL;
+    }
     struct model_version *v;
     struct axle_err err;
     enum axle_status st = repo_acquire(&s->repo, model, version, &v, &err);
     if (st != AXLE_OK) {
         respond_status(r, st, err.msg);
-        return;
+        return NULL;
     }
+    return v;
+}
+
+/* ------------------------------------------------------------------ */
+/* V1 status                                                           */
+
+static void v1_status(struct server *s, struct http_req *r, const char *model, const char *version)
+{
+    struct model_version *v = acquire_or_answer(s, r, model, version, 0);
+    if (!v)
+        return;
     struct axle_buf *b = &scratch_get()->out;
     buf_reset(b);
     buf_puts(b, "{\"name\":");
@@ -605,17 +621,9 @@ static void model_route(struct server *s, struct http_req *r, const char *model,
         handle_stats(s, r, model, version);
         return;
     }
-    if (post && !r->has_length) {
-        http_respond_error(r, 411, "length required", NULL);
+    struct model_version *v = acquire_or_answer(s, r, model, version, post);
+    if (!v)
         return;
-    }
-    struct model_version *v;
-    struct axle_err err;
-    enum axle_status st = repo_acquire(&s->repo, model, version, &v, &err);
-    if (st != AXLE_OK) {
-        respond_status(r, st, err.msg);
-        return;
-    }
     if (!action) {
         model_metadata(s, r, v);
     } else if (strcmp(action, "ready") == 0) {
@@ -874,17 +882,9 @@ static void v1_route(struct server *s, struct http_req *r, struct path *p)
         respond_status(r, AXLE_UNIMPLEMENTED, "not implemented");
         return;
     }
-    if (!r->has_length) {
-        http_respond_error(r, 411, "length required", NULL);
+    struct model_version *v = acquire_or_answer(s, r, model, version, 1);
+    if (!v)
         return;
-    }
-    struct model_version *v;
-    struct axle_err err;
-    enum axle_status st = repo_acquire(&s->repo, model, version, &v, &err);
-    if (st != AXLE_OK) {
-        respond_status(r, st, err.msg);
-        return;
-    }
     serve_v1_predict(s, r, v);
     version_release(v);
 }
