@@ -37,14 +37,16 @@ enum {
     O_HOST, O_HTTP_PORT, O_THREADS, O_INTRA, O_CONTROL, O_POLL, O_MGMT_TOKEN, O_INFER_TOKEN,
     O_MAX_BODY, O_DRAIN_TIMEOUT, O_DRAIN_DELAY, O_ACCESS_LOG, O_MODEL_NAME, O_MODEL_DIR,
     O_GRPC_PORT, O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_IDLE_TIMEOUT, O_MAX_CONNS,
-    O_MAX_MODEL_BYTES, O_ALLOW_ROOT, O_INSECURE, O_HELP, N_OPTS
+    O_MAX_MODEL_BYTES, O_MAX_BATCH, O_DYNAMIC, O_DELAY, O_PREFERRED, O_INSTANCES,
+    O_MAX_QUEUE, O_QUEUE_TIMEOUT, O_PRIORITY_LEVELS, O_REQUEST_TIMEOUT, O_INLINE,
+    O_MEM_BUDGET, O_TEST_HOOKS, O_ALLOW_ROOT, O_INSECURE, O_HELP, N_OPTS
 };
 
 static struct opt opts[N_OPTS] = {
     [O_HOST] = {"host", 1, NULL, "listen address (default 127.0.0.1)", NULL},
     [O_HTTP_PORT] = {"http-port", 1, "HTTP_PORT", "HTTP port (default 8080; 0 picks one)", NULL},
-    [O_THREADS] = {"threads", 1, NULL, "I/O threads, each running requests inline (default 1)", NULL},
-    [O_INTRA] = {"intra-op-threads", 1, NULL, "threads per model session (default: CPUs / I/O threads)", NULL},
+    [O_THREADS] = {"threads", 1, NULL, "I/O threads (default 1)", NULL},
+    [O_INTRA] = {"intra-op-threads", 1, NULL, "threads per model instance (default: CPUs / instance count)", NULL},
     [O_CONTROL] = {"model-control", 1, NULL, "none | poll | explicit (default none)", NULL},
     [O_POLL] = {"poll-interval", 1, NULL, "seconds between repository scans in poll mode (default 5)", NULL},
     [O_MGMT_TOKEN] = {"management-token-file", 1, NULL, "file holding the management token (explicit mode)", NULL},
@@ -61,6 +63,18 @@ static struct opt opts[N_OPTS] = {
     [O_IDLE_TIMEOUT] = {"idle-timeout", 1, NULL, "keep-alive idle seconds (default 60)", NULL},
     [O_MAX_CONNS] = {"max-connections", 1, NULL, "open connections (default 1024)", NULL},
     [O_MAX_MODEL_BYTES] = {"max-model-bytes", 1, NULL, "largest model file (default 2 GiB)", NULL},
+    [O_MAX_BATCH] = {"max-batch-size", 1, NULL, "for models without config.json: 0 no batch dimension, N rows (default: 64 when every input's first dimension is dynamic)", NULL},
+    [O_DYNAMIC] = {"dynamic-batching", 0, NULL, "for models without config.json: stack concurrent requests into one execution", NULL},
+    [O_DELAY] = {"max-queue-delay-us", 1, NULL, "dynamic batching: longest wait for a forming batch to fill (default 0)", NULL},
+    [O_PREFERRED] = {"preferred-batch-sizes", 1, NULL, "dynamic batching: batch sizes run as soon as reached, e.g. 8,16", NULL},
+    [O_INSTANCES] = {"instance-count", 1, NULL, "parallel executions per model version (default 1)", NULL},
+    [O_MAX_QUEUE] = {"max-queue-size", 1, NULL, "requests waiting per model before 503 (default 4 x max batch x instances, >= 64)", NULL},
+    [O_QUEUE_TIMEOUT] = {"queue-timeout-us", 1, NULL, "longest wait in the queue before 503 (default 100000; 0 none)", NULL},
+    [O_PRIORITY_LEVELS] = {"priority-levels", 1, NULL, "queues per model for the request parameter priority (default 1)", NULL},
+    [O_REQUEST_TIMEOUT] = {"request-timeout", 1, NULL, "seconds a request may take before 504; clients may lower it with the parameter timeout (default 30)", NULL},
+    [O_INLINE] = {"inline-max-us", 1, NULL, "models whose run takes at most this run on the I/O thread (default 20; 0 never)", NULL},
+    [O_MEM_BUDGET] = {"memory-budget-bytes", 1, NULL, "models + request bodies held (default 70% of the cgroup limit, RLIMIT_AS or RAM)", NULL},
+    [O_TEST_HOOKS] = {"enable-test-hooks", 0, NULL, "POST /v2/debug/pause|resume, GET /v2/debug/models/M/queue (tests only)", NULL},
     [O_ALLOW_ROOT] = {"allow-root", 0, NULL, "permit running as uid 0", NULL},
     [O_INSECURE] = {"insecure-no-auth", 0, NULL, "permit a non-loopback listener without an inference token", NULL},
     [O_HELP] = {"help", 0, NULL, "this text", NULL},
@@ -153,6 +167,36 @@ static int is_loopback(const char *host)
 {
     return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "::1") == 0 ||
            strncmp(host, "127.", 4) == 0;
+}
+
+/* SECURITY.md 3.6: 70 % of cgroup v2 memory.max, else the v1 limit, else
+ * RLIMIT_AS, else physical memory. */
+static int64_t default_memory_budget(void)
+{
+    static const char *const files[] = {"/sys/fs/cgroup/memory.max",
+                                        "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+    int64_t limit = 0;
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]) && !limit; i++) {
+        FILE *f = fopen(files[i], "r");
+        if (!f)
+            continue;
+        char line[64];
+        if (fgets(line, sizeof(line), f)) {
+            char *end;
+            unsigned long long v = strtoull(line, &end, 10);
+            if (end != line && v > 0 && v < (1ull << 60))
+                limit = (int64_t)v;
+        }
+        fclose(f);
+    }
+    struct rlimit as;
+    if (!limit && getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+        limit = (int64_t)as.rlim_cur;
+    if (!limit) {
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        limit = pages > 0 && psz > 0 ? (int64_t)pages * psz : (int64_t)1 << 32;
+    }
+    return limit / 10 * 7;
 }
 
 static double now_s(void)
@@ -255,8 +299,56 @@ int axle_cmd_serve(int argc, char **argv)
     NUM(O_GRPC_PORT, 0, 65535, grpc_port);
     NUM(O_MAX_MODEL_BYTES, 1, 1e13, max_model);
     NUM(O_INTRA, 1, 256, intra);
+    /* Scheduling defaults for every model whose config.json does not set
+     * them. */
+    struct model_config *dc = &s->repo.defaults;
+    model_config_default(dc, "");
+    double num = 0, queue_timeout_us = 100000, inline_us = 20, request_timeout = 30,
+           budget = 0;
+    if (opts[O_MAX_BATCH].value) {
+        NUM(O_MAX_BATCH, 0, 1024, num);
+        dc->max_batch_size = (int64_t)num;
+    }
+    dc->dynamic_batching = opts[O_DYNAMIC].value != NULL;
+    NUM(O_DELAY, 0, 60000000, num);
+    dc->max_queue_delay_us = opts[O_DELAY].value ? (int64_t)num : 0;
+    num = 1;
+    NUM(O_INSTANCES, 1, 16, num);
+    dc->instance_count = (int)num;
+    num = 0;
+    NUM(O_MAX_QUEUE, 1, 65536, num);
+    dc->max_queue_size = (int64_t)num;
+    num = 1;
+    NUM(O_PRIORITY_LEVELS, 1, SCHED_MAX_LEVELS, num);
+    dc->priority_levels = (int)num;
+    NUM(O_QUEUE_TIMEOUT, 0, 3600e6, queue_timeout_us);
+    NUM(O_INLINE, 0, 1e6, inline_us);
+    NUM(O_REQUEST_TIMEOUT, 0.001, 86400, request_timeout);
+    NUM(O_MEM_BUDGET, 1 << 20, 1e15, budget);
 #undef NUM
     (void)grpc_port;
+    if (opts[O_PREFERRED].value) {
+        const char *p = opts[O_PREFERRED].value;
+        dc->n_preferred = 0;
+        while (*p) {
+            char *end;
+            long n = strtol(p, &end, 10);
+            if (end == p || n < 1 || n > 1024 || dc->n_preferred == SCHED_MAX_PREFERRED ||
+                (dc->n_preferred && n <= dc->preferred[dc->n_preferred - 1]) ||
+                (*end && *end != ',')) {
+                fprintf(stderr, "axle serve: --preferred-batch-sizes: ascending sizes 1..1024, "
+                                "comma-separated\n");
+                return AXLE_EXIT_USAGE;
+            }
+            dc->preferred[dc->n_preferred++] = n;
+            p = *end ? end + 1 : end;
+        }
+    }
+    s->repo.queue_timeout_ns = (uint64_t)(queue_timeout_us * 1000);
+    s->repo.inline_max_ns = (uint64_t)(inline_us * 1000);
+    s->request_timeout_ns = (uint64_t)(request_timeout * 1e9);
+    s->repo.mem_budget = budget > 0 ? (int64_t)budget : default_memory_budget();
+    s->test_hooks = opts[O_TEST_HOOKS].value != NULL;
 
     struct repo *r = &s->repo;
     r->control = CONTROL_NONE;
@@ -338,8 +430,7 @@ int axle_cmd_serve(int argc, char **argv)
         r->root = (char *)path;
     }
     r->n_threads = n_threads;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    r->intra_threads = intra > 0 ? (int)intra : (int)(ncpu / n_threads > 0 ? ncpu / n_threads : 1);
+    r->intra_threads = intra > 0 ? (int)intra : 0;
     r->poll_interval = poll;
     r->max_model_bytes = (int64_t)max_model;
     r->log = log_cb;
@@ -369,7 +460,8 @@ int axle_cmd_serve(int argc, char **argv)
     }
     struct http_server_opts ho = {
         .host = host, .port = port, .n_threads = n_threads, .limits = s->limits,
-        .handler = serve_handle, .ctx = s, .access_log_fd = access_fd,
+        .handler = serve_handle, .admit = serve_admit, .ctx = s, .access_log_fd = access_fd,
+        .mem_used = &r->mem_used, .mem_budget = r->mem_budget,
     };
     if (http_server_start(&ho, &s->http, &err) != AXLE_OK) {
         fprintf(stderr, "axle serve: %s\n", err.msg);

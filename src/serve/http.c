@@ -39,6 +39,8 @@
 #define IN_CHUNK (64 * 1024)
 #define MAX_CHUNK_EXT 1024      /* D21: chunk extensions */
 #define MAX_CHUNK_SIZE_DIGITS 64
+/* Input held while a request's answer is prepared elsewhere. */
+#define DEFERRED_MAX_INPUT (64 * 1024)
 
 struct http_loop;
 
@@ -111,6 +113,11 @@ struct http_conn {
     int served;              /* has answered a request (keep-alive reuse) */
     struct http_deferred *deferred; /* an answer being prepared off-loop */
     int detached_closed;
+    /* Admission (http_server_opts.admit, memory budget). */
+    int reject_status;       /* refused at the head; body skipped */
+    const char *reject_msg;
+    size_t body_avail;       /* body bytes already buffered when the head ended */
+    int64_t charged;         /* bytes charged to the memory budget */
 };
 
 /* An answer prepared on another thread (http_defer). The loop thread owns
@@ -121,6 +128,9 @@ struct http_deferred {
     struct http_loop *loop;
     struct http_conn *conn;
     struct http_req req;
+    http_resume_fn resume; /* http_defer_call: work finished elsewhere */
+    http_cancel_fn cancel;
+    void *arg;
     int status;
     const char *content_type, *extra_headers;
     char *body;
@@ -374,9 +384,32 @@ static void respond_early(struct http_conn *c, int status, const char *msg)
     r.path_len = 1;
     r.keep_alive = 0;
     r.t_start_ns = c->t_first_ns ? c->t_first_ns : http_now_ns();
-    http_respond_error(&r, status, msg, NULL);
+    http_respond_error(&r, status, msg, status == 503 ? "Retry-After: 1\r\n" : NULL);
     c->close_after_write = 1;
     c->closing = 1;
+}
+
+/* Give back what the current request charged to the memory budget. */
+static void conn_uncharge(struct http_conn *c)
+{
+    if (c->charged && c->loop && c->loop->srv->o.mem_used)
+        atomic_fetch_sub(c->loop->srv->o.mem_used, c->charged);
+    c->charged = 0;
+}
+
+/* Charge n more bytes; 0 when they fit in the budget. */
+static int conn_charge(struct http_conn *c, int64_t n)
+{
+    if (!c->loop || !c->loop->srv->o.mem_used || n <= 0)
+        return 0;
+    const struct http_server_opts *o = &c->loop->srv->o;
+    int64_t now = atomic_fetch_add(o->mem_used, n) + n;
+    if (o->mem_budget > 0 && now > o->mem_budget) {
+        atomic_fetch_sub(o->mem_used, n);
+        return -1;
+    }
+    c->charged += n;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -394,6 +427,8 @@ static int cb_message_begin(http_parser *p)
     c->n_content_length = 0;
     c->expect_continue = 0;
     c->msg_complete = 0;
+    c->reject_status = 0;
+    c->reject_msg = NULL;
     buf_putc(&c->hstore, 0); /* offset 0 is the empty string */
     c->url_off = c->hstore.len;
     return 0;
@@ -582,6 +617,33 @@ static int cb_headers_complete(http_parser *p)
         c->err_msg = "method not implemented";
         return -1;
     }
+    /* Admission, before the body is read (SECURITY.md 3.3): the handler's
+     * check (queue full, model state) and the memory budget. A refused
+     * request whose body is already buffered is answered once the body
+     * has been skipped, keeping the connection; otherwise at once, and the
+     * connection closes. */
+    int64_t cl_len = (p->flags & F_CONTENTLENGTH) ? (int64_t)p->content_length : -1;
+    if (c->loop && c->n_hdr > 0) {
+        const struct http_server_opts *o = &c->loop->srv->o;
+        int st = 0;
+        const char *msg = NULL;
+        if (o->admit)
+            st = o->admit(o->ctx, p->method, c->hstore.data + c->url_off, cl_len, &msg);
+        if (!st && cl_len > 0 && conn_charge(c, cl_len) != 0) {
+            st = 503;
+            msg = "memory budget exceeded";
+        }
+        if (st) {
+            if (cl_len >= 0 && (uint64_t)cl_len <= c->body_avail) {
+                c->reject_status = st;
+                c->reject_msg = msg;
+                return 0;
+            }
+            c->err_status = st;
+            c->err_msg = msg;
+            return -1;
+        }
+    }
     /* Body buffer: grow with what arrives, starting from min(CL, 1 MiB). */
     if (p->flags & F_CONTENTLENGTH) {
         size_t want = p->content_length < (1u << 20) ? (size_t)p->content_length : (1u << 20);
@@ -602,6 +664,13 @@ static int cb_headers_complete(http_parser *p)
 static int cb_body(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *c = p->data;
+    if (c->reject_status)
+        return 0; /* refused at the head: skipped */
+    if (!(p->flags & F_CONTENTLENGTH) && conn_charge(c, (int64_t)len) != 0) {
+        c->err_status = 503;
+        c->err_msg = "memory budget exceeded";
+        return -1;
+    }
     if (c->body.len + len > c->lim->max_body) {
         c->err_status = 413;
         c->err_msg = "body too large";
@@ -934,6 +1003,11 @@ static void dispatch(struct http_conn *c)
     }
     if (r.accept_encoding && strstr(r.accept_encoding, "gzip"))
         r.accept_gzip = 1;
+    if (c->reject_status) {
+        http_respond_error(&r, c->reject_status, c->reject_msg ? c->reject_msg : "unavailable",
+                           c->reject_status == 503 ? "Retry-After: 1\r\n" : NULL);
+        return;
+    }
     if (p->method == HTTP_TRACE || p->method == HTTP_CONNECT ||
         (p->method != HTTP_GET && p->method != HTTP_HEAD && p->method != HTTP_POST &&
          p->method != HTTP_PUT && p->method != HTTP_DELETE && p->method != HTTP_PATCH &&
@@ -955,6 +1029,8 @@ static void dispatch(struct http_conn *c)
     }
     c->served = 1;
     c->handler(c->ctx, &r);
+    if (c->deferred)
+        return; /* the body stays in use until the answer is back */
     /* Give big buffers back between requests. */
     if (c->body.cap > (4u << 20))
         buf_free(&c->body);
@@ -998,6 +1074,7 @@ static void conn_process(struct http_conn *c)
             }
             if (done)
                 c->in_head = 0;
+            c->body_avail = done ? n - head_used : 0;
         }
         size_t used = http_parser_execute(&c->parser, &parser_settings, p, n);
         c->in_off += used;
@@ -1013,13 +1090,12 @@ static void conn_process(struct http_conn *c)
             dispatch(c);
             conn_reset_message(c);
             if (c->deferred) {
-                /* No further request is read until the answer is back. */
-                if (!c->reading_stopped) {
-                    uv_read_stop((uv_stream_t *)&c->tcp);
-                    c->reading_stopped = 1;
-                }
+                /* No further request is parsed until the answer is back;
+                 * reading goes on (up to a bound) so that a client that
+                 * goes away is noticed and its work cancelled. */
                 break;
             }
+            conn_uncharge(c);
             if (c->close_after_write) {
                 c->closing = 1;
                 break;
@@ -1175,6 +1251,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         return;
     c->t_last_read_ns = http_now_ns();
     c->in_len += (size_t)nread;
+    if (c->deferred) {
+        /* Waiting for an answer: hold what arrives, within a bound. */
+        if (c->in_len - c->in_off > DEFERRED_MAX_INPUT && !c->reading_stopped) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading_stopped = 1;
+        }
+        return;
+    }
     conn_process(c);
 }
 
@@ -1200,8 +1284,16 @@ static void on_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     l->n_conns--;
     atomic_fetch_sub(&l->srv->conn_count, 1);
-    if (c->deferred)
-        c->deferred->conn = NULL; /* its answer is dropped on arrival */
+    struct http_deferred *d = c->deferred;
+    if (d) {
+        d->conn = NULL; /* its answer is dropped on arrival */
+        if (d->cancel && d->cancel(d->arg)) {
+            /* The work was withdrawn: no answer will come. */
+            free(d);
+            atomic_fetch_sub(&l->srv->deferred_pending, 1);
+        }
+    }
+    conn_uncharge(c);
     conn_free_bufs(c);
     free(c);
 }
@@ -1387,9 +1479,22 @@ static void close_walk(uv_handle_t *h, void *arg)
 static void deliver(struct http_deferred *d)
 {
     struct http_conn *c = d->conn;
-    if (c && !c->closing) {
+    if (d->resume && (!c || c->closing)) {
+        if (c)
+            c->deferred = NULL;
+        d->resume(d->arg, NULL);
+    } else if (c && !c->closing) {
         c->deferred = NULL;
-        http_respond(&d->req, d->status, d->content_type, d->extra_headers, d->body, d->len);
+        if (d->resume)
+            d->resume(d->arg, &d->req);
+        else
+            http_respond(&d->req, d->status, d->content_type, d->extra_headers, d->body,
+                         d->len);
+        conn_uncharge(c);
+        if (c->body.cap > (4u << 20))
+            buf_free(&c->body);
+        if (c->inflated.cap > (4u << 20))
+            buf_free(&c->inflated);
         if (c->close_after_write)
             c->closing = 1;
         if (c->reading_stopped && !c->closing && unsent(c) <= c->lim->max_unsent) {
@@ -1422,6 +1527,41 @@ struct http_deferred *http_defer(struct http_req *r)
     return d;
 }
 
+struct http_deferred *http_defer_call(struct http_req *r, http_resume_fn resume,
+                                      http_cancel_fn cancel, void *arg)
+{
+    struct http_deferred *d = http_defer(r);
+    if (d) {
+        d->resume = resume;
+        d->cancel = cancel;
+        d->arg = arg;
+    }
+    return d;
+}
+
+void http_undefer(struct http_deferred *d)
+{
+    struct http_conn *c = d->conn;
+    c->deferred = NULL;
+    atomic_fetch_sub(&d->loop->srv->deferred_pending, 1);
+    free(d);
+}
+
+static void post_done(struct http_deferred *d)
+{
+    struct http_loop *l = d->loop;
+    uv_mutex_lock(&l->done_mu);
+    d->next = l->done;
+    l->done = d;
+    uv_mutex_unlock(&l->done_mu);
+    uv_async_send(&l->wake);
+}
+
+void http_deferred_resume(struct http_deferred *d)
+{
+    post_done(d);
+}
+
 void http_deferred_respond(struct http_deferred *d, int status, const char *content_type,
                            const char *extra_headers, const void *body, size_t len)
 {
@@ -1441,12 +1581,7 @@ void http_deferred_respond(struct http_deferred *d, int status, const char *cont
             d->extra_headers = "Retry-After: 1\r\n";
         }
     }
-    struct http_loop *l = d->loop;
-    uv_mutex_lock(&l->done_mu);
-    d->next = l->done;
-    l->done = d;
-    uv_mutex_unlock(&l->done_mu);
-    uv_async_send(&l->wake);
+    post_done(d);
 }
 
 static void on_wake(uv_async_t *a)
@@ -1457,6 +1592,15 @@ static void on_wake(uv_async_t *a)
     struct http_deferred *d = l->done;
     l->done = NULL;
     uv_mutex_unlock(&l->done_mu);
+    /* Posted newest first: deliver in the order they finished. */
+    struct http_deferred *fifo = NULL;
+    while (d) {
+        struct http_deferred *next = d->next;
+        d->next = fifo;
+        fifo = d;
+        d = next;
+    }
+    d = fifo;
     while (d) {
         struct http_deferred *next = d->next;
         deliver(d);

@@ -10,7 +10,8 @@
  * chunked decoding and Content-Encoding inflation done). The handler runs
  * on the I/O thread and must answer before it returns, with exactly one
  * http_respond*() call - or hand the answer to another thread with
- * http_defer() (model loads). Pipelined requests are handled one after the
+ * http_defer() (model loads) or http_defer_call() (inference through the
+ * scheduler). Pipelined requests are handled one after the
  * other; their answers are coalesced into one write.
  *
  * Limits (SECURITY.md D21, D24, 2.H) are in struct http_limits; a request
@@ -19,6 +20,7 @@
 #ifndef AXLE_SERVE_HTTP_H
 #define AXLE_SERVE_HTTP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,7 +93,7 @@ void http_respond_error(struct http_req *r, int status, const char *msg,
  * stall the I/O loop. Instead of answering, the handler calls http_defer()
  * and returns; exactly one http_deferred_respond() later answers (it copies
  * the body; content_type and extra_headers must be static strings). The
- * connection reads no further request meanwhile. After http_defer() the
+ * connection parses no further request meanwhile. After http_defer() the
  * handler must not use r again. Returns NULL when the answer cannot be
  * deferred (detached connections, no memory): answer directly then. If the
  * client goes away first, the answer is dropped on arrival. The server
@@ -101,7 +103,30 @@ struct http_deferred *http_defer(struct http_req *r);
 void http_deferred_respond(struct http_deferred *d, int status, const char *content_type,
                            const char *extra_headers, const void *body, size_t len);
 
+/* Hand the request to work running elsewhere (the inference scheduler)
+ * that finishes on this loop: http_deferred_resume() (any thread) makes
+ * the loop call resume(arg, r), where r is the request as it was, to be
+ * answered with http_respond*() - or resume(arg, NULL) when the client
+ * has gone meanwhile. If the client goes away first, cancel(arg) runs on
+ * the loop: it returns 1 when the work was withdrawn (resume will never
+ * be called, and the deferral is freed), 0 when resume will still come.
+ * Returns NULL when the request cannot be deferred (detached
+ * connections, no memory): do the work directly then. */
+typedef void (*http_resume_fn)(void *arg, struct http_req *r);
+typedef int (*http_cancel_fn)(void *arg);
+struct http_deferred *http_defer_call(struct http_req *r, http_resume_fn resume,
+                                      http_cancel_fn cancel, void *arg);
+void http_deferred_resume(struct http_deferred *d);
+/* On the loop thread, before anything was posted: take a deferral back
+ * (the handler answers directly after all). */
+void http_undefer(struct http_deferred *d);
+
 typedef void (*http_handler_fn)(void *ctx, struct http_req *r);
+/* Admission at the end of a request head, before its body is read (url as
+ * received, content_length -1 when unknown): 0 admits; an HTTP status
+ * (503) refuses the request with *msg. */
+typedef int (*http_admit_fn)(void *ctx, int method, const char *url, int64_t content_length,
+                             const char **msg);
 
 struct http_server_opts {
     const char *host;  /* "127.0.0.1" */
@@ -109,8 +134,14 @@ struct http_server_opts {
     int n_threads;     /* I/O threads, >= 1 */
     struct http_limits limits;
     http_handler_fn handler;
+    http_admit_fn admit; /* NULL: admit everything */
     void *ctx;
     int access_log_fd; /* -1: none; else one JSON line per request */
+    /* Memory budget shared with the model repository: request bodies are
+     * charged while their request is held (503 "memory budget exceeded"
+     * above mem_budget). NULL: not accounted. */
+    atomic_int_fast64_t *mem_used;
+    int64_t mem_budget;
 };
 
 struct http_server;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/err.h"
 #include "serve/server.h"
 
@@ -27,25 +28,40 @@ struct out_sel {
     int64_t classify;   /* 0: off; else top-k */
 };
 
+enum job_kind { JOB_V2, JOB_V1 };
+
+/* One inference request from decoding to its answer. Its input tensors
+ * live in its own buffers (or in the request body), so it can wait in the
+ * scheduler while the I/O thread serves other connections. */
 struct job {
+    struct sched_item it;       /* first: the scheduler's part */
     struct server *srv;
     struct model_version *v;
     struct http_req *r;
-    struct scratch *sc;
+    struct http_deferred *d;
+    struct scratch *sc;         /* the I/O thread's (JSON tokens, answer) */
+    struct axle_buf data;       /* decoded input tensors */
+    struct axle_buf aux;        /* BYTES input strings */
+    enum job_kind kind;
+    uint64_t t0;                /* the request's first byte */
     struct axle_tensor in[REPO_MAX_IO];
     int have_in[REPO_MAX_IO];
-    size_t in_off[REPO_MAX_IO]; /* offset in sc->data, or SIZE_MAX if borrowed */
-    int in_aux[REPO_MAX_IO];    /* BYTES elements copied into sc->aux: the
+    size_t in_off[REPO_MAX_IO]; /* offset in data, or SIZE_MAX if borrowed */
+    int in_aux[REPO_MAX_IO];    /* BYTES elements copied into aux: the
                                    element pointers hold aux offsets + 1
                                    until fix_pointers() (aux may still move) */
     struct out_sel sel[REPO_MAX_IO];
     int n_sel;
-    const char *id;
+    const char *id;             /* in the request body */
     size_t id_len;
     int binary_default;
     int64_t timeout_us;
+    int64_t priority;
     int64_t batch;
     int raw_mode;
+    int v1_inst;                /* V1 rows format; v1_rows rows */
+    int64_t v1_rows;
+    struct job *next_free;
 };
 
 static size_t dtype_bytes(enum axle_dtype dt)
@@ -137,12 +153,12 @@ static int reserve_input(struct job *j, int idx, int64_t n, struct axle_err *err
 {
     size_t es = dtype_bytes(j->in[idx].dtype);
     size_t bytes = (size_t)n * es;
-    size_t off = (j->sc->data.len + 63) & ~(size_t)63;
-    if (!buf_reserve(&j->sc->data, off - j->sc->data.len + bytes + 64)) {
+    size_t off = (j->data.len + 63) & ~(size_t)63;
+    if (!buf_reserve(&j->data, off - j->data.len + bytes + 64)) {
         axle_err_set(err, AXLE_UNAVAILABLE, "memory budget exceeded");
         return -1;
     }
-    j->sc->data.len = off + bytes;
+    j->data.len = off + bytes;
     j->in_off[idx] = off;
     return 0;
 }
@@ -260,7 +276,7 @@ static int put_leaf(struct job *j, const struct json_doc *d, uint32_t t, int idx
                     struct axle_err *err)
 {
     struct axle_tensor *x = &j->in[idx];
-    char *base = j->sc->data.data + j->in_off[idx];
+    char *base = j->data.data + j->in_off[idx];
     if (x->dtype == AXLE_DTYPE_STRING) {
         const struct json_tok *tk = json_tok(d, t);
         char *s;
@@ -404,12 +420,12 @@ static int bytes_blob_unpack(struct job *j, int idx, const unsigned char *p, siz
     /* Strings are copied with a terminator in place of each 4-byte length
      * prefix, so the copies never take more than the blob. */
     size_t need = len + 1;
-    struct axle_buf *aux = &j->sc->aux;
+    struct axle_buf *aux = &j->aux;
     if (!buf_reserve(aux, need)) {
         axle_err_set(err, AXLE_UNAVAILABLE, "memory budget exceeded");
         return -1;
     }
-    char **ptrs = (char **)(void *)(j->sc->data.data + j->in_off[idx]);
+    char **ptrs = (char **)(void *)(j->data.data + j->in_off[idx]);
     size_t off = 0, o = aux->len;
     int64_t i = 0;
     while (off < len) {
@@ -537,6 +553,8 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
             return bad(err, "invalid parameter: binary_data_output%s", "");
         if (param_int(d, params, "timeout", &j->timeout_us) < 0 || j->timeout_us < 0)
             return bad(err, "invalid parameter: timeout%s", "");
+        if (param_int(d, params, "priority", &j->priority) < 0 || j->priority < 0)
+            return bad(err, "invalid parameter: priority%s", "");
     }
 
     /* Binary blobs follow the JSON, in input order. */
@@ -610,7 +628,7 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
                 } else {
                     if (reserve_input(j, idx, n, err) != 0)
                         return -1;
-                    memcpy(j->sc->data.data + j->in_off[idx], p, (size_t)bsize);
+                    memcpy(j->data.data + j->in_off[idx], p, (size_t)bsize);
                 }
             }
             blob_off += (size_t)bsize;
@@ -691,12 +709,12 @@ static void fix_pointers(struct job *j)
     for (int i = 0; i < j->v->n_inputs; i++) {
         if (!j->have_in[i] || j->in_off[i] == SIZE_MAX)
             continue;
-        j->in[i].data = j->sc->data.data + j->in_off[i];
+        j->in[i].data = j->data.data + j->in_off[i];
         if (j->in_aux[i]) {
             char **ptrs = j->in[i].data;
             int64_t n = numel(&j->in[i]);
             for (int64_t k = 0; k < n; k++)
-                ptrs[k] = j->sc->aux.data + ((uintptr_t)ptrs[k] - 1);
+                ptrs[k] = j->aux.data + ((uintptr_t)ptrs[k] - 1);
         }
     }
 }
@@ -824,74 +842,64 @@ static void put_bytes_blob(struct axle_buf *b, const struct axle_tensor *t)
     }
 }
 
-/* Counters of the calling I/O thread: only it writes them, so a relaxed
- * load and store (no locked add) is enough; readers sum the threads. */
-static void bump(atomic_uint_fast64_t *x, uint64_t d)
-{
-    atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + d,
-                          memory_order_relaxed);
-}
+/* ------------------------------------------------------------------ */
+/* Jobs                                                                */
 
-static void stat_add(struct duration_stat *s, uint64_t ns)
-{
-    bump(&s->count, 1);
-    bump(&s->ns, ns);
-}
-
+/* Statistics block of the calling I/O thread. */
 static struct version_stats *my_stats(struct model_version *v)
 {
-    return &v->stats[(unsigned)serve_thread_index() % (unsigned)v->n_stats];
+    return &v->stats[(unsigned)serve_thread_index() % (unsigned)v->n_sessions];
 }
 
 static void record_fail(struct model_version *v, uint64_t t0)
 {
-    stat_add(&my_stats(v)->fail, http_now_ns() - t0);
+    stats_add(&my_stats(v)->fail, http_now_ns() - t0);
 }
 
-/* Run the job's session. */
-static int run_job(struct job *j, struct axle_tensor *out, uint64_t *t_in_done,
-                   uint64_t *t_run_done, struct axle_err *err)
+/* Jobs are kept per I/O thread with their buffers, so that a steady stream
+ * of requests allocates nothing. A job is created, answered and freed on the
+ * same I/O thread (the scheduler only borrows it). */
+#define JOB_CACHE 256
+#define JOB_KEEP_BYTES ((size_t)4 << 20)
+
+static __thread struct job *tl_free_jobs;
+static __thread int tl_n_free;
+
+static struct job *job_get(void)
 {
-    struct axle_session *s = version_session(j->v, serve_thread_index(), err);
-    if (!s)
-        return -1;
-    *t_in_done = http_now_ns();
-    if (j->timeout_us > 0 && *t_in_done - j->r->t_start_ns > (uint64_t)j->timeout_us * 1000) {
-        axle_err_set(err, AXLE_DEADLINE_EXCEEDED, "deadline exceeded");
-        return -1;
+    struct job *j = tl_free_jobs;
+    if (j) {
+        tl_free_jobs = j->next_free;
+        tl_n_free--;
+        return j;
     }
-    enum axle_status st = axle_session_run(s, j->v->n_inputs, j->in, j->v->n_outputs, out, err);
-    *t_run_done = http_now_ns();
-    if (st != AXLE_OK) {
-        if (st != AXLE_INVALID_ARGUMENT)
-            axle_err_set(err, AXLE_INTERNAL, "inference failed");
-        return -1;
+    j = axle_try_calloc(1, sizeof(*j));
+    if (j) {
+        buf_init(&j->data);
+        buf_init(&j->aux);
+        buf_init(&j->it.outbuf);
     }
-    return 0;
+    return j;
 }
 
-static void finish_stats(struct job *j, uint64_t t_in, uint64_t t_run, uint64_t t_end)
+static void job_put(struct job *j)
 {
-    struct version_stats *st = my_stats(j->v);
-    uint64_t t0 = j->r->t_start_ns;
-    int64_t b = j->batch > 0 ? j->batch : 1;
-    stat_add(&st->success, t_end - t0);
-    stat_add(&st->queue, 0);
-    stat_add(&st->compute_input, t_in - t0);
-    stat_add(&st->compute_infer, t_run - t_in);
-    stat_add(&st->compute_output, t_end - t_run);
-    bump(&st->inference_count, (uint64_t)b);
-    bump(&st->execution_count, 1);
-    if (b < REPO_MAX_BATCH_STATS) {
-        stat_add(&st->batch_input[b], t_in - t0);
-        stat_add(&st->batch[b], t_run - t_in);
-        stat_add(&st->batch_output[b], t_end - t_run);
+    if (tl_n_free >= JOB_CACHE) {
+        buf_free(&j->data);
+        buf_free(&j->aux);
+        buf_free(&j->it.outbuf);
+        free(j);
+        return;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts); /* ms resolution is enough */
-    atomic_store_explicit(&st->last_inference_ms,
-                          (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
-                          memory_order_relaxed);
+    if (j->data.cap > JOB_KEEP_BYTES)
+        buf_free(&j->data);
+    if (j->aux.cap > JOB_KEEP_BYTES)
+        buf_free(&j->aux);
+    if (j->it.outbuf.cap > JOB_KEEP_BYTES)
+        buf_free(&j->it.outbuf);
+    j->next_free = tl_free_jobs;
+    tl_free_jobs = j;
+    tl_n_free++;
 }
 
 static void job_init(struct job *j, struct server *s, struct http_req *r, struct model_version *v)
@@ -907,40 +915,234 @@ static void job_init(struct job *j, struct server *s, struct http_req *r, struct
     j->id_len = 0;
     j->binary_default = 0;
     j->timeout_us = 0;
+    j->priority = 0;
     j->raw_mode = 0;
     j->srv = s;
     j->r = r;
     j->v = v;
+    j->t0 = r->t_start_ns;
     j->sc = scratch_get();
     buf_reset(&j->sc->out);
-    buf_reset(&j->sc->data);
-    buf_reset(&j->sc->aux);
+    buf_reset(&j->data);
+    buf_reset(&j->aux);
     j->batch = -1;
+}
+
+/* Statistics of a request that ran inline (the run was its own execution). */
+static void finish_inline_stats(struct job *j, uint64_t t_in, uint64_t t_run, uint64_t t_end)
+{
+    struct version_stats *st = my_stats(j->v);
+    uint64_t t0 = j->t0;
+    int64_t b = j->batch > 0 ? j->batch : 1;
+    stats_add(&st->success, t_end - t0);
+    stats_add(&st->queue, 0);
+    stats_add(&st->compute_input, t_in - t0);
+    stats_add(&st->compute_infer, t_run - t_in);
+    stats_add(&st->compute_output, t_end - t_run);
+    stats_bump(&st->inference_count, (uint64_t)b);
+    stats_bump(&st->execution_count, 1);
+    if (b < REPO_MAX_BATCH_STATS) {
+        stats_add(&st->batch_input[b], t_in - t0);
+        stats_add(&st->batch[b], t_run - t_in);
+        stats_add(&st->batch_output[b], t_end - t_run);
+    }
+    stats_touch(st);
+}
+
+/* Statistics of a request that went through the scheduler (the executor
+ * counted the execution). */
+static void finish_sched_stats(struct job *j, uint64_t t_end)
+{
+    struct version_stats *st = my_stats(j->v);
+    const struct sched_item *it = &j->it;
+    stats_add(&st->success, t_end - j->t0);
+    stats_add(&st->queue, it->t_start_ns - it->t_queued_ns);
+    stats_add(&st->compute_input, it->t_queued_ns - j->t0);
+    stats_add(&st->compute_infer, it->t_run_ns);
+    stats_add(&st->compute_output, t_end - it->t_end_ns);
+}
+
+static void encode_v2(struct job *j, struct http_req *r, const struct axle_tensor *out,
+                      uint64_t t_in, uint64_t t_run);
+static void encode_v1(struct job *j, struct http_req *r, const struct axle_tensor *out,
+                      uint64_t t_in, uint64_t t_run);
+
+static void encode(struct job *j, struct http_req *r, const struct axle_tensor *out,
+                   uint64_t t_in, uint64_t t_run)
+{
+    if (j->kind == JOB_V1)
+        encode_v1(j, r, out, t_in, t_run);
+    else
+        encode_v2(j, r, out, t_in, t_run);
+}
+
+/* Run on the I/O thread's own session and answer. */
+static void run_inline(struct job *j)
+{
+    struct axle_err err;
+    struct model_version *v = j->v;
+    struct axle_session *s = version_session(v, serve_thread_index(), &err);
+    if (!s) {
+        record_fail(v, j->t0);
+        respond_status(j->r, err.code, err.msg);
+        return;
+    }
+    struct axle_tensor out[REPO_MAX_IO];
+    uint64_t t_in = http_now_ns();
+    enum axle_status st = axle_session_run(s, v->n_inputs, j->in, v->n_outputs, out, &err);
+    uint64_t t_run = http_now_ns();
+    if (st != AXLE_OK) {
+        record_fail(v, j->t0);
+        if (st != AXLE_INVALID_ARGUMENT)
+            axle_err_set(&err, AXLE_INTERNAL, "inference failed");
+        respond_status(j->r, err.code, err.msg);
+        return;
+    }
+    encode(j, j->r, out, t_in, t_run);
+}
+
+/* Executor thread: hand the finished job back to its I/O thread. */
+static void job_done(struct sched_item *it)
+{
+    struct job *j = it->owner;
+    http_deferred_resume(j->d);
+}
+
+/* I/O thread: the scheduler is done with the job (r NULL: the client went
+ * away meanwhile). */
+static void job_resume(void *arg, struct http_req *r)
+{
+    struct job *j = arg;
+    struct model_version *v = j->v;
+    if (r) {
+        j->r = r;
+        j->sc = scratch_get();
+        buf_reset(&j->sc->out);
+        if (j->it.status != AXLE_OK) {
+            record_fail(v, j->t0);
+            respond_status(r, j->it.status, j->it.msg);
+        } else if (http_now_ns() >= j->it.deadline_ns) {
+            record_fail(v, j->t0);
+            respond_status(r, AXLE_DEADLINE_EXCEEDED, "deadline exceeded");
+        } else {
+            encode(j, r, j->it.out, 0, 0);
+        }
+    }
+    version_release(v);
+    job_put(j);
+}
+
+static int job_cancel(void *arg)
+{
+    struct job *j = arg;
+    if (!sched_cancel(j->v->sched, &j->it))
+        return 0;
+    version_release(j->v);
+    job_put(j);
+    return 1;
+}
+
+/* Decoded: run inline when the model takes microseconds, else queue it
+ * for the version's scheduler and answer when it is done. Consumes j. */
+static void job_dispatch(struct job *j)
+{
+    struct model_version *v = j->v;
+    struct http_req *r = j->r;
+    struct axle_err err;
+    uint64_t now = http_now_ns();
+    uint64_t limit = j->srv->request_timeout_ns ? j->srv->request_timeout_ns
+                                                 : (uint64_t)30 * 1000000000u;
+    if (j->timeout_us > 0 && (uint64_t)j->timeout_us * 1000 < limit)
+        limit = (uint64_t)j->timeout_us * 1000;
+    uint64_t deadline = j->t0 + limit;
+    if (now >= deadline) {
+        record_fail(v, j->t0);
+        respond_status(r, AXLE_DEADLINE_EXCEEDED, "deadline exceeded");
+        job_put(j);
+        return;
+    }
+    /* Rows along dimension 0, when every input agrees on it. */
+    int64_t rows = 1;
+    int solo = 0;
+    if (v->max_batch_size > 0) {
+        rows = j->in[0].rank > 0 ? j->in[0].dims[0] : 1;
+        for (int i = 0; i < v->n_inputs; i++)
+            if (j->in[i].rank < 1 || j->in[i].dims[0] != rows)
+                solo = 1;
+        if (solo)
+            rows = 1;
+    }
+    if (v->inline_max_ns && v->run_ns && v->run_ns * (uint64_t)(rows > 0 ? rows : 1) <=
+        v->inline_max_ns) {
+        run_inline(j);
+        job_put(j);
+        return;
+    }
+    struct sched_item *it = &j->it;
+    it->n_in = v->n_inputs;
+    it->in = j->in;
+    it->batch = rows;
+    it->solo = solo;
+    it->priority = (int)(j->priority > SCHED_MAX_LEVELS ? SCHED_MAX_LEVELS : j->priority);
+    it->t_arrival_ns = j->t0;
+    it->deadline_ns = deadline;
+    it->want = 0;
+    if (j->kind == JOB_V1) {
+        it->want = ~(uint64_t)0;
+    } else {
+        for (int k = 0; k < j->n_sel; k++)
+            it->want |= (uint64_t)1 << j->sel[k].index;
+    }
+    it->done = job_done;
+    it->owner = j;
+    j->d = http_defer_call(r, job_resume, job_cancel, j);
+    if (!j->d) {
+        /* Detached connection (fuzzing): no loop to come back to. */
+        run_inline(j);
+        job_put(j);
+        return;
+    }
+    atomic_fetch_add(&v->refs, 1);
+    if (sched_submit(v->sched, it, &err) != AXLE_OK) {
+        http_undefer(j->d);
+        version_release(v);
+        record_fail(v, j->t0);
+        respond_status(r, err.code, err.msg);
+        job_put(j);
+    }
 }
 
 void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *v)
 {
-    struct job j;
     struct axle_err err;
-    job_init(&j, s, r, v);
-    if (v2_decode(&j, r->body, r->body_len, &err) != 0) {
-        record_fail(v, r->t_start_ns);
-        respond_status(r, err.code, err.msg);
+    struct job *j = job_get();
+    if (!j) {
+        respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
         return;
     }
-    fix_pointers(&j);
-    struct axle_tensor out[REPO_MAX_IO];
-    uint64_t t_in, t_run;
-    if (run_job(&j, out, &t_in, &t_run, &err) != 0) {
+    job_init(j, s, r, v);
+    j->kind = JOB_V2;
+    if (v2_decode(j, r->body, r->body_len, &err) != 0) {
         record_fail(v, r->t_start_ns);
         respond_status(r, err.code, err.msg);
+        job_put(j);
         return;
     }
+    fix_pointers(j);
+    job_dispatch(j);
+}
+
+/* The V2 answer from the outputs (session memory or the job's copies);
+ * t_in/t_run are the inline run's times (0 when scheduled). */
+static void encode_v2(struct job *j, struct http_req *r, const struct axle_tensor *out,
+                      uint64_t t_in, uint64_t t_run)
+{
+    struct model_version *v = j->v;
     /* Response JSON. BYTES and classification blobs are staged in a buffer
      * of their own: sc->aux still holds the input strings, which BYTES
      * outputs may point at (Identity), and must not move or be overwritten
      * while they are read. */
-    struct axle_buf *b = &j.sc->out;
+    struct axle_buf *b = &j->sc->out;
     struct axle_buf staging;
     buf_init(&staging);
     struct axle_buf *aux = &staging;
@@ -953,13 +1155,13 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
     buf_puts(b, ",\"model_version\":\"");
     buf_puts(b, v->version_str);
     buf_puts(b, "\"");
-    if (j.id) {
+    if (j->id) {
         buf_puts(b, ",\"id\":");
-        json_put_str(b, j.id, j.id_len);
+        json_put_str(b, j->id, j->id_len);
     }
     buf_puts(b, ",\"outputs\":[");
-    for (int k = 0; k < j.n_sel; k++) {
-        struct out_sel *sel = &j.sel[k];
+    for (int k = 0; k < j->n_sel; k++) {
+        struct out_sel *sel = &j->sel[k];
         const struct axle_tensor *t = &out[sel->index];
         enum axle_dtype dt = t->dtype;
         int rank = t->rank;
@@ -971,7 +1173,7 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
             if (classify_strings(aux, t, v->max_batch_size > 0, sel->classify, &rank, dims,
                                  &cstart, &ccount) != 0) {
                 buf_free(&staging);
-                record_fail(v, r->t_start_ns);
+                record_fail(v, j->t0);
                 respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
                 return;
             }
@@ -982,7 +1184,7 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
             snprintf(msg, sizeof(msg), "FP16 and BF16 outputs must be requested in binary: output '%s'",
                      v->outputs[sel->index].name);
             buf_free(&staging);
-            record_fail(v, r->t_start_ns);
+            record_fail(v, j->t0);
             respond_status(r, AXLE_INVALID_ARGUMENT, msg);
             return;
         }
@@ -1055,7 +1257,7 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
     buf_puts(b, "]}");
     if (b->oom || aux->oom) {
         buf_free(&staging);
-        record_fail(v, r->t_start_ns);
+        record_fail(v, j->t0);
         respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
         return;
     }
@@ -1065,7 +1267,10 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
         if (blob_start[k - 1] != SIZE_MAX)
             iov[k].p = iov[k].len ? aux->data + blob_start[k - 1] : "";
     uint64_t t_end = http_now_ns();
-    finish_stats(&j, t_in, t_run, t_end);
+    if (t_in)
+        finish_inline_stats(j, t_in, t_run, t_end);
+    else
+        finish_sched_stats(j, t_end);
     if (any_binary) {
         char hdr[64];
         snprintf(hdr, sizeof(hdr), "Inference-Header-Content-Length: %zu\r\n", b->len);
@@ -1268,15 +1473,18 @@ static void put_nested(struct axle_buf *b, const struct axle_tensor *t, int64_t 
 
 void serve_v1_predict(struct server *s, struct http_req *r, struct model_version *v)
 {
-    struct job j;
     struct axle_err err;
-    job_init(&j, s, r, v);
-    struct json_doc *d = &j.sc->doc;
-    if (json_parse(d, r->body, r->body_len, &err) != AXLE_OK) {
-        record_fail(v, r->t_start_ns);
-        respond_status(r, err.code, err.msg);
+    struct job *jp = job_get();
+    if (!jp) {
+        respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
         return;
     }
+    struct job *j = jp;
+    job_init(j, s, r, v);
+    j->kind = JOB_V1;
+    struct json_doc *d = &j->sc->doc;
+    if (json_parse(d, r->body, r->body_len, &err) != AXLE_OK)
+        goto fail;
     int rc = -1;
     uint32_t inst = 0, cols = 0;
     if (json_tok(d, 0)->type == JSON_OBJECT) {
@@ -1301,7 +1509,7 @@ void serve_v1_predict(struct server *s, struct http_req *r, struct model_version
         bad(&err, "request needs exactly one of instances or inputs%s", "");
         goto fail;
     }
-    j.batch = -1;
+    j->batch = -1;
     if (inst) {
         if (json_tok(d, inst)->type != JSON_ARRAY || json_tok(d, inst)->size == 0) {
             bad(&err, "instances must be a non-empty list%s", "");
@@ -1351,7 +1559,7 @@ void serve_v1_predict(struct server *s, struct http_req *r, struct model_version
                 int64_t full[AXLE_MAX_RANK];
                 full[0] = rows;
                 memcpy(full + 1, dims, sizeof(int64_t) * (size_t)rank);
-                if (v1_fill_input(&j, i, rank + 1, full, d, vals, rows, &err) != 0) {
+                if (v1_fill_input(j, i, rank + 1, full, d, vals, rows, &err) != 0) {
                     rc = -2;
                     break;
                 }
@@ -1372,7 +1580,7 @@ void serve_v1_predict(struct server *s, struct http_req *r, struct model_version
                 rc = -2;
             } else {
                 vals[0] = inst;
-                if (v1_fill_input(&j, 0, rank, dims, d, vals, 1, &err) != 0)
+                if (v1_fill_input(j, 0, rank, dims, d, vals, 1, &err) != 0)
                     rc = -2;
             }
         }
@@ -1396,8 +1604,8 @@ void serve_v1_predict(struct server *s, struct http_req *r, struct model_version
                     goto fail;
                 }
                 vals[0] = k + 1;
-                j.batch = -1; /* columnar: batch sizes may differ */
-                if (v1_fill_input(&j, idx, rank, dims, d, vals, 1, &err) != 0)
+                j->batch = -1; /* columnar: batch sizes may differ */
+                if (v1_fill_input(j, idx, rank, dims, d, vals, 1, &err) != 0)
                     goto fail;
             }
         } else {
@@ -1412,28 +1620,39 @@ void serve_v1_predict(struct server *s, struct http_req *r, struct model_version
                 goto fail;
             }
             vals[0] = cols;
-            if (v1_fill_input(&j, 0, rank, dims, d, vals, 1, &err) != 0)
+            if (v1_fill_input(j, 0, rank, dims, d, vals, 1, &err) != 0)
                 goto fail;
         }
     }
     for (int i = 0; i < v->n_inputs; i++)
-        if (!j.have_in[i]) {
+        if (!j->have_in[i]) {
             bad(&err, "missing input '%s'", v->inputs[i].name);
             goto fail;
         }
-    fix_pointers(&j);
-    struct axle_tensor out[REPO_MAX_IO];
-    uint64_t t_in, t_run;
-    if (run_job(&j, out, &t_in, &t_run, &err) != 0)
-        goto fail;
-    struct axle_buf *b = &j.sc->out;
+    j->v1_inst = inst != 0;
+    j->v1_rows = inst ? json_tok(d, inst)->size : 0;
+    fix_pointers(j);
+    job_dispatch(j);
+    return;
+fail:
+    record_fail(v, r->t_start_ns);
+    respond_status(r, err.code, err.msg);
+    job_put(j);
+}
+
+static void encode_v1(struct job *j, struct http_req *r, const struct axle_tensor *out,
+                      uint64_t t_in, uint64_t t_run)
+{
+    struct model_version *v = j->v;
+    struct axle_err err;
+    struct axle_buf *b = &j->sc->out;
     for (int o = 0; o < v->n_outputs; o++)
         if (out[o].dtype == AXLE_DTYPE_FLOAT16 || out[o].dtype == AXLE_DTYPE_BFLOAT16) {
             bad(&err, "FP16 and BF16 outputs are not supported in JSON: output '%s'", v->outputs[o].name);
             goto fail;
         }
-    if (inst) {
-        int64_t rows = json_tok(d, inst)->size;
+    if (j->v1_inst) {
+        int64_t rows = j->v1_rows;
         buf_puts(b, "{\"predictions\":[");
         for (int64_t row = 0; row < rows; row++) {
             if (row)
@@ -1476,10 +1695,13 @@ void serve_v1_predict(struct server *s, struct http_req *r, struct model_version
         axle_err_set(&err, AXLE_UNAVAILABLE, "memory budget exceeded");
         goto fail;
     }
-    finish_stats(&j, t_in, t_run, http_now_ns());
+    if (t_in)
+        finish_inline_stats(j, t_in, t_run, http_now_ns());
+    else
+        finish_sched_stats(j, http_now_ns());
     http_respond(r, 200, "application/json", NULL, b->data, b->len);
     return;
 fail:
-    record_fail(v, r->t_start_ns);
+    record_fail(v, j->t0);
     respond_status(r, err.code, err.msg);
 }

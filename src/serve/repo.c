@@ -170,6 +170,92 @@ void model_config_default(struct model_config *cfg, const char *name)
     cfg->instance_count = 1;
     cfg->policy = POLICY_LATEST;
     cfg->latest_n = 1;
+    cfg->queue_timeout_us = -1;
+    cfg->priority_levels = 1;
+    cfg->inline_max_us = -1;
+}
+
+static int get_int(const struct json_doc *d, uint32_t t, int64_t lo, int64_t hi, int64_t *out);
+static void log_event(struct repo *r, const char *ev, const char *model, int64_t ver,
+                      const char *detail);
+
+/* The defaults of this repository (serve flags), named `name`. */
+static void config_default(const struct repo *r, struct model_config *cfg, const char *name)
+{
+    if (r->defaults.instance_count > 0) {
+        *cfg = r->defaults;
+        snprintf(cfg->name, sizeof(cfg->name), "%s", name);
+    } else {
+        model_config_default(cfg, name);
+    }
+}
+
+/* Priority levels, preferred sizes and the queue policy: keys that may sit
+ * at the top level or (Triton's place) inside dynamic_batching. */
+static int sched_key(const struct json_doc *d, const char *key, uint32_t v,
+                     struct model_config *cfg, int *bad)
+{
+    int64_t iv;
+    *bad = 0;
+    if (strcmp(key, "max_queue_size") == 0) {
+        if (get_int(d, v, 1, 65536, &iv) != 0)
+            *bad = 1;
+        else
+            cfg->max_queue_size = iv;
+    } else if (strcmp(key, "queue_timeout_microseconds") == 0) {
+        if (get_int(d, v, 0, 3600000000ll, &iv) != 0)
+            *bad = 1;
+        else
+            cfg->queue_timeout_us = iv;
+    } else if (strcmp(key, "priority_levels") == 0) {
+        if (get_int(d, v, 1, SCHED_MAX_LEVELS, &iv) != 0)
+            *bad = 1;
+        else
+            cfg->priority_levels = (int)iv;
+    } else if (strcmp(key, "default_priority_level") == 0) {
+        if (get_int(d, v, 0, SCHED_MAX_LEVELS, &iv) != 0)
+            *bad = 1;
+        else
+            cfg->default_priority_level = (int)iv;
+    } else if (strcmp(key, "default_queue_policy") == 0) {
+        /* Triton: {"default_timeout_microseconds":n, "max_queue_size":n} */
+        if (json_tok(d, v)->type != JSON_OBJECT) {
+            *bad = 1;
+            return 1;
+        }
+        for (uint32_t k = v + 1; k < json_next(d, v) && !*bad; k = json_next(d, k + 1)) {
+            const char *pk = json_str(d, k);
+            if (strcmp(pk, "default_timeout_microseconds") == 0)
+                *bad = get_int(d, k + 1, 0, 3600000000ll, &iv) != 0;
+            else if (strcmp(pk, "max_queue_size") == 0)
+                *bad = get_int(d, k + 1, 1, 65536, &iv) != 0;
+            else
+                *bad = 1;
+            if (*bad)
+                break;
+            if (pk[0] == 'd')
+                cfg->queue_timeout_us = iv;
+            else
+                cfg->max_queue_size = iv;
+        }
+    } else if (strcmp(key, "preferred_batch_size") == 0) {
+        if (json_tok(d, v)->type != JSON_ARRAY || json_tok(d, v)->size > SCHED_MAX_PREFERRED) {
+            *bad = 1;
+            return 1;
+        }
+        cfg->n_preferred = 0;
+        for (uint32_t e = v + 1; e < json_next(d, v); e = json_next(d, e)) {
+            if (get_int(d, e, 1, 1024, &iv) != 0 ||
+                (cfg->n_preferred && iv <= cfg->preferred[cfg->n_preferred - 1])) {
+                *bad = 1; /* ascending, no repeats */
+                break;
+            }
+            cfg->preferred[cfg->n_preferred++] = iv;
+        }
+    } else {
+        return 0;
+    }
+    return 1;
 }
 
 static enum axle_status bad_key(struct axle_err *err, const char *key)
@@ -271,6 +357,11 @@ enum axle_status model_config_parse(char *json, size_t len, struct model_config 
                 st = bad_key(err, key);
             else
                 cfg->instance_count = (int)iv;
+        } else if (strcmp(key, "inline_max_microseconds") == 0) {
+            if (get_int(&d, v, 0, 1000000, &iv) != 0)
+                st = bad_key(err, key);
+            else
+                cfg->inline_max_us = iv;
         } else if (strcmp(key, "warmup") == 0) {
             if (get_int(&d, v, 0, 100, &iv) != 0)
                 st = bad_key(err, key);
@@ -337,20 +428,13 @@ enum axle_status model_config_parse(char *json, size_t len, struct model_config 
             cfg->dynamic_batching = 1;
             for (uint32_t b = v + 1; b < json_next(&d, v) && st == AXLE_OK; b = json_next(&d, b + 1)) {
                 const char *bk = json_str(&d, b);
+                int bad;
                 if (strcmp(bk, "max_queue_delay_microseconds") == 0) {
                     if (get_int(&d, b + 1, 0, 60000000, &iv) != 0)
                         st = bad_key(err, bk);
                     else
                         cfg->max_queue_delay_us = iv;
-                } else if (strcmp(bk, "max_queue_size") == 0) {
-                    if (get_int(&d, b + 1, 1, 65536, &iv) != 0)
-                        st = bad_key(err, bk);
-                    else
-                        cfg->max_queue_size = iv;
-                } else if (strcmp(bk, "preferred_batch_size") == 0) {
-                    if (json_tok(&d, b + 1)->type != JSON_ARRAY)
-                        st = bad_key(err, bk);
-                } else {
+                } else if (!sched_key(&d, bk, b + 1, cfg, &bad) || bad) {
                     st = bad_key(err, bk);
                 }
             }
@@ -358,9 +442,13 @@ enum axle_status model_config_parse(char *json, size_t len, struct model_config 
             if (json_tok(&d, v)->type != JSON_OBJECT)
                 st = bad_key(err, key);
         } else {
-            st = bad_key(err, key);
+            int bad;
+            if (!sched_key(&d, key, v, cfg, &bad) || bad)
+                st = bad_key(err, key);
         }
     }
+    if (st == AXLE_OK && cfg->default_priority_level > cfg->priority_levels)
+        st = bad_key(err, "default_priority_level");
 out:
     json_doc_free(&d);
     return st;
@@ -402,8 +490,20 @@ static enum axle_status read_config(int rootfd, const char *model, struct model_
 /* ------------------------------------------------------------------ */
 /* Versions                                                            */
 
+void stats_touch(struct version_stats *st)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts); /* ms resolution is enough */
+    atomic_store_explicit(&st->last_inference_ms,
+                          (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+                          memory_order_relaxed);
+}
+
 static void version_free(struct model_version *v)
 {
+    sched_free(v->sched);
+    if (v->mem_used)
+        atomic_fetch_sub(v->mem_used, v->mem_bytes);
     for (int i = 0; i < v->n_sessions; i++)
         axle_session_free(v->sessions[i]);
     free(v->sessions);
@@ -429,7 +529,8 @@ struct axle_session *version_session(struct model_version *v, int thread_index,
     if (thread_index < 0 || thread_index >= v->n_sessions)
         thread_index = 0;
     if (!v->sessions[thread_index]) {
-        struct axle_session_opts so = {.n_threads = v->intra_threads,
+        /* Inline runs take microseconds: one thread, no pool. */
+        struct axle_session_opts so = {.n_threads = 1,
                                        .max_batch = v->max_batch_size > 0 ? v->max_batch_size : 1};
         if (axle_session_new(v->engine, &so, &v->sessions[thread_index], err) != AXLE_OK)
             return NULL;
@@ -484,14 +585,15 @@ static double mono_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Warm-up: run once with zero inputs at batch 1. */
+/* Warm-up: `runs` runs with zero inputs at batch 1 on instance 0, at least
+ * two; the last one's time is the version's run_ns. With runs == 0 a
+ * failure only leaves run_ns unknown. */
 static enum axle_status warm_up(struct model_version *v, int runs, struct axle_err *err)
 {
-    if (runs <= 0)
-        return AXLE_OK;
-    struct axle_session *s = version_session(v, 0, err);
-    if (!s)
-        return err ? err->code : AXLE_INTERNAL;
+    struct axle_session *s = sched_session(v->sched);
+    int required = runs > 0;
+    if (runs < 2)
+        runs = 2;
     struct axle_tensor in[REPO_MAX_IO];
     void *bufs[REPO_MAX_IO] = {0};
     struct axle_tensor out[REPO_MAX_IO];
@@ -519,11 +621,18 @@ static enum axle_status warm_up(struct model_version *v, int runs, struct axle_e
         }
         in[i].data = bufs[i];
     }
-    for (int r = 0; r < runs && st == AXLE_OK; r++)
+    for (int r = 0; r < runs && st == AXLE_OK; r++) {
+        double t0 = mono_seconds();
         st = axle_session_run(s, v->n_inputs, in, v->n_outputs, out, err);
+        v->run_ns = st == AXLE_OK ? (uint64_t)((mono_seconds() - t0) * 1e9) + 1 : 0;
+    }
 out:
     for (int i = 0; i < v->n_inputs; i++)
         free(bufs[i]);
+    if (st != AXLE_OK && !required) {
+        v->run_ns = 0;
+        return AXLE_OK;
+    }
     return st;
 }
 
@@ -546,6 +655,12 @@ static enum axle_status load_version(struct repo *r, struct served_model *m, int
         if (snprintf(path, sizeof(path), "%s/%s", r->root, path_rel) >= (int)sizeof(path))
             return axle_err_set(err, AXLE_INVALID_ARGUMENT, "load failed: path too long");
     }
+    /* Memory budget (SECURITY.md D32): the file's bytes stand for the
+     * weights it holds. */
+    struct stat fsb;
+    int64_t fbytes = stat(path, &fsb) == 0 ? (int64_t)fsb.st_size : 0;
+    if (r->mem_budget > 0 && atomic_load(&r->mem_used) + fbytes > r->mem_budget)
+        return axle_err_set(err, AXLE_UNAVAILABLE, "load failed: memory budget exceeded");
     double t0 = mono_seconds();
     struct model_version *v = axle_xcalloc(1, sizeof(*v));
     atomic_init(&v->refs, 1);
@@ -611,18 +726,61 @@ static enum axle_status load_version(struct repo *r, struct served_model *m, int
             }
         }
     }
+    /* Scheduling. */
+    const struct model_config *c = &m->cfg;
+    v->dynamic = c->dynamic_batching && v->max_batch_size > 0;
+    for (int o = 0; o < v->n_outputs && v->dynamic; o++)
+        if (v->outputs[o].rank < 1 || v->outputs[o].dims[0] != -1) {
+            v->dynamic = 0;
+            log_event(r, "batching_off", m->name, ver,
+                      "an output is not batched along dimension 0");
+        }
+    for (int p = 0; p < c->n_preferred && v->dynamic; p++)
+        if (c->preferred[p] > v->max_batch_size) {
+            version_free(v);
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                "invalid config: preferred_batch_size above max_batch_size");
+        }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 1)
+        ncpu = 1;
+    v->instances = c->instance_count > 0 ? c->instance_count : 1;
+    v->instance_threads = r->intra_threads > 0 ? r->intra_threads
+                                               : (int)(ncpu / v->instances > 0 ? ncpu / v->instances : 1);
+    int64_t mb = v->max_batch_size > 0 ? v->max_batch_size : 1;
+    v->max_queue = c->max_queue_size > 0 ? c->max_queue_size : 4 * mb * v->instances;
+    if (c->max_queue_size <= 0 && v->max_queue < 64)
+        v->max_queue = 64;
+    v->queue_timeout_ns = c->queue_timeout_us >= 0 ? (uint64_t)c->queue_timeout_us * 1000
+                                                   : r->queue_timeout_ns;
+    v->inline_max_ns = c->inline_max_us >= 0 ? (uint64_t)c->inline_max_us * 1000 : r->inline_max_ns;
+    if (v->dynamic)
+        v->inline_max_ns = 0;
     v->n_sessions = r->n_threads > 0 ? r->n_threads : 1;
     v->sessions = axle_xcalloc((size_t)v->n_sessions, sizeof(*v->sessions));
-    v->intra_threads = r->intra_threads;
-    v->n_stats = v->n_sessions;
+    v->n_stats = v->n_sessions + v->instances;
     v->stats = axle_xcalloc((size_t)v->n_stats, sizeof(*v->stats));
     for (int i = 0; i < v->n_stats; i++) {
         v->stats[i].batch = axle_xcalloc(REPO_MAX_BATCH_STATS, sizeof(struct duration_stat));
         v->stats[i].batch_input = axle_xcalloc(REPO_MAX_BATCH_STATS, sizeof(struct duration_stat));
         v->stats[i].batch_output = axle_xcalloc(REPO_MAX_BATCH_STATS, sizeof(struct duration_stat));
     }
-    /* Session for thread 0 now (memory reserved at load), then warm-up. */
-    if (!version_session(v, 0, err)) {
+    /* Instance sessions now (memory reserved at load), then warm-up. */
+    struct sched_opts so = {
+        .instances = v->instances,
+        .intra_threads = v->instance_threads,
+        .max_batch = v->max_batch_size,
+        .dynamic = v->dynamic,
+        .max_queue_delay_ns = (uint64_t)c->max_queue_delay_us * 1000,
+        .n_preferred = c->n_preferred,
+        .max_queue = v->max_queue,
+        .queue_timeout_ns = v->queue_timeout_ns,
+        .levels = c->priority_levels,
+        .default_level = c->default_priority_level,
+        .stats_base = v->n_sessions,
+    };
+    memcpy(so.preferred, c->preferred, sizeof(so.preferred));
+    if (sched_new(v, v->engine, &so, &v->sched, err) != AXLE_OK) {
         axle_err_prefix(err, "load failed: ");
         version_free(v);
         return AXLE_INVALID_ARGUMENT;
@@ -633,7 +791,11 @@ static enum axle_status load_version(struct repo *r, struct served_model *m, int
         version_free(v);
         return AXLE_INVALID_ARGUMENT;
     }
+    sched_start(v->sched);
     v->load_seconds = mono_seconds() - t0;
+    v->mem_bytes = fbytes;
+    v->mem_used = &r->mem_used;
+    atomic_fetch_add(&r->mem_used, fbytes);
     v->state = VS_READY;
     *out = v;
     return AXLE_OK;
@@ -707,7 +869,7 @@ static struct served_model *add_model(struct repo *r, const char *name)
 {
     struct served_model *m = axle_xcalloc(1, sizeof(*m));
     snprintf(m->name, sizeof(m->name), "%s", name);
-    model_config_default(&m->cfg, name);
+    config_default(r, &m->cfg, name);
     m->state = VS_UNKNOWN;
     if (r->n_models == r->cap_models) {
         r->cap_models = r->cap_models ? r->cap_models * 2 : 8;
@@ -763,7 +925,7 @@ static enum axle_status sync_model(struct repo *r, struct served_model *m, int f
 {
     struct model_config cfg;
     int has_cfg = 0;
-    model_config_default(&cfg, m->name);
+    config_default(r, &cfg, m->name);
     if (!r->single_file) {
         int rootfd = open(r->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         enum axle_status st = rootfd < 0 ? axle_err_set(err, AXLE_UNAVAILABLE,

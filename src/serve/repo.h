@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "axle/axle.h"
+#include "serve/sched.h"
 
 #define REPO_MAX_NAME 64
 #define REPO_MAX_VERSIONS 64
@@ -54,10 +55,16 @@ struct model_config {
     struct io_override inputs[REPO_MAX_IO], outputs[REPO_MAX_IO];
     int warmup;              /* warm-up runs with zero inputs after load */
     int v1_instances_b64;
-    /* Dynamic batching (used from 3/7 on; validated now). */
+    /* Scheduling (sched.h). */
     int dynamic_batching;
     int64_t max_queue_delay_us;
-    int64_t max_queue_size;
+    int n_preferred;
+    int64_t preferred[SCHED_MAX_PREFERRED];
+    int64_t max_queue_size;      /* 0: 4 x max_batch_size x instances, at least 64 */
+    int64_t queue_timeout_us;    /* -1: the server default; 0: none */
+    int priority_levels;
+    int default_priority_level;  /* 0: the lowest level */
+    int64_t inline_max_us;       /* -1: the server default; 0: never inline */
 };
 
 /* Statistics counters of one version (statistics extension and metrics);
@@ -74,6 +81,23 @@ struct version_stats {
     struct duration_stat *batch; /* [REPO_MAX_BATCH_STATS]: compute_infer per batch size */
     struct duration_stat *batch_input, *batch_output;
 };
+
+/* A stats block is written by one thread only: a relaxed load and store,
+ * no locked add on the request path; readers sum the blocks. */
+static inline void stats_bump(atomic_uint_fast64_t *x, uint64_t d)
+{
+    atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
+static inline void stats_add(struct duration_stat *s, uint64_t ns)
+{
+    stats_bump(&s->count, 1);
+    stats_bump(&s->ns, ns);
+}
+
+/* last_inference: now, in milliseconds of the wall clock. */
+void stats_touch(struct version_stats *st);
 
 struct io_desc {
     char name[REPO_MAX_NAME * 4];
@@ -93,12 +117,22 @@ struct model_version {
     struct io_desc inputs[REPO_MAX_IO], outputs[REPO_MAX_IO];
     int64_t max_batch_size;
     double load_seconds;
-    struct axle_session **sessions; /* [n_threads], lazily created */
+    int64_t mem_bytes;               /* charged to *mem_used while loaded */
+    atomic_int_fast64_t *mem_used;
+    /* Inline runs on the I/O thread (models that take microseconds):
+     * sessions [n_threads], lazily created. */
+    struct axle_session **sessions;
     int n_sessions;
-    int intra_threads;
-    /* One block per I/O thread, written only by that thread (plain loads
-     * and stores, no locked read-modify-write on the request path); readers
-     * add the blocks up. */
+    uint64_t run_ns;        /* a batch-1 run at load; 0: unknown */
+    uint64_t inline_max_ns; /* run inline when run_ns x batch is within this */
+    /* Everything else goes through the scheduler. */
+    struct sched *sched;
+    int dynamic;            /* requests are stacked */
+    int instances, instance_threads;
+    int64_t max_queue;
+    uint64_t queue_timeout_ns;
+    /* One block per I/O thread, then one per instance, each written only by
+     * its thread; readers add the blocks up. */
     struct version_stats *stats;
     int n_stats;
 };
@@ -128,7 +162,16 @@ struct repo {
     char *single_name;
     enum model_control control;
     int n_threads;       /* I/O threads: session slots per version */
-    int intra_threads;   /* intra-op threads per session */
+    int intra_threads;   /* intra-op threads per instance session; 0: cores / instances */
+    /* Scheduling defaults for models whose config.json does not set them
+     * (the serve command's flags). */
+    struct model_config defaults;
+    uint64_t queue_timeout_ns;  /* default queue timeout */
+    uint64_t inline_max_ns;     /* default inline bound */
+    /* Memory budget: loaded model bytes are charged here, and request
+     * bodies by the HTTP layer. */
+    atomic_int_fast64_t mem_used;
+    int64_t mem_budget;
     pthread_mutex_t mu;
     struct served_model **models;
     int n_models, cap_models;

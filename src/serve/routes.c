@@ -889,6 +889,92 @@ static void v1_route(struct server *s, struct http_req *r, struct path *p)
     version_release(v);
 }
 
+/* ------------------------------------------------------------------ */
+/* Admission and test hooks                                            */
+
+/* Before the body of an inference request is read: refuse it at once when
+ * its model's queue is full (SECURITY.md 3.3). Everything else about the
+ * request (names, auth, model state) is judged later by the route. */
+int serve_admit(void *ctx, int method, const char *url, int64_t content_length,
+                const char **msg)
+{
+    struct server *s = ctx;
+    (void)content_length;
+    if (method != HTTP_POST ||
+        (strncmp(url, "/v2/models/", 11) != 0 && strncmp(url, "/v1/models/", 11) != 0))
+        return 0;
+    int v1 = url[1] == '1';
+    const char *name = url + 11;
+    size_t n = strcspn(name, "/:?#");
+    if (n == 0 || n > REPO_MAX_NAME || memchr(name, '%', n))
+        return 0; /* unusual names: judged by the route */
+    char model[REPO_MAX_NAME + 1], version[24];
+    memcpy(model, name, n);
+    model[n] = 0;
+    const char *rest = name + n;
+    const char *ver = NULL;
+    if (strncmp(rest, "/versions/", 10) == 0) {
+        size_t vn = strspn(rest + 10, "0123456789");
+        if (vn == 0 || vn >= sizeof(version))
+            return 0;
+        memcpy(version, rest + 10, vn);
+        version[vn] = 0;
+        ver = version;
+        rest += 10 + vn;
+    }
+    size_t tail = strcspn(rest, "?#");
+    if (!(v1 ? tail == 8 && strncmp(rest, ":predict", 8) == 0
+             : tail == 6 && strncmp(rest, "/infer", 6) == 0))
+        return 0;
+    struct model_version *v;
+    if (repo_acquire(&s->repo, model, ver, &v, NULL) != AXLE_OK)
+        return 0;
+    int full = v->sched && sched_full(v->sched);
+    version_release(v);
+    if (full) {
+        *msg = "queue full";
+        return 503;
+    }
+    return 0;
+}
+
+/* --enable-test-hooks: POST /v2/debug/pause, POST /v2/debug/resume (every
+ * scheduler stops forming batches, then goes on) and GET
+ * /v2/debug/models/{m}/queue. For deterministic tests only. */
+static void debug_route(struct server *s, struct http_req *r, struct path *p)
+{
+    if (!s->test_hooks) {
+        respond_status(r, AXLE_NOT_FOUND, "not found");
+        return;
+    }
+    if (p->n == 3 && (strcmp(p->seg[2], "pause") == 0 || strcmp(p->seg[2], "resume") == 0)) {
+        if (!method_ok(r, 1))
+            return;
+        sched_pause_all(p->seg[2][0] == 'p');
+        static const char ok[] = "{}";
+        http_respond(r, 200, "application/json", NULL, ok, sizeof(ok) - 1);
+        return;
+    }
+    if (p->n == 5 && strcmp(p->seg[2], "models") == 0 && strcmp(p->seg[4], "queue") == 0) {
+        if (!method_ok(r, 0))
+            return;
+        struct model_version *v = acquire_or_answer(s, r, p->seg[3], NULL, 0);
+        if (!v)
+            return;
+        struct axle_buf *b = &scratch_get()->out;
+        buf_reset(b);
+        buf_printf(b, "{\"queued\":%lld,\"running\":%d,\"cancelled\":%llu,\"inline\":%s}",
+                   (long long)sched_queued(v->sched), sched_running(v->sched),
+                   (unsigned long long)sched_cancelled(v->sched),
+                   v->inline_max_ns && v->run_ns && v->run_ns <= v->inline_max_ns ? "true"
+                                                                                  : "false");
+        version_release(v);
+        respond_json(r, 200, b);
+        return;
+    }
+    respond_status(r, AXLE_NOT_FOUND, "not found");
+}
+
 void serve_handle(void *ctx, struct http_req *r)
 {
     struct server *s = ctx;
@@ -989,6 +1075,10 @@ void serve_handle(void *ctx, struct http_req *r)
         }
         if (p.n >= 3 && strcmp(p.seg[1], "repository") == 0) {
             repository_route(s, r, &p);
+            return;
+        }
+        if (p.n >= 3 && strcmp(p.seg[1], "debug") == 0) {
+            debug_route(s, r, &p);
             return;
         }
     }

@@ -5,9 +5,10 @@
  * Life of a request: http.c hands a complete request to serve_handle()
  * (routes.c) on an I/O thread. The route table picks the handler after the
  * one auth gate; inference handlers (infer.c) take a reference on the model
- * version, decode the body into tensors that point into the request body or
- * into the thread's scratch, run the thread's session for that version, and
- * encode the answer into scratch before http_respond() copies it out.
+ * version and decode the body into a job's tensors (pointing into the
+ * request body or into the job's buffers). Models that run in microseconds
+ * run inline on the thread's session; every other job goes to the version's
+ * scheduler (sched.h) and is answered on this thread when it comes back.
  */
 #ifndef AXLE_SERVE_SERVER_H
 #define AXLE_SERVE_SERVER_H
@@ -33,6 +34,8 @@ struct server {
     int loopback;
     int strict_readiness;
     uint64_t start_ns;
+    uint64_t request_timeout_ns; /* deadline = arrival + min(this, `timeout`) */
+    int test_hooks;              /* --enable-test-hooks: /v2/debug/... */
 };
 
 /* Per I/O thread scratch, reused across requests. */
@@ -54,6 +57,9 @@ void respond_json(struct http_req *r, int status, const struct axle_buf *b);
 
 /* routes.c */
 void serve_handle(void *ctx, struct http_req *r);
+/* Admission at the end of a request head (http_admit_fn). */
+int serve_admit(void *ctx, int method, const char *url, int64_t content_length,
+                const char **msg);
 
 /* infer.c: POST .../infer and V1 :predict. */
 void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *v);
