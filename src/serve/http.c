@@ -115,6 +115,7 @@ struct http_conn {
     int detached_closed;
     /* Admission (http_server_opts.admit, memory budget). */
     int reject_status;       /* refused at the head; body skipped */
+    int reject_answered;     /* ... and already answered */
     const char *reject_msg;
     size_t body_avail;       /* body bytes already buffered when the head ended */
     int64_t charged;         /* bytes charged to the memory budget */
@@ -429,6 +430,7 @@ static int cb_message_begin(http_parser *p)
     c->msg_complete = 0;
     c->reject_status = 0;
     c->reject_msg = NULL;
+    c->reject_answered = 0;
     buf_putc(&c->hstore, 0); /* offset 0 is the empty string */
     c->url_off = c->hstore.len;
     return 0;
@@ -619,9 +621,9 @@ static int cb_headers_complete(http_parser *p)
     }
     /* Admission, before the body is read (SECURITY.md 3.3): the handler's
      * check (queue full, model state) and the memory budget. A refused
-     * request whose body is already buffered is answered once the body
-     * has been skipped, keeping the connection; otherwise at once, and the
-     * connection closes. */
+     * request is answered at once; its body is then read and thrown away,
+     * so the connection stays usable (clients that are still sending see
+     * the answer instead of a reset, and overload causes no reconnects). */
     int64_t cl_len = (p->flags & F_CONTENTLENGTH) ? (int64_t)p->content_length : -1;
     if (c->loop && c->n_hdr > 0) {
         const struct http_server_opts *o = &c->loop->srv->o;
@@ -634,14 +636,28 @@ static int cb_headers_complete(http_parser *p)
             msg = "memory budget exceeded";
         }
         if (st) {
-            if (cl_len >= 0 && (uint64_t)cl_len <= c->body_avail) {
-                c->reject_status = st;
-                c->reject_msg = msg;
-                return 0;
+            c->reject_status = st;
+            c->reject_msg = msg;
+            if (cl_len < 0 || (uint64_t)cl_len > c->body_avail) {
+                /* The body is still on its way: answer now. */
+                struct http_req r;
+                memset(&r, 0, sizeof(r));
+                r.conn = c;
+                r.method = p->method;
+                r.method_name = http_method_str(p->method);
+                r.path = c->hstore.data + c->url_off;
+                r.path_len = strlen(r.path);
+                /* A client waiting for 100 Continue may never send the
+                 * body: close rather than guess where the next request
+                 * starts. */
+                r.keep_alive = http_should_keep_alive(p) && !c->expect_continue;
+                r.t_start_ns = c->t_first_ns;
+                http_respond_error(&r, st, msg, st == 503 ? "Retry-After: 1\r\n" : NULL);
+                c->reject_answered = 1;
+                if (!r.keep_alive)
+                    c->closing = 1;
             }
-            c->err_status = st;
-            c->err_msg = msg;
-            return -1;
+            return 0;
         }
     }
     /* Body buffer: grow with what arrives, starting from min(CL, 1 MiB). */
@@ -1004,8 +1020,12 @@ static void dispatch(struct http_conn *c)
     if (r.accept_encoding && strstr(r.accept_encoding, "gzip"))
         r.accept_gzip = 1;
     if (c->reject_status) {
-        http_respond_error(&r, c->reject_status, c->reject_msg ? c->reject_msg : "unavailable",
-                           c->reject_status == 503 ? "Retry-After: 1\r\n" : NULL);
+        if (!c->reject_answered)
+            http_respond_error(&r, c->reject_status,
+                               c->reject_msg ? c->reject_msg : "unavailable",
+                               c->reject_status == 503 ? "Retry-After: 1\r\n" : NULL);
+        else if (!r.keep_alive)
+            c->close_after_write = 1;
         return;
     }
     if (p->method == HTTP_TRACE || p->method == HTTP_CONNECT ||
