@@ -48,6 +48,7 @@ MODELS = {
     "resnet18": (13, "torchvision resnet18, 3x224x224 (PERF.md G9)"),
     "mobilenet_v2": (13, "torchvision mobilenet_v2, 3x224x224 (PERF.md G9)"),
     "encoder": (14, "nn.TransformerEncoder L4/H256/A4/FFN1024, GELU, seq 128 (PERF.md G9)"),
+    "mlp_dram": (13, "MLP 1024-4096-4096-1024, ReLU: ~100 MB of weights, DRAM-bound at batch 1 (PERF.md G11)"),
 }
 
 MLP_PARAMS = 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10
@@ -179,6 +180,16 @@ def _calibrate_batchnorm(m, shape, seed):
         m(torch.from_numpy(_rand(seed, shape)))
     m.eval()
     return m
+
+
+def build_mlp_dram():
+    import torch.nn as nn
+    m = nn.Sequential(nn.Linear(1024, 4096), nn.ReLU(),
+                      nn.Linear(4096, 4096), nn.ReLU(),
+                      nn.Linear(4096, 1024))
+    return dict(module=m, input_names=["input"], output_names=["output"],
+                make_inputs=lambda b: [_rand(800 + b, (b, 1024))],
+                dynamic_axes=_batch_axes(["input", "output"]))
 
 
 def build_resnet18():
