@@ -10,7 +10,8 @@ status=0
 [ -x build/bench/gemm_bench ] && export BENCH_BIN="$PWD/build/bench/gemm_bench"
 # The serving benchmarks (serve*.sh) need root for nginx and take the box's
 # two cores (server on cpu0, wrk on cpu1); they honour AXLE_BIN and --quick.
-for b in bench/gemm.sh bench/json.sh bench/models.sh bench/serve.sh bench/serve_binary.sh bench/serve_startup.sh; do
+for b in bench/gemm.sh bench/json.sh bench/models.sh bench/serve.sh bench/serve_binary.sh bench/serve_startup.sh \
+         bench/bench_vs_wrk.sh; do
   [ -x "$b" ] || continue
   echo "=== $b"
   "$b" "$@" || status=1

@@ -10,6 +10,7 @@
  * bytes can be used as they are.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -864,6 +865,32 @@ static void record_fail(struct model_version *v, uint64_t t0)
 
 static __thread struct job *tl_free_jobs;
 static __thread int tl_n_free;
+static pthread_key_t job_key;
+static pthread_once_t job_once = PTHREAD_ONCE_INIT;
+
+static void job_free(struct job *j)
+{
+    buf_free(&j->data);
+    buf_free(&j->aux);
+    buf_free(&j->it.outbuf);
+    free(j);
+}
+
+/* Thread exit: the cache goes with its thread. */
+static void job_cache_free(void *p)
+{
+    for (struct job *j = p, *next; j; j = next) {
+        next = j->next_free;
+        job_free(j);
+    }
+    tl_free_jobs = NULL;
+    tl_n_free = 0;
+}
+
+static void job_key_init(void)
+{
+    pthread_key_create(&job_key, job_cache_free);
+}
 
 static struct job *job_get(void)
 {
@@ -871,6 +898,7 @@ static struct job *job_get(void)
     if (j) {
         tl_free_jobs = j->next_free;
         tl_n_free--;
+        pthread_setspecific(job_key, tl_free_jobs);
         return j;
     }
     j = axle_try_calloc(1, sizeof(*j));
@@ -885,10 +913,7 @@ static struct job *job_get(void)
 static void job_put(struct job *j)
 {
     if (tl_n_free >= JOB_CACHE) {
-        buf_free(&j->data);
-        buf_free(&j->aux);
-        buf_free(&j->it.outbuf);
-        free(j);
+        job_free(j);
         return;
     }
     if (j->data.cap > JOB_KEEP_BYTES)
@@ -897,9 +922,14 @@ static void job_put(struct job *j)
         buf_free(&j->aux);
     if (j->it.outbuf.cap > JOB_KEEP_BYTES)
         buf_free(&j->it.outbuf);
+    if (!tl_free_jobs) {
+        pthread_once(&job_once, job_key_init);
+        pthread_setspecific(job_key, j);
+    }
     j->next_free = tl_free_jobs;
     tl_free_jobs = j;
     tl_n_free++;
+    pthread_setspecific(job_key, j);
 }
 
 static void job_init(struct job *j, struct server *s, struct http_req *r, struct model_version *v)
