@@ -190,6 +190,7 @@ struct axle_bench_counts {
     uint64_t status[AXLE_BENCH_N_STATUS];
     uint64_t status_other; /* codes >= 600 */
     struct axle_bench_hist hist; /* latency of 2xx responses, ns */
+    struct axle_bench_hist hist_other; /* latency of the other answers, ns */
 };
 
 /* Progress totals, warm-up included, readable while the run goes on. */

@@ -386,6 +386,8 @@ static void response_done(struct worker *w, struct conn *c, int extra_bytes)
         if (ok) {
             k->ok++;
             axle_bench_hist_record(&k->hist, now - c->t0_ns);
+        } else {
+            axle_bench_hist_record(&k->hist_other, now - c->t0_ns);
         }
     }
     publish(&w->p_responses, ++w->all_responses);
@@ -710,6 +712,7 @@ enum axle_status axle_bench_run_start(const struct axle_bench_plan *plan,
         w->rbuf = axle_xmalloc(RBUF_BYTES);
         w->c = axle_xcalloc(1, sizeof(*w->c));
         axle_bench_hist_init(&w->c->hist);
+        axle_bench_hist_init(&w->c->hist_other);
         for (int k = 0; k < w->n_conns; k++) {
             w->conns[k].fd = -1;
             w->conns[k].w = w;
@@ -787,6 +790,7 @@ void axle_bench_run_join(struct axle_bench_run *r, struct axle_bench_counts *t,
     uint64_t last = 0;
     memset(t, 0, sizeof(*t));
     axle_bench_hist_init(&t->hist);
+    axle_bench_hist_init(&t->hist_other);
     for (int i = 0; i < r->n_started; i++) {
         struct worker *w = &r->w[i];
         struct axle_bench_counts *c = w->c;
@@ -808,6 +812,7 @@ void axle_bench_run_join(struct axle_bench_run *r, struct axle_bench_counts *t,
             t->status[k] += c->status[k];
         t->status_other += c->status_other;
         axle_bench_hist_merge(&t->hist, &c->hist);
+        axle_bench_hist_merge(&t->hist_other, &c->hist_other);
     }
     if (last > r->end_ns)
         last = r->end_ns;

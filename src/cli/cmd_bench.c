@@ -557,6 +557,22 @@ static void put_num(struct axle_buf *b, double v, int decimals)
     json_put_double(b, round(v * scale) / scale);
 }
 
+/* {"count","min","mean","p50",...,"max"} in microseconds. */
+static void put_latency(struct axle_buf *b, const struct axle_bench_hist *h)
+{
+    buf_printf(b, "{\"count\":%llu,\"min\":", (unsigned long long)h->n);
+    put_num(b, h->n ? us(h->min) : 0, 1);
+    buf_puts(b, ",\"mean\":");
+    put_num(b, axle_bench_hist_mean(h) / 1000.0, 1);
+    for (int i = 0; i < N_PCTS; i++) {
+        buf_printf(b, ",\"%s\":", pct_names[i]);
+        put_num(b, us(axle_bench_hist_percentile(h, pcts[i])), 1);
+    }
+    buf_puts(b, ",\"max\":");
+    put_num(b, us(h->max), 1);
+    buf_putc(b, '}');
+}
+
 static void report_json(const struct bench_args *a, const struct axle_bench_counts *c,
                         double window_s, size_t req_bytes, int stopped)
 {
@@ -616,17 +632,11 @@ static void report_json(const struct bench_args *a, const struct axle_bench_coun
     for (int k = 0; k < AXLE_BENCH_N_ERR; k++)
         buf_printf(&b, ",\"%s\":%llu", axle_bench_err_name(k), (unsigned long long)c->err[k]);
     buf_printf(&b, "},\"latency_from\":\"%s\"", a->have_rate ? "intended" : "sent");
-    buf_printf(&b, ",\"latency_us\":{\"count\":%llu,\"min\":", (unsigned long long)h->n);
-    put_num(&b, h->n ? us(h->min) : 0, 1);
-    buf_puts(&b, ",\"mean\":");
-    put_num(&b, axle_bench_hist_mean(h) / 1000.0, 1);
-    for (int i = 0; i < N_PCTS; i++) {
-        buf_printf(&b, ",\"%s\":", pct_names[i]);
-        put_num(&b, us(axle_bench_hist_percentile(h, pcts[i])), 1);
-    }
-    buf_puts(&b, ",\"max\":");
-    put_num(&b, us(h->max), 1);
-    buf_puts(&b, "}}\n");
+    buf_puts(&b, ",\"latency_us\":");
+    put_latency(&b, h);
+    buf_puts(&b, ",\"latency_other_us\":");
+    put_latency(&b, &c->hist_other);
+    buf_puts(&b, "}\n");
     if (!b.oom)
         fwrite(b.data, 1, b.len, stdout);
     buf_free(&b);

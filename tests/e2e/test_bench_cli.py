@@ -26,7 +26,7 @@ LAT_KEYS = ["count", "min", "mean", "p50", "p90", "p99", "p99.9", "max"]
 TOP_KEYS = ["url", "model", "protocol", "mode", "rate", "concurrency", "connections", "threads",
             "warmup_s", "duration_s", "stopped_early", "request_bytes", "sent", "responses", "ok",
             "scheduled", "late_sends", "backlog_at_end", "max_send_lag_us", "in_flight_at_end",
-            "throughput", "status", "errors", "latency_from", "latency_us"]
+            "throughput", "status", "errors", "latency_from", "latency_us", "latency_other_us"]
 ERR_KEYS = ["total", "connect", "timeout", "closed", "read", "write", "parse"]
 
 
@@ -193,6 +193,8 @@ def test_wrong_model_counts_404s(srv):
                    "--concurrency", 2, "--duration", 0.5)
     assert list(d["status"]) == ["404"] and d["status"]["404"] > 0
     assert d["ok"] == 0 and d["latency_us"]["count"] == 0
+    assert d["latency_other_us"]["count"] == d["status"]["404"]
+    assert 0 < d["latency_other_us"]["p50"] <= d["latency_other_us"]["max"]
     assert d["throughput"]["ok_per_s"] == 0 and d["throughput"]["total_per_s"] > 0
 
 
