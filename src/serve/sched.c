@@ -49,6 +49,8 @@ struct sched {
     atomic_int running;
     atomic_uint_fast64_t cancelled;
     int waiting; /* executors blocked on cv */
+    int64_t last_rows;    /* rows of the latest execution */
+    uint64_t last_end_ns; /* and when it ended */
     int stop;
     int max_items;
     struct sched *reg_next, *reg_prev;
@@ -574,18 +576,26 @@ static void *exec_main(void *arg)
             continue;
         if (s->o.dynamic && s->o.max_batch > 0 && rows < s->o.max_batch) {
             int k = s->o.n_preferred ? cut_preferred(s, items, n, &rows) : 0;
+            /* The clients of an execution that just ended with several
+             * requests are on their way back: expect as many again. */
+            uint64_t delay = s->o.max_queue_delay_ns;
+            int returning = s->last_rows > 1 && now - s->last_end_ns < delay;
+            int64_t want = returning && s->last_rows < s->o.max_batch ? s->last_rows
+                                                                      : s->o.max_batch;
             if (k > 0) {
                 n = k;
-            } else {
+            } else if (rows < want) {
                 /* Not full: wait for company only while a batch is forming
-                 * or another instance runs, and only until the oldest item
-                 * has waited max_queue_delay. */
-                int forming = n > 1 || atomic_load(&s->running) > 0;
-                uint64_t until = items[0]->t_queued_ns + s->o.max_queue_delay_ns;
+                 * (several queued, another instance running, or clients
+                 * returning), and only until the oldest item has waited
+                 * max_queue_delay. A lone request on an idle executor runs
+                 * at once. */
+                int forming = n > 1 || atomic_load(&s->running) > 0 || returning;
+                uint64_t until = items[0]->t_queued_ns + delay;
                 for (int j = 1; j < n; j++)
-                    if (items[j]->t_queued_ns + s->o.max_queue_delay_ns < until)
-                        until = items[j]->t_queued_ns + s->o.max_queue_delay_ns;
-                if (forming && s->o.max_queue_delay_ns && now < until) {
+                    if (items[j]->t_queued_ns + delay < until)
+                        until = items[j]->t_queued_ns + delay;
+                if (forming && delay && now < until) {
                     timed_wait(s, until);
                     continue;
                 }
@@ -604,6 +614,8 @@ static void *exec_main(void *arg)
         run_batch(inst, items, n, rows);
         pthread_mutex_lock(&s->mu);
         atomic_fetch_sub(&s->running, 1);
+        s->last_rows = rows;
+        s->last_end_ns = now_ns();
         if (s->waiting)
             pthread_cond_broadcast(&s->cv); /* delay waits depend on `running` */
     }

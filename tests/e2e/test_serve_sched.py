@@ -248,6 +248,14 @@ def test_max_queue_delay_holds_a_forming_batch(repo):
         done = max(t for _, t in b.results)
         assert done - t0 >= delay_us / 1e6
         assert batch_counts(stats(srv, "scale")) == {4: 1, 2: 1}
+        # Right after an execution of several requests their clients are
+        # expected back: a lone request then waits for company too (up to
+        # the delay), and runs alone when none comes.
+        t0 = time.monotonic()
+        r = srv.post("/v2/models/scale/infer", scale_body(np.ones((1, 2))), timeout=30)
+        assert r.status == 200
+        assert time.monotonic() - t0 >= delay_us / 1e6
+        assert batch_counts(stats(srv, "scale")) == {4: 1, 2: 1, 1: 1}
 
 
 def test_queue_full_is_refused_at_the_head(repo):
