@@ -270,8 +270,11 @@ void axle_pool_parallel_for(struct axle_pool *pool, int64_t n, int64_t grain,
     if (pool == NULL || tls_in_task || n_chunks <= 1 ||
         !atomic_compare_exchange_strong(&pool->busy, &expect, 1)) {
         /* Inline: no pool, too little work, nested, or the pool is in use
-         * by another caller (never block on it). */
-        fn(ctx, 0, n, tls_tid);
+         * by another caller (never block on it). Without a pool the
+         * caller sized its per-thread buffers for one thread: tid 0, even
+         * on a pool worker (the engine's depth-first prefix runs
+         * single-threaded kernels there). */
+        fn(ctx, 0, n, pool == NULL ? 0 : tls_tid);
         return;
     }
     if (n_chunks > MAX_CHUNKS)

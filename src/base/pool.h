@@ -5,7 +5,8 @@
  * [0, n) into chunks of at least `grain` items and runs fn on them; the
  * calling thread takes part and the call returns when every chunk is done.
  * Workers spin briefly, then sleep. Calls with pool == NULL, n <= grain or
- * from inside a pool task run inline on the caller.
+ * from inside a pool task run inline on the caller (with tid 0 when pool
+ * is NULL, wherever the caller runs).
  *
  * Thread-safety: one parallel_for at a time per pool (a session owns its
  * pool for the duration of a run); nested calls from a task run inline.

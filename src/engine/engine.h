@@ -68,6 +68,21 @@ struct axle_scratch {
     size_t cap;
 };
 
+/* A pool thread's working memory while it runs the depth-first prefix
+ * (session.c) for one image at a time. */
+struct axle_img_slot {
+    void *arena;                 /* the prefix's own values, one image */
+    size_t arena_bytes;
+    struct axle_scratch scratch; /* kernel scratch */
+    struct axle_tensor *views;   /* in, then out views for one node */
+    const struct axle_tensor **in;
+    struct axle_tensor **out;
+    struct axle_err err;
+    enum axle_status st;
+    _Atomic int64_t next; /* images [next, end) it owns */
+    int64_t end;
+};
+
 struct axle_session {
     struct axle_model *model;
     struct axle_graph *g; /* borrowed from the model */
@@ -83,6 +98,18 @@ struct axle_session {
     struct axle_tensor **out_buf;
     int max_io;
     int64_t max_batch;
+    /* Depth-first prefix (session.c): the first n_prefix nodes run image
+     * by image, each pool thread taking whole images, when a batch has at
+     * least two. img_local[v]: v lives only inside the prefix, so it is
+     * kept per image in the slot arenas (planned by img_plan) instead of
+     * the main arena. */
+    int n_prefix;
+    bool *img_local;
+    struct axle_plan img_plan;
+    int64_t *img_needed; /* bytes per image each img_local value needed */
+    bool img_replan;
+    int n_img_slots;
+    struct axle_img_slot *img_slots;
 };
 
 #endif

@@ -5,9 +5,9 @@
  *
  * Float32 path: depthwise / channel-multiplier convolutions (one input
  * channel per group) go to the direct kernel in conv_dw.c; everything else
- * is im2col (skipped for 1x1 / stride 1 / no pad) followed by one GEMM per
- * image and group, W[Mg, Cg*k] x col[Cg*k, out], with the bias, the
- * residual (axle-internal fourth input) and the activation that
+ * is blocked im2col (skipped for 1x1 / stride 1 / no pad) followed by the
+ * GEMM per image and group, W[Mg, Cg*k] x col[Cg*k, out], with the bias,
+ * the residual (axle-internal fourth input) and the activation that
  * engine/fuse.c fused into the node applied in the GEMM's store loop.
  * Float64/float16/bfloat16 take an exact direct loop.
  */
@@ -441,20 +441,49 @@ static void geom_as_2d(struct axle_conv_geom *g)
  * so they stay in L2 for the product) and multiplies W (row-major, used as
  * the broadcast operand, so it needs no packing) by them with the bias and
  * activation in the store loop. Work items are (image, group, column block,
- * row block), handed out through an atomic counter so that a thread slowed
- * by a neighbour on the shared box does not hold the other one up; row
- * blocks exist only when there are too few column blocks to go round (late
- * layers with small HW), and a thread re-packs only when its block changes.
+ * row block); each thread owns a contiguous share of them and takes the
+ * others' only when its own have run out (cblk_slot), so that a thread
+ * slowed by a neighbour on the shared box does not hold the other one up;
+ * row blocks exist only when there are too few column blocks to go round
+ * (late layers with small HW), and a thread re-packs only when its block
+ * changes. Small planes with a partial last panel (7x7, 14x14) run the
+ * columns of all images of the batch as one row of blocks (cblk_job.multi).
+ * Each output element is one GEMM chain over Kd whatever the blocking, the
+ * batch and the threads (gemm_internal.h), so results are batch-invariant.
  * 1x1 / stride 1 / no pad convolutions skip packing: B is X itself.
- * With AVX-512 and horizontal stride 1 or 2, a panel is packed by working
- * out the runs of each kernel offset once and copying them for every
- * channel with masked vector moves (pack_panel_segs).
+ * With AVX-512, stride 1 (or 2, via parity planes) with "same"-width output
+ * rows packs each panel row as one shifted, masked run of an input plane
+ * (shifted_masks); other horizontal strides of 1 or 2 work out the runs of
+ * each kernel offset once and copy them for every channel with masked
+ * vector moves (pack_panel_segs).
  */
 
 /* Floats of packed panels per thread (512 KiB, half of a Zen 5 L2). */
 #define CONV_PANEL_FLOATS (128 * 1024)
 /* Below this many FLOPs a conv runs on the calling thread alone. */
 #define CONV_PAR_MIN_FLOPS (1 << 19)
+/* Output planes below this many positions batch their images' columns
+ * (cblk_job.multi). */
+#define CONV_MULTI_HW_MAX 256
+/* Most kernel taps shifted packing handles (7x7). */
+#define CONV_SHIFT_TAPS 49
+
+/* One cache line per thread slot (the chunk index of the pool task, so
+ * unique among concurrent tasks): the items it owns, [next, end), which
+ * its task claims first and others take only when theirs have run out,
+ * and the block its buffers hold (-1: none). Owning a contiguous share of
+ * the items - a share of the images when the batch goes round, else of
+ * the column blocks - means a thread reads back mostly what it wrote
+ * itself in the layer before: lines in the other core's cache are slow
+ * to fetch (on the 2-vCPU dev VM a pooling layer over data written by
+ * both threads ran 3x slower than over its own). */
+struct cblk_slot {
+    _Atomic int64_t next;
+    int64_t end;
+    int64_t packed;
+    int64_t pad[5];
+};
+_Static_assert(sizeof(struct cblk_slot) == 64, "one cache line");
 
 struct cblk_job {
     const struct axle_conv_geom *g;
@@ -465,16 +494,30 @@ struct cblk_job {
     int64_t nb;          /* columns per block (multiple of the panel) */
     int64_t buf_cols;    /* panel buffer columns per thread (last block
                             may be wider than nb) */
-    int64_t n_cb, n_mb;  /* column blocks, row blocks per (image, group) */
+    int64_t cols;        /* columns of one block row: HW, or N * HW */
+    int64_t n_cb, n_mb;  /* column blocks, row blocks per (image, group),
+                            or per group when multi */
     int64_t mrows;       /* rows per row block */
     int64_t n_items;
+    bool multi;          /* blocks run over the columns of all images */
     bool direct;         /* B = X (1x1, stride 1, no pad) */
+    bool shifted;        /* panels packed by pack_shifted from xi */
+    const float *xi;     /* shifted: X (stride 1) or its parity planes
+                            (stride 2, see s2d_task) */
+    int64_t xi_plane;    /* shifted: floats per channel of xi */
+    int64_t off[CONV_SHIFT_TAPS]; /* shifted: tap offsets in a plane */
+    uint16_t *masks;     /* shifted: per thread, the lane masks of a block,
+                            mask_len each */
+    int64_t mask_len;
     bool avx512;         /* vector stride-2 gathers while packing */
     enum axle_act act;
     float alpha, beta;
     float *panels;       /* n_threads * Kd * nb floats */
-    int64_t *packed;     /* per thread: image/group/block now packed, -1 */
-    _Atomic int64_t next;
+    struct cblk_slot *slots; /* per thread slot */
+    int n_slots;
+    float *ctmp;         /* multi: per thread, a block's product and
+                            residual (ctmp_floats each), else NULL */
+    int64_t ctmp_floats;
 };
 
 /* dst[0, n) = row ih of channel plane xc at columns iw0 + t * sw (zero
@@ -561,12 +604,14 @@ static int panel_segs(const struct axle_conv_geom *g, int64_t kh, int64_t kw,
     return n_segs;
 }
 
-/* One panel of w output positions starting at (oh0, ow0), stride 1 or 2:
- * the runs of each kernel offset are worked out once and copied for all
- * Cg channels with vector moves (no divisions or calls per row). */
+/* w output positions starting at (oh0, ow0) into the columns of a panel
+ * from pan on (row pitch stride; the vector copies may write up to row_len
+ * floats of each row), stride 1 or 2: the runs of each kernel offset are
+ * worked out once and copied for all Cg channels with vector moves (no
+ * divisions or calls per row). */
 static void pack_panel_segs(const struct cblk_job *j, const float *xg,
                             int64_t oh0, int64_t ow0, int64_t w,
-                            int64_t stride, float *pan)
+                            int64_t stride, int64_t row_len, float *pan)
 {
     const struct axle_conv_geom *g = j->g;
     int64_t KH = g->k[0], KW = g->k[1], sw = g->s[1];
@@ -582,7 +627,7 @@ static void pack_panel_segs(const struct cblk_job *j, const float *xg,
                                                    : SEG_CH_BLOCK;
             for (int64_t kk = 0; kk < ksz; kk++)
                 axle_conv_pack_segs_avx512(
-                    pan + (c0 * ksz + kk) * stride, ksz * stride, stride,
+                    pan + (c0 * ksz + kk) * stride, ksz * stride, row_len,
                     xg + c0 * g->in_size, g->in_size, nc, segs[kk], n_segs,
                     sw);
         }
@@ -593,48 +638,241 @@ static void pack_panel_segs(const struct cblk_job *j, const float *xg,
             struct axle_conv_seg segs[AXLE_GEMM_PANEL];
             int n_segs = panel_segs(g, kh, kw, oh0, ow0, w, segs);
             axle_conv_pack_segs_avx512(pan + (kh * KW + kw) * stride,
-                                       ksz * stride, stride, xg,
+                                       ksz * stride, row_len, xg,
                                        g->in_size, j->Cg, segs, n_segs, sw);
         }
     }
 }
 
-/* Panels of output positions [q0, q0 + nq) of one image and group. */
-static void pack_block(const struct cblk_job *j, const float *xg, int64_t q0,
-                       int64_t nq, float *buf)
+/* Output positions [q0, q0 + w) of one image and group (all in one
+ * panel) into the panel columns from pan on; stride and row_len as for
+ * pack_panel_segs. */
+static void pack_cols(const struct cblk_job *j, const float *xg, int64_t q0,
+                      int64_t w, int64_t stride, int64_t row_len, float *pan)
 {
     const struct axle_conv_geom *g = j->g;
     int64_t KH = g->k[0], KW = g->k[1], OW = g->out[1];
     int64_t sh = g->s[0], sw = g->s[1], dh = g->d[0], dw = g->d[1];
     int64_t pt = g->pb[0], pl = g->pb[1];
+    int64_t oh0 = q0 / OW, ow0 = q0 % OW;
+
+    if (j->avx512 && sw <= 2) {
+        pack_panel_segs(j, xg, oh0, ow0, w, stride, row_len, pan);
+        return;
+    }
+    for (int64_t r = 0; r < j->Kd; r++) {
+        int64_t c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
+        const float *xc = xg + c * g->in_size;
+        float *d = pan + r * stride;
+        int64_t oh = oh0, ow = ow0;
+        for (int64_t jj = 0; jj < w;) {
+            int64_t run = OW - ow < w - jj ? OW - ow : w - jj;
+            pack_run(d + jj, xc, oh * sh - pt + kh * dh,
+                     ow * sw - pl + kw * dw, run, g, j->avx512);
+            jj += run;
+            ow = 0;
+            oh++;
+        }
+    }
+}
+
+/* Group gi's input planes of image `in`. */
+static const float *image_group(const struct cblk_job *j, int64_t in,
+                                int64_t gi)
+{
+    return j->x + (in * j->C + gi * j->Cg) * j->g->in_size;
+}
+
+/* Panels of columns [Q0, Q0 + nq) of group gi, column Q = image * HW +
+ * output position: with images batched into one block (cblk_job.multi) a
+ * panel may end one image and start the next. */
+static void pack_block(const struct cblk_job *j, int64_t gi, int64_t Q0,
+                       int64_t nq, float *buf)
+{
+    int64_t HW = j->g->out_size;
 
     for (int64_t p = 0; p * AXLE_GEMM_PANEL < nq; p++) {
-        int64_t qp = q0 + p * AXLE_GEMM_PANEL;
         int64_t w = nq - p * AXLE_GEMM_PANEL;
         if (w > AXLE_GEMM_PANEL)
             w = AXLE_GEMM_PANEL;
         int64_t stride = axle_gemm_panel_stride(w);
         float *pan = buf + p * j->Kd * AXLE_GEMM_PANEL;
-        int64_t oh0 = qp / OW, ow0 = qp % OW;
-        if (j->avx512 && sw <= 2 && w <= AXLE_GEMM_PANEL) {
-            pack_panel_segs(j, xg, oh0, ow0, w, stride, pan);
-            continue;
-        }
-        for (int64_t r = 0; r < j->Kd; r++) {
-            int64_t c = r / (KH * KW), kh = (r / KW) % KH, kw = r % KW;
-            const float *xc = xg + c * g->in_size;
-            float *d = pan + r * stride;
-            int64_t oh = oh0, ow = ow0;
-            for (int64_t jj = 0; jj < w;) {
-                int64_t run = OW - ow < w - jj ? OW - ow : w - jj;
-                pack_run(d + jj, xc, oh * sh - pt + kh * dh,
-                         ow * sw - pl + kw * dw, run, g, j->avx512);
-                jj += run;
-                ow = 0;
-                oh++;
-            }
+        for (int64_t d = 0; d < w;) {
+            int64_t Q = Q0 + p * AXLE_GEMM_PANEL + d;
+            int64_t in = Q / HW, q = Q % HW;
+            int64_t len = HW - q < w - d ? HW - q : w - d;
+            /* Segments go left to right: a later one overwrites what an
+             * earlier one's vector copies wrote past its end. */
+            pack_cols(j, image_group(j, in, gi), q, len, stride, stride - d,
+                      pan + d);
+            d += len;
         }
     }
+}
+
+/* Shifted packing, for stride 1 with output rows as wide as input rows
+ * (stride 2 likewise on parity planes, s2d_task): the input of kernel tap
+ * t for output position q is xi[q + off[t]] in its channel's plane, so a
+ * panel row is one shifted run of the plane with the padding lanes masked
+ * off - three masked vector moves instead of the per-run bookkeeping of
+ * pack_panel_segs (which costs 15 % of a 128-channel 3x3 layer). The
+ * panels are the same numbers, so the GEMM gives the same bits. */
+
+/* Lane masks for output positions [q0, q0 + nq) of one image, [panel][tap]
+ * [vector]: a tap's lane is on when its input row and column are inside
+ * the image; the row depends on kh only, the column on kw only. */
+/* Lanes [a, b) of a panel as a bit mask (empty when b <= a). */
+static uint64_t lane_range(int64_t a, int64_t b)
+{
+    if (a < 0)
+        a = 0;
+    if (b > AXLE_GEMM_PANEL)
+        b = AXLE_GEMM_PANEL;
+    if (b <= a)
+        return 0;
+    return (((uint64_t)1 << b) - 1) & ~(((uint64_t)1 << a) - 1);
+}
+
+static void shifted_masks(const struct cblk_job *j, int64_t q0, int64_t nq,
+                          uint16_t *mask)
+{
+    const struct axle_conv_geom *g = j->g;
+    int64_t H = g->in[0], W = g->in[1], OW = g->out[1];
+    int64_t KH = g->k[0], KW = g->k[1], dh = g->d[0], dw = g->d[1];
+    int64_t sh = g->s[0], sw = g->s[1], pt = g->pb[0], pl = g->pb[1];
+    int64_t taps = KH * KW;
+
+    for (int64_t p = 0; p * AXLE_GEMM_PANEL < nq; p++) {
+        uint64_t rows[CONV_SHIFT_TAPS] = {0}, cols[CONV_SHIFT_TAPS] = {0};
+        int64_t w = nq - p * AXLE_GEMM_PANEL;
+        int64_t q = q0 + p * AXLE_GEMM_PANEL;
+        if (w > AXLE_GEMM_PANEL)
+            w = AXLE_GEMM_PANEL;
+        /* The panel's lanes run along output rows: per row segment, the
+         * taps whose input row is inside take the whole segment, and each
+         * kernel column takes the lanes whose input column is inside. */
+        for (int64_t l0 = 0; l0 < w;) {
+            int64_t oh = (q + l0) / OW, ow0 = (q + l0) % OW;
+            int64_t len = OW - ow0 < w - l0 ? OW - ow0 : w - l0;
+            uint64_t seg = lane_range(l0, l0 + len);
+            for (int64_t kh = 0; kh < KH; kh++) {
+                int64_t ih = oh * sh - pt + kh * dh;
+                if (ih >= 0 && ih < H)
+                    rows[kh] |= seg;
+            }
+            for (int64_t kw = 0; kw < KW; kw++) {
+                /* 0 <= ow * sw - pl + kw * dw < W for ow in
+                 * [ow0, ow0 + len): ow in [lo, hi) */
+                int64_t c = kw * dw - pl;
+                int64_t lo = c >= 0 ? 0 : (-c + sw - 1) / sw;
+                int64_t hi = W - 1 - c < 0 ? 0 : (W - 1 - c) / sw + 1;
+                cols[kw] |= lane_range(l0 + lo - ow0, l0 + hi - ow0) & seg;
+            }
+            l0 += len;
+        }
+        for (int64_t t = 0; t < taps; t++) {
+            uint64_t m = rows[t / KW] & cols[t % KW];
+            for (int v = 0; v < 3; v++)
+                mask[(p * taps + t) * 3 + v] = (uint16_t)(m >> (16 * v));
+        }
+    }
+}
+
+/* Panels of output positions [q0, q0 + nq) of image `in`, group gi. */
+static void pack_shifted(const struct cblk_job *j, int64_t in, int64_t gi,
+                         int64_t q0, int64_t nq, float *buf, uint16_t *mask)
+{
+    int64_t taps = j->g->k_size;
+    const float *xg = j->xi + (in * j->C + gi * j->Cg) * j->xi_plane + q0;
+
+    shifted_masks(j, q0, nq, mask);
+    for (int64_t p = 0; p * AXLE_GEMM_PANEL < nq; p++) {
+        int64_t w = nq - p * AXLE_GEMM_PANEL;
+        int64_t stride = axle_gemm_panel_stride(w);
+        axle_conv_pack_shifted_avx512(buf + p * j->Kd * AXLE_GEMM_PANEL,
+                                      stride, (int)(stride / 16),
+                                      xg + p * AXLE_GEMM_PANEL, j->xi_plane,
+                                      j->Cg, j->off, (int)taps,
+                                      mask + p * taps * 3);
+    }
+}
+
+/* Stride 2, shifted packing: each input plane (H, W) becomes four parity
+ * planes of ceil(H / 2) x ceil(W / 2), [row parity][column parity], so
+ * that input (ih, iw) = (2 oh + a, 2 ow + b) sits at a fixed offset from
+ * output (oh, ow) in plane [a & 1][b & 1]; with OW == ceil(W / 2) that
+ * offset is the same for every output position, as in the stride-1 case.
+ * Positions past an odd H or W are left unwritten: no tap reads them. */
+struct s2d_job {
+    const float *x;
+    float *xs;
+    int64_t H, W, Hh, Wh;
+    bool avx512;
+};
+
+static void s2d_task(void *ctx, int64_t p0, int64_t p1, int tid)
+{
+    const struct s2d_job *j = ctx;
+    int64_t hw = j->Hh * j->Wh;
+
+    (void)tid;
+    for (int64_t p = p0; p < p1; p++) {
+        const float *x = j->x + p * j->H * j->W;
+        float *xs = j->xs + p * 4 * hw;
+        for (int64_t ih = 0; ih < j->H; ih++) {
+            const float *row = x + ih * j->W;
+            float *e = xs + 2 * (ih & 1) * hw + ih / 2 * j->Wh;
+            float *o = e + hw;
+            if (j->avx512)
+                axle_conv_dw_split2_avx512(row, e, o, j->W / 2);
+            else
+                for (int64_t i = 0; i < j->W / 2; i++) {
+                    e[i] = row[2 * i];
+                    o[i] = row[2 * i + 1];
+                }
+            if (j->W % 2)
+                e[j->W / 2] = row[j->W - 1];
+        }
+    }
+}
+
+/* Rows [row0, row0 + mr) of the output columns [Q0, Q0 + nq) that span
+ * images: y <-> the block's [mr, nq] copy t (to_y), or the residual into
+ * t. */
+static void block_copy(const struct cblk_job *j, const float *src_y,
+                       float *dst_y, float *t, int64_t row0, int64_t mr,
+                       int64_t Q0, int64_t nq)
+{
+    int64_t HW = j->g->out_size;
+
+    for (int64_t d = 0; d < nq;) {
+        int64_t Q = Q0 + d, in = Q / HW, q = Q % HW;
+        int64_t len = HW - q < nq - d ? HW - q : nq - d;
+        int64_t off = (in * j->M + row0) * HW + q;
+        for (int64_t r = 0; r < mr; r++) {
+            if (dst_y != NULL)
+                memcpy(dst_y + off + r * HW, t + r * nq + d,
+                       (size_t)len * sizeof(float));
+            else
+                memcpy(t + r * nq + d, src_y + off + r * HW,
+                       (size_t)len * sizeof(float));
+        }
+        d += len;
+    }
+}
+
+/* The next item for slot `slot`: its own first, then the others'. */
+static bool next_item(struct cblk_job *j, int slot, int64_t *it)
+{
+    for (int r = 0; r < j->n_slots; r++) {
+        struct cblk_slot *sl = &j->slots[(slot + r) % j->n_slots];
+        if (atomic_load_explicit(&sl->next, memory_order_relaxed) >= sl->end)
+            continue;
+        *it = atomic_fetch_add_explicit(&sl->next, 1, memory_order_relaxed);
+        if (*it < sl->end)
+            return true;
+    }
+    return false;
 }
 
 static void cblk_task(void *ctx, int64_t begin, int64_t end, int tid)
@@ -642,35 +880,40 @@ static void cblk_task(void *ctx, int64_t begin, int64_t end, int tid)
     struct cblk_job *j = ctx;
     const struct axle_conv_geom *g = j->g;
     int64_t HW = g->out_size;
+    int slot = (int)begin; /* tid may exceed the slots made */
     float *buf =
-        j->panels != NULL ? j->panels + tid * j->Kd * j->buf_cols : NULL;
+        j->panels != NULL ? j->panels + slot * j->Kd * j->buf_cols : NULL;
+    float *ct = j->ctmp != NULL ? j->ctmp + slot * j->ctmp_floats : NULL;
+    int64_t *packed = &j->slots[slot].packed;
+    int64_t it;
 
-    (void)begin;
     (void)end;
-    for (;;) {
-        int64_t it = atomic_fetch_add_explicit(&j->next, 1,
-                                               memory_order_relaxed);
-        if (it >= j->n_items)
-            break;
+    (void)tid;
+    while (next_item(j, slot, &it)) {
         int64_t mb = it % j->n_mb, blk = it / j->n_mb;
         int64_t cb = blk % j->n_cb, ig = blk / j->n_cb;
         int64_t gi = ig % j->group, in = ig / j->group;
-        int64_t q0 = cb * j->nb;
-        int64_t nq = cb == j->n_cb - 1 ? HW - q0 : j->nb;
+        int64_t Q0 = in * HW + cb * j->nb;
+        int64_t nq = cb == j->n_cb - 1 ? j->cols - cb * j->nb : j->nb;
         int64_t m0 = mb * j->mrows;
         int64_t mr = j->Mg - m0 < j->mrows ? j->Mg - m0 : j->mrows;
-        const float *xg = j->x + (in * j->C + gi * j->Cg) * g->in_size;
+        int64_t in0 = Q0 / HW, q0 = Q0 % HW;
+        bool one_image = q0 + nq <= HW;
         const float *B;
         int64_t ldb;
         if (mr <= 0)
             continue;
-        if (j->direct) {
-            B = xg + q0;
+        if (j->direct && one_image) {
+            B = image_group(j, in0, gi) + q0;
             ldb = HW;
         } else {
-            if (j->packed[tid * 8] != blk) {
-                pack_block(j, xg, q0, nq, buf);
-                j->packed[tid * 8] = blk;
+            if (*packed != blk) {
+                if (j->shifted && one_image)
+                    pack_shifted(j, in0, gi, q0, nq, buf,
+                                 j->masks + slot * j->mask_len);
+                else
+                    pack_block(j, gi, Q0, nq, buf);
+                *packed = blk;
             }
             B = buf;
             ldb = 0;
@@ -682,12 +925,27 @@ static void cblk_task(void *ctx, int64_t begin, int64_t end, int tid)
             .act = j->act,
             .alpha = j->alpha,
             .beta = j->beta,
-            .residual = j->res != NULL ? j->res + (in * j->M + row0) * HW + q0
-                                       : NULL,
-            .ld_residual = HW,
         };
+        if (one_image) {
+            int64_t off = (in0 * j->M + row0) * HW + q0;
+            ep.residual = j->res != NULL ? j->res + off : NULL;
+            ep.ld_residual = HW;
+            axle_gemm_block(mr, nq, j->Kd, j->w + row0 * j->Kd, j->Kd, B,
+                            ldb, j->y + off, HW, &ep);
+            continue;
+        }
+        /* Columns of several images: the product goes to a [mr, nq]
+         * buffer (with the residual gathered beside it) and is then
+         * scattered to each image. The GEMM and its epilogue are the
+         * same, so every value is the one a per-image block computes. */
+        if (j->res != NULL) {
+            block_copy(j, j->res, NULL, ct + mr * nq, row0, mr, Q0, nq);
+            ep.residual = ct + mr * nq;
+            ep.ld_residual = nq;
+        }
         axle_gemm_block(mr, nq, j->Kd, j->w + row0 * j->Kd, j->Kd, B, ldb,
-                        j->y + (in * j->M + row0) * HW + q0, HW, &ep);
+                        ct, nq, &ep);
+        block_copy(j, NULL, j->y, ct, row0, mr, Q0, nq);
     }
 }
 
@@ -711,7 +969,10 @@ static enum axle_status conv_run_blocked(struct axle_kctx *k,
         .alpha = n->fused_alpha, .beta = n->fused_beta,
     };
     double flops;
-    int64_t n_blocks, want;
+    int64_t n_blocks, want, n_rows; /* block rows: images x groups */
+    int64_t hh, wh;                 /* stride 2: parity plane size */
+    bool s2;
+    float *xs = NULL;
 
     if (n_threads < 1)
         n_threads = 1;
@@ -719,30 +980,60 @@ static enum axle_status conv_run_blocked(struct axle_kctx *k,
     flops = 2.0 * (double)N * (double)M * (double)j.Kd * (double)HW;
     if (flops < CONV_PAR_MIN_FLOPS)
         n_threads = 1;
+    /* Small planes whose width in panels is not whole (7x7, 14x14) leave
+     * most of a panel's lanes idle per image: run the columns of all
+     * images as one row of blocks, so only the batch's last panel is
+     * partial and each pass over the weights serves more columns. */
+    j.multi = N > 1 && HW < CONV_MULTI_HW_MAX && HW % AXLE_GEMM_PANEL != 0;
+    /* Shifted packing (see shifted_masks). With stride 2 the parity
+     * planes copy the whole input, more than an im2col of at most four
+     * taps would (1x1 stride-2 downsampling convs). */
+    s2 = g->s[0] == 2 && g->s[1] == 2 && g->out[1] == (g->in[1] + 1) / 2 &&
+         g->k_size > 4;
+    j.shifted = !direct && j.avx512 && g->k_size <= CONV_SHIFT_TAPS &&
+                ((g->s[0] == 1 && g->s[1] == 1 && g->out[1] == g->in[1]) ||
+                 s2);
+    s2 = s2 && j.shifted;
+    hh = (g->in[0] + 1) / 2;
+    wh = (g->in[1] + 1) / 2;
+    j.xi_plane = s2 ? 4 * hh * wh : g->in_size;
+    for (int64_t t = 0; j.shifted && t < g->k_size; t++) {
+        /* input row / column of the tap for output (0, 0) */
+        int64_t r = t / g->k[1] * g->d[0] - g->pb[0];
+        int64_t c = t % g->k[1] * g->d[1] - g->pb[1];
+        if (s2)
+            j.off[t] = (2 * (r & 1) + (c & 1)) * hh * wh +
+                       (r - (r & 1)) / 2 * wh + (c - (c & 1)) / 2;
+        else
+            j.off[t] = r * g->in[1] + c;
+    }
+    j.cols = j.multi ? N * HW : HW;
+    n_rows = j.multi ? group : N * group;
     /* Column block: as many whole panels as fit CONV_PANEL_FLOATS. */
     j.nb = CONV_PANEL_FLOATS / (j.Kd > 0 ? j.Kd : 1) / AXLE_GEMM_PANEL *
            AXLE_GEMM_PANEL;
     if (j.nb < AXLE_GEMM_PANEL)
         j.nb = AXLE_GEMM_PANEL;
-    if (j.nb > HW)
-        j.nb = (HW + AXLE_GEMM_PANEL - 1) / AXLE_GEMM_PANEL * AXLE_GEMM_PANEL;
+    if (j.nb > j.cols)
+        j.nb = (j.cols + AXLE_GEMM_PANEL - 1) / AXLE_GEMM_PANEL *
+               AXLE_GEMM_PANEL;
     /* Enough blocks per thread for balance: split smaller blocks first. */
-    j.n_cb = (HW + j.nb - 1) / j.nb;
-    while (n_threads > 1 && N * group * j.n_cb < 4 * n_threads &&
+    j.n_cb = (j.cols + j.nb - 1) / j.nb;
+    while (n_threads > 1 && n_rows * j.n_cb < 4 * n_threads &&
            j.nb > AXLE_GEMM_PANEL) {
         j.nb -= AXLE_GEMM_PANEL;
-        j.n_cb = (HW + j.nb - 1) / j.nb;
+        j.n_cb = (j.cols + j.nb - 1) / j.nb;
     }
     /* A narrow last block (HW = 49 or 196 in ResNet's late layers) would
      * stream all of W again for a few columns: merge it into the one
      * before, which then holds up to 2 nb columns. */
-    if (j.n_cb > 1 && HW - (j.n_cb - 1) * j.nb < j.nb / 2)
+    if (j.n_cb > 1 && j.cols - (j.n_cb - 1) * j.nb < j.nb / 2)
         j.n_cb--;
-    j.buf_cols = (HW - (j.n_cb - 1) * j.nb + AXLE_GEMM_PANEL - 1) /
+    j.buf_cols = (j.cols - (j.n_cb - 1) * j.nb + AXLE_GEMM_PANEL - 1) /
                  AXLE_GEMM_PANEL * AXLE_GEMM_PANEL;
     if (j.buf_cols < j.nb)
         j.buf_cols = j.nb;
-    n_blocks = N * group * j.n_cb;
+    n_blocks = n_rows * j.n_cb;
     want = n_blocks >= 4 * n_threads ? 1 : (4 * n_threads + n_blocks - 1) /
                                                n_blocks;
     j.mrows = (j.Mg + want - 1) / want;
@@ -753,25 +1044,63 @@ static enum axle_status conv_run_blocked(struct axle_kctx *k,
     j.n_items = n_blocks * j.n_mb;
     if (n_threads > j.n_items)
         n_threads = (int)j.n_items;
-    if (!j.direct) {
-        size_t bytes;
-        if (axle_size_mul((size_t)j.Kd * (size_t)j.buf_cols,
-                          (size_t)n_threads,
-                          &bytes) ||
-            axle_size_mul(bytes, sizeof(float), &bytes) ||
-            axle_size_add(bytes, 8 * sizeof(int64_t) * (size_t)n_threads,
+    {
+        /* Per thread slot: im2col panels (none when B is X itself), the
+         * multi-image product and residual, the shifted-packing lane
+         * masks; then the stride-2 parity planes; then the slots. */
+        bool pack = !j.direct || j.multi;
+        size_t panel_floats = 0, ct_floats = 0, mask_floats = 0;
+        size_t xs_floats = 0, floats = 0, bytes = 0;
+        if (j.multi)
+            j.ctmp_floats = (j.res != NULL ? 2 : 1) *
+                            (j.mrows < j.Mg ? j.mrows : j.Mg) * j.buf_cols;
+        if (j.shifted)
+            j.mask_len = (j.buf_cols / AXLE_GEMM_PANEL) * g->k_size * 3;
+        bool over =
+            axle_size_mul((size_t)j.Kd * (size_t)j.buf_cols,
+                          pack ? (size_t)n_threads : 0, &panel_floats) ||
+            axle_size_mul((size_t)j.ctmp_floats, (size_t)n_threads,
+                          &ct_floats) ||
+            axle_size_mul((size_t)(j.mask_len + 1) / 2, (size_t)n_threads,
+                          &mask_floats) ||
+            axle_size_mul((size_t)(N * C), s2 ? (size_t)j.xi_plane : 0,
+                          &xs_floats) ||
+            axle_size_add(panel_floats, ct_floats, &floats) ||
+            axle_size_add(floats, mask_floats, &floats) ||
+            axle_size_add(floats, xs_floats + 15, &floats);
+        floats &= ~(size_t)15; /* the slots start on a cache line */
+        if (over || axle_size_mul(floats, sizeof(float), &bytes) ||
+            axle_size_add(bytes, sizeof(struct cblk_slot) * (size_t)n_threads,
                           &bytes) ||
             (j.panels = axle_kctx_scratch(k, bytes)) == NULL)
             return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
                                 "Conv: no memory for the im2col panels");
-        /* One cache line of bookkeeping per thread after the panels. */
-        j.packed = (int64_t *)(j.panels + (size_t)j.Kd *
-                                              (size_t)j.buf_cols *
-                                              (size_t)n_threads);
-        for (int t = 0; t < n_threads; t++)
-            j.packed[t * 8] = -1;
+        if (j.multi)
+            j.ctmp = j.panels + panel_floats;
+        if (j.shifted)
+            j.masks = (uint16_t *)(j.panels + panel_floats + ct_floats);
+        if (s2)
+            xs = j.panels + panel_floats + ct_floats + mask_floats;
+        j.slots = (struct cblk_slot *)(j.panels + floats);
+        j.n_slots = n_threads;
+        for (int t = 0; t < n_threads; t++) {
+            atomic_init(&j.slots[t].next, t * j.n_items / n_threads);
+            j.slots[t].end = (t + 1) * j.n_items / n_threads;
+            j.slots[t].packed = -1;
+        }
+        if (!pack)
+            j.panels = NULL;
     }
-    atomic_init(&j.next, 0);
+    j.xi = x->data;
+    if (s2) {
+        struct s2d_job sj = {.x = x->data, .xs = xs, .H = g->in[0],
+                             .W = g->in[1], .Hh = hh, .Wh = wh,
+                             .avx512 = j.avx512};
+        axle_pool_parallel_for(n_threads > 1 ? k->pool : NULL, N * C,
+                               1 + (1 << 15) / (g->in_size + 1), s2d_task,
+                               &sj);
+        j.xi = xs;
+    }
     if (n_threads <= 1)
         cblk_task(&j, 0, 1, 0);
     else

@@ -192,6 +192,16 @@ void axle_conv_pack_segs_avx512(float *dst, int64_t dst_step,
                                 const struct axle_conv_seg *segs, int n_segs,
                                 int64_t sw);
 
+/* Im2col panel rows from a source where every kernel tap is a fixed offset
+ * from the output position (conv.c, shifted packing): for c < n_ch and
+ * t < n_taps, row (c * n_taps + t) of dst (row pitch stride) gets the nv
+ * vectors x[c * plane + off[t] + i], i < 16 nv, with lanes off
+ * mask[3 t + i / 16] set to 0 and never read (conv_dw_avx512.c). */
+void axle_conv_pack_shifted_avx512(float *dst, int64_t stride, int nv,
+                                   const float *x, int64_t plane,
+                                   int64_t n_ch, const int64_t *off,
+                                   int n_taps, const uint16_t *mask);
+
 /* even[i] = src[2i], odd[i] = src[2i + 1] for i < n (conv_dw_avx512.c). */
 void axle_conv_dw_split2_avx512(const float *src, float *even, float *odd,
                                 int64_t n);

@@ -227,6 +227,25 @@ void axle_conv_pack_segs_avx512(float *dst, int64_t dst_step,
     }
 }
 
+void axle_conv_pack_shifted_avx512(float *dst, int64_t stride, int nv,
+                                   const float *x, int64_t plane,
+                                   int64_t n_ch, const int64_t *off,
+                                   int n_taps, const uint16_t *mask)
+{
+    for (int64_t c = 0; c < n_ch; c++, x += plane) {
+        for (int t = 0; t < n_taps; t++, dst += stride) {
+            /* Masked-off lanes are not read: off[t] may point before the
+             * plane (top and left padding). */
+            const float *src = x + off[t];
+            const uint16_t *mk = mask + 3 * t;
+            for (int v = 0; v < nv; v++)
+                _mm512_storeu_ps(dst + 16 * v,
+                                 _mm512_maskz_loadu_ps((__mmask16)mk[v],
+                                                       src + 16 * v));
+        }
+    }
+}
+
 /* ---- direct depthwise plane ------------------------------------------ */
 
 struct dwp {

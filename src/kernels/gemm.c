@@ -29,7 +29,9 @@
 
 #define NR AXLE_GEMM_NR
 /* K block for m > 8: a 256 x 48 slice of a panel (48 KiB) is reused by all
- * row tiles of an M block from L1/L2. */
+ * row tiles of an M block from L1/L2. Blocks after the first continue the
+ * raw sums the previous one left in C (acc_in), so blocking does not
+ * change any result (gemm_internal.h). */
 #define KC 256
 /* K block of axle_gemm_block (Conv): its B block is already packed and
  * L2-resident, so a deep block costs no cache misses and saves C reloads;
@@ -101,6 +103,9 @@ void axle_gemm_tile_scalar(const struct axle_gemm_tile *t)
     for (int64_t i0 = 0; i0 < t->m; i0 += 4) {
         int64_t mr = min64(4, t->m - i0);
         memset(acc, 0, sizeof(acc));
+        for (int64_t i = 0; i < mr && t->acc_in; i++)
+            memcpy(acc[i], t->c + (i0 + i) * t->ldc,
+                   (size_t)t->n * sizeof(float));
         for (int64_t kk = 0; kk < t->k; kk++) {
             const float *brow = t->b + kk * t->ldb;
             for (int64_t i = 0; i < mr; i++) {
@@ -111,10 +116,16 @@ void axle_gemm_tile_scalar(const struct axle_gemm_tile *t)
         }
         for (int64_t i = 0; i < mr; i++) {
             float *crow = t->c + (i0 + i) * t->ldc;
+            if (t->partial) {
+                memcpy(crow, acc[i], (size_t)t->n * sizeof(float));
+                continue;
+            }
             for (int64_t j = 0; j < t->n; j++) {
                 float r = t->alpha * acc[i][j];
                 if (t->beta != 0.0f)
                     r += t->beta * crow[j];
+                if (t->res != NULL)
+                    r += t->res[(i0 + i) * t->ld_res + j];
                 if (t->bias != NULL)
                     r += t->bias_per_row ? t->bias[i0 + i] : t->bias[j];
                 crow[j] = r;
@@ -190,51 +201,65 @@ static int64_t panel_stride(const struct axle_packed_w *pw, int64_t p)
     return w >= NR ? NR : (w + 15) & ~(int64_t)15;
 }
 
+/* B of panel (strip) p from K row kb on, and its row stride. */
+static const float *strip_b(const struct strip_job *j, int64_t p, int64_t kb,
+                            int64_t *ldb)
+{
+    if (j->pw != NULL) {
+        *ldb = panel_stride(j->pw, p);
+        return j->pw->data + p * j->pw->k * NR + kb * *ldb;
+    }
+    *ldb = j->ldb;
+    return j->b + kb * j->ldb + p * NR;
+}
+
 static void run_block(const struct strip_job *j, int64_t m0, int64_t m1,
                       int64_t p0, int64_t p1)
 {
-    struct axle_gemm_tile t;
+    struct axle_gemm_tile t = {0};
     const struct axle_epilogue *ep = j->ep;
 
+    /* beta * C is applied after the last K block, so callers with
+     * beta != 0 (axle_sgemm) do not block K: kc == k. */
     t.a_rs = j->a_rs;
     t.a_cs = j->a_cs;
     t.ldc = j->ldc;
     t.alpha = j->alpha;
+    t.beta = j->beta;
     t.prefetch = j->k * j->n <= PREFETCH_MAX_FLOATS;
+    t.act = ep ? ep->act : AXLE_ACT_NONE;
+    t.act_alpha = ep ? ep->alpha : 0.0f;
+    t.act_beta = ep ? ep->beta : 0.0f;
+    t.bias_per_row = ep ? ep->bias_per_row : false;
     for (int64_t mb = m0; mb < m1; mb += j->mc) {
         t.m = min64(j->mc, m1 - mb);
         for (int64_t kb = 0; kb < j->k; kb += j->kc) {
-            bool last = kb + j->kc >= j->k;
             t.k = min64(j->kc, j->k - kb);
             t.a = j->a + mb * j->a_rs + kb * j->a_cs;
-            t.beta = kb == 0 ? j->beta : 1.0f;
-            t.act = last && ep ? ep->act : AXLE_ACT_NONE;
-            t.act_alpha = ep ? ep->alpha : 0.0f;
-            t.act_beta = ep ? ep->beta : 0.0f;
-            t.bias_per_row = ep ? ep->bias_per_row : false;
+            t.acc_in = kb > 0;
+            t.partial = kb + j->kc < j->k;
             for (int64_t p = p0; p < p1; p++) {
                 int64_t col0 = p * NR;
                 t.n = min64(NR, j->n - col0);
-                if (kb == 0 && ep != NULL && ep->residual != NULL) {
-                    /* The residual enters as C with beta = 1: copied into
-                     * the tile's rows just before the tile reads them. */
-                    for (int64_t i = 0; i < t.m; i++)
-                        memcpy(j->c + (mb + i) * j->ldc + col0,
-                               ep->residual + (mb + i) * ep->ld_residual +
-                                   col0,
-                               (size_t)t.n * sizeof(float));
-                    t.beta = 1.0f;
-                }
-                if (j->pw != NULL) {
-                    t.ldb = panel_stride(j->pw, p);
-                    t.b = j->pw->data + p * j->pw->k * NR + kb * t.ldb;
-                } else {
-                    t.ldb = j->ldb;
-                    t.b = j->b + kb * j->ldb + col0;
+                t.b = strip_b(j, p, kb, &t.ldb);
+                t.b2 = NULL;
+                t.ldb2 = 0;
+                if (t.m == 1 && j->tile == axle_gemm_tile_avx512 &&
+                    p + 1 < p1) {
+                    /* Two strips per call (gemm_internal.h). */
+                    t.b2 = strip_b(j, p + 1, kb, &t.ldb2);
+                    t.n = min64(2 * NR, j->n - col0);
+                    p++;
                 }
                 t.c = j->c + mb * j->ldc + col0;
+                t.res = NULL;
+                t.ld_res = 0;
                 t.bias = NULL;
-                if (last && ep != NULL && ep->bias != NULL)
+                if (!t.partial && ep != NULL && ep->residual != NULL) {
+                    t.res = ep->residual + mb * ep->ld_residual + col0;
+                    t.ld_res = ep->ld_residual;
+                }
+                if (!t.partial && ep != NULL && ep->bias != NULL)
                     t.bias = ep->bias + (ep->bias_per_row ? mb : col0);
                 j->tile(&t);
             }

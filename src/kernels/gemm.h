@@ -10,8 +10,12 @@
  * Both split work over the pool and pick their kernel by shape (M == 1
  * weight-streaming GEMV, small-M register-tiled kernels, large shapes
  * OpenBLAS or own micro-kernels) and by CPU features (AVX-512, AVX2, scalar).
- * Results do not depend on the thread count except for float rounding order
- * of the K reduction, which is fixed per kernel choice.
+ * Batch invariance: axle_gemm_packed and axle_gemm_block (and axle_sgemm
+ * with B not transposed, up to AXLE_GEMM_SMALL_M rows) compute every
+ * element of C as one chain of FMAs in k order, so a row's bits do not
+ * depend on M, on the blocking or on the thread count, only on the ISA
+ * (gemm_internal.h). The OpenBLAS paths of axle_sgemm (more rows, or B
+ * transposed) make no such promise.
  */
 #ifndef AXLE_KERNELS_GEMM_H
 #define AXLE_KERNELS_GEMM_H

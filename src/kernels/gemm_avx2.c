@@ -5,8 +5,9 @@
  *
  * 16 ymm registers allow a 4 x 24 tile (12 accumulators), so a 48-column
  * strip is done as two 24-column halves; m == 1 streams the whole strip
- * in one pass with up to 6 accumulators. Partial vectors use
- * vmaskmovps loads and stores.
+ * in one pass with up to 6 accumulators. Each accumulator adds k in
+ * order, so a row gets the same bits whatever m is (gemm_internal.h).
+ * Partial vectors use vmaskmovps loads and stores.
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -64,22 +65,40 @@ INLINE __m256 load_vec(const float *p, int last, __m256i tail)
     return last ? _mm256_maskload_ps(p, tail) : _mm256_loadu_ps(p);
 }
 
+/* The accumulator of row i, vector v: 0, or the raw sum an earlier K
+ * block stored in C. */
+INLINE __m256 acc_init(const struct axle_gemm_tile *t, const struct epi *e,
+                       int64_t i, int v, int last)
+{
+    if (!t->acc_in)
+        return _mm256_setzero_ps();
+    return load_vec(t->c + i * t->ldc + e->j0 + 8 * v, last, e->tail);
+}
+
 INLINE void store_vec(const struct axle_gemm_tile *t, const struct epi *e,
                       __m256 acc, int64_t i, int v, int last)
 {
     int64_t j = e->j0 + 8 * v;
     float *cp = t->c + i * t->ldc + j;
-    __m256 r = _mm256_mul_ps(acc, e->alpha);
+    __m256 r;
 
-    if (e->beta_s != 0.0f)
-        r = _mm256_fmadd_ps(e->beta, load_vec(cp, last, e->tail), r);
-    if (t->bias != NULL) {
-        if (t->bias_per_row)
-            r = _mm256_add_ps(r, _mm256_set1_ps(t->bias[i]));
-        else
-            r = _mm256_add_ps(r, load_vec(t->bias + j, last, e->tail));
+    if (t->partial) {
+        r = acc; /* raw sum for the next K block */
+    } else {
+        r = _mm256_mul_ps(acc, e->alpha);
+        if (e->beta_s != 0.0f)
+            r = _mm256_fmadd_ps(e->beta, load_vec(cp, last, e->tail), r);
+        if (t->res != NULL)
+            r = _mm256_add_ps(
+                r, load_vec(t->res + i * t->ld_res + j, last, e->tail));
+        if (t->bias != NULL) {
+            if (t->bias_per_row)
+                r = _mm256_add_ps(r, _mm256_set1_ps(t->bias[i]));
+            else
+                r = _mm256_add_ps(r, load_vec(t->bias + j, last, e->tail));
+        }
+        r = act_vec(t, r, e);
     }
-    r = act_vec(t, r, e);
     if (last)
         _mm256_maskstore_ps(cp, e->tail, r);
     else
@@ -99,7 +118,7 @@ INLINE void tile_rows(const struct axle_gemm_tile *t, const struct epi *e,
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++)
-            acc[i][v] = _mm256_setzero_ps();
+            acc[i][v] = acc_init(t, e, i0 + i, v, v == NV - 1);
     for (int64_t kk = 0; kk < k; kk++) {
         __m256 bv[3];
 #pragma GCC unroll 3
@@ -131,7 +150,7 @@ INLINE void tile_row1(const struct axle_gemm_tile *t, const struct epi *e,
 
 #pragma GCC unroll 6
     for (int v = 0; v < NV; v++)
-        acc[v] = _mm256_setzero_ps();
+        acc[v] = acc_init(t, e, 0, v, v == NV - 1);
     for (int64_t kk = 0; kk < k; kk++) {
         __m256 av = _mm256_broadcast_ss(t->a + kk * a_cs);
 #pragma GCC unroll 6
@@ -209,7 +228,7 @@ void axle_gemm_tile_avx2(const struct axle_gemm_tile *t)
             }
         }
     }
-    if (!axle_gemm_act_is_simple(t->act)) {
+    if (!t->partial && !axle_gemm_act_is_simple(t->act)) {
         for (int64_t i = 0; i < t->m; i++)
             axle_act_apply(t->act, t->act_alpha, t->act_beta,
                            t->c + i * t->ldc, (size_t)t->n);

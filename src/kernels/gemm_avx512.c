@@ -5,8 +5,11 @@
  *
  * Register tile: up to 8 rows x 3 zmm (48 columns) = 24 accumulators, B
  * rows loaded once per k and A broadcast from memory, so each k costs
- * 3 + MR loads for 3 * MR FMAs. m == 1 (batch-1 layers) has its own loop
- * with two accumulator sets over even/odd k: it is a pure weight stream.
+ * 3 + MR loads for 3 * MR FMAs. m == 1 (batch-1 layers) has its own loop,
+ * a pure weight stream over one or two strips. Both keep one accumulator
+ * per output vector and add k in order, so a row gets the same bits
+ * whatever m is (see gemm_internal.h); for m == 1 the driver passes two
+ * strips, six independent chains, to keep enough loads in flight.
  * The last vector of a strip narrower than 48 columns uses masked loads
  * and stores, so the same code serves packed panels and row-major B.
  */
@@ -54,14 +57,32 @@ INLINE __m512 act_vec(const struct axle_gemm_tile *t, __m512 v,
     }
 }
 
+/* The accumulator of row i, vector v: 0, or the raw sum an earlier K
+ * block stored in C. */
+INLINE __m512 acc_init(const struct axle_gemm_tile *t, int64_t i, int v,
+                       __mmask16 m)
+{
+    if (!t->acc_in)
+        return _mm512_setzero_ps();
+    return _mm512_maskz_loadu_ps(m, t->c + i * t->ldc + 16 * v);
+}
+
 INLINE void store_vec(const struct axle_gemm_tile *t, const struct epi *e,
                       __m512 acc, int64_t i, int v, __mmask16 m)
 {
     float *cp = t->c + i * t->ldc + 16 * v;
-    __m512 r = _mm512_mul_ps(acc, e->alpha);
+    __m512 r;
 
+    if (t->partial) {
+        _mm512_mask_storeu_ps(cp, m, acc);
+        return;
+    }
+    r = _mm512_mul_ps(acc, e->alpha);
     if (e->beta_s != 0.0f)
         r = _mm512_fmadd_ps(e->beta, _mm512_maskz_loadu_ps(m, cp), r);
+    if (t->res != NULL)
+        r = _mm512_add_ps(
+            r, _mm512_maskz_loadu_ps(m, t->res + i * t->ld_res + 16 * v));
     if (t->bias != NULL) {
         if (t->bias_per_row)
             r = _mm512_add_ps(r, _mm512_set1_ps(t->bias[i]));
@@ -88,7 +109,8 @@ INLINE void tile_rows(const struct axle_gemm_tile *t, const struct epi *e,
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++)
-            acc[i][v] = _mm512_setzero_ps();
+            acc[i][v] = acc_init(t, i0 + i, v,
+                                 v == NV - 1 ? tail : (__mmask16)0xffff);
     for (int64_t kk = 0; kk < k; kk++) {
         __m512 bv[3];
 #pragma GCC unroll 3
@@ -112,57 +134,77 @@ INLINE void tile_rows(const struct axle_gemm_tile *t, const struct epi *e,
                       v == NV - 1 ? tail : (__mmask16)0xffff);
 }
 
-/* m == 1: y = a . B over the strip, streaming B once. Two accumulator sets
- * (even/odd k) keep enough FMAs in flight for NV == 1. */
+/* m == 1: y = a . B over one strip (NV <= 3) or two (NV > 3: vectors
+ * 3.. from b2), streaming B once. One chain per vector in k order, like
+ * tile_rows (batch invariance); k is unrolled by two. */
 INLINE void tile_row1(const struct axle_gemm_tile *t, const struct epi *e,
                       const int NV, const int PF)
 {
-    __m512 s0[3], s1[3];
-    const int64_t k = t->k, ldb = t->ldb, a_cs = t->a_cs;
+    __m512 s[6];
+    const int64_t k = t->k, ldb = t->ldb, ldb2 = t->ldb2, a_cs = t->a_cs;
     const float *a = t->a;
-    const float *b = t->b;
+    const float *b = t->b, *b2 = t->b2;
     const __mmask16 tail = e->tail;
     int64_t kk = 0;
 
-#pragma GCC unroll 3
-    for (int v = 0; v < NV; v++) {
-        s0[v] = _mm512_setzero_ps();
-        s1[v] = _mm512_setzero_ps();
-    }
+#define ROW1_MASK(v) ((v) == NV - 1 ? tail : (__mmask16)0xffff)
+#define ROW1_LOAD(v, r)                                                        \
+    _mm512_maskz_loadu_ps(ROW1_MASK(v), (v) < 3 ? b + (r) * ldb + 16 * (v)     \
+                                                : b2 + (r) * ldb2 +           \
+                                                      16 * ((v) - 3))
+#pragma GCC unroll 6
+    for (int v = 0; v < NV; v++)
+        s[v] = acc_init(t, 0, v, ROW1_MASK(v));
     for (; kk + 2 <= k; kk += 2) {
         __m512 a0 = _mm512_set1_ps(a[kk * a_cs]);
         __m512 a1 = _mm512_set1_ps(a[(kk + 1) * a_cs]);
         /* The weight stream is the whole cost: ask for rows 16 ahead. */
-#pragma GCC unroll 3
+#pragma GCC unroll 6
         for (int v = 0; v < NV && PF; v++) {
-            _mm_prefetch((const char *)(b + 16 * ldb + 16 * v), _MM_HINT_T0);
-            _mm_prefetch((const char *)(b + 17 * ldb + 16 * v), _MM_HINT_T0);
+            const float *p = v < 3 ? b + 16 * ldb + 16 * v
+                                   : b2 + 16 * ldb2 + 16 * (v - 3);
+            _mm_prefetch((const char *)p, _MM_HINT_T0);
+            _mm_prefetch((const char *)(p + (v < 3 ? ldb : ldb2)),
+                         _MM_HINT_T0);
         }
-#pragma GCC unroll 3
+#pragma GCC unroll 6
         for (int v = 0; v < NV; v++) {
-            __m512 b0 = v == NV - 1 ? _mm512_maskz_loadu_ps(tail, b + 16 * v)
-                                    : _mm512_loadu_ps(b + 16 * v);
-            __m512 b1 = v == NV - 1
-                            ? _mm512_maskz_loadu_ps(tail, b + ldb + 16 * v)
-                            : _mm512_loadu_ps(b + ldb + 16 * v);
-            s0[v] = _mm512_fmadd_ps(a0, b0, s0[v]);
-            s1[v] = _mm512_fmadd_ps(a1, b1, s1[v]);
+            __m512 b0 = ROW1_LOAD(v, 0), b1 = ROW1_LOAD(v, 1);
+            s[v] = _mm512_fmadd_ps(a0, b0, s[v]);
+            s[v] = _mm512_fmadd_ps(a1, b1, s[v]);
         }
         b += 2 * ldb;
+        b2 += NV > 3 ? 2 * ldb2 : 0;
     }
     if (kk < k) {
         __m512 a0 = _mm512_set1_ps(a[kk * a_cs]);
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) {
-            __m512 b0 = v == NV - 1 ? _mm512_maskz_loadu_ps(tail, b + 16 * v)
-                                    : _mm512_loadu_ps(b + 16 * v);
-            s0[v] = _mm512_fmadd_ps(a0, b0, s0[v]);
-        }
+#pragma GCC unroll 6
+        for (int v = 0; v < NV; v++)
+            s[v] = _mm512_fmadd_ps(a0, ROW1_LOAD(v, 0), s[v]);
     }
-#pragma GCC unroll 3
+#pragma GCC unroll 6
     for (int v = 0; v < NV; v++)
-        store_vec(t, e, _mm512_add_ps(s0[v], s1[v]), 0, v,
-                  v == NV - 1 ? tail : (__mmask16)0xffff);
+        store_vec(t, e, s[v], 0, v, ROW1_MASK(v));
+#undef ROW1_LOAD
+#undef ROW1_MASK
+}
+
+static void row1_dispatch(const struct axle_gemm_tile *t, const struct epi *e)
+{
+    switch (e->nv * 2 + (t->prefetch ? 1 : 0)) {
+    case 2: tile_row1(t, e, 1, 0); break;
+    case 3: tile_row1(t, e, 1, 1); break;
+    case 4: tile_row1(t, e, 2, 0); break;
+    case 5: tile_row1(t, e, 2, 1); break;
+    case 6: tile_row1(t, e, 3, 0); break;
+    case 7: tile_row1(t, e, 3, 1); break;
+    case 8: tile_row1(t, e, 4, 0); break;
+    case 9: tile_row1(t, e, 4, 1); break;
+    case 10: tile_row1(t, e, 5, 0); break;
+    case 11: tile_row1(t, e, 5, 1); break;
+    case 12: tile_row1(t, e, 6, 0); break;
+    default: tile_row1(t, e, 6, 1); break;
+    }
 }
 
 #define ROWS_CASE(MR)                                                          \
@@ -220,20 +262,8 @@ void axle_gemm_tile_avx512(const struct axle_gemm_tile *t)
     e.act_a = _mm512_set1_ps(t->act_alpha);
     e.act_b = _mm512_set1_ps(t->act_beta);
 
-    if (t->m == 1 && t->prefetch) {
-        if (e.nv == 1)
-            tile_row1(t, &e, 1, 1);
-        else if (e.nv == 2)
-            tile_row1(t, &e, 2, 1);
-        else
-            tile_row1(t, &e, 3, 1);
-    } else if (t->m == 1) {
-        if (e.nv == 1)
-            tile_row1(t, &e, 1, 0);
-        else if (e.nv == 2)
-            tile_row1(t, &e, 2, 0);
-        else
-            tile_row1(t, &e, 3, 0);
+    if (t->m == 1) {
+        row1_dispatch(t, &e);
     } else {
         /* Balanced row tiles: 10 rows run as 5 + 5, not 8 + 2. */
         n_tiles = (t->m + MR_MAX - 1) / MR_MAX;
@@ -247,7 +277,7 @@ void axle_gemm_tile_avx512(const struct axle_gemm_tile *t)
             n_tiles--;
         }
     }
-    if (!axle_gemm_act_is_simple(t->act)) {
+    if (!t->partial && !axle_gemm_act_is_simple(t->act)) {
         for (int64_t i = 0; i < t->m; i++)
             axle_act_apply(t->act, t->act_alpha, t->act_beta,
                            t->c + i * t->ldc, (size_t)t->n);

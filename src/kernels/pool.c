@@ -6,15 +6,22 @@
  *
  * Float32 2-D pooling without Indices runs row-wise: every kernel tap is a
  * max / add over the contiguous range of output columns it covers, so the
- * inner loops vectorize over output width; planes are split over the pool.
+ * inner loops vectorize over output width; with horizontal stride 2 each
+ * input row is first split into its even and odd columns (ResNet's 3x3/2
+ * MaxPool would otherwise be a strided scalar loop). Planes are split over
+ * the pool.
  * Everything else (Indices, other dtypes, 3-D) takes an exact generic loop.
  */
 #include <math.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "base/err.h"
 #include "base/pool.h"
 #include "kernels/conv.h"
+
+/* Longest input row the stride-2 path splits on the stack. */
+#define POOL_ROW_MAX 2048
 
 enum pool_kind { POOL_MAX, POOL_AVG };
 
@@ -109,6 +116,7 @@ struct pool_job {
     int64_t *ind;
     enum axle_dtype dt;
     bool col_major;
+    bool avx512; /* vector row split for stride 2 */
     int64_t C;
 };
 
@@ -125,6 +133,72 @@ static int64_t count_taps(const struct axle_conv_geom *g, int i, int64_t o,
     return cnt;
 }
 
+/* Max pooling of one plane, W <= POOL_ROW_MAX: per output row, the
+ * element-wise max of its input rows first (contiguous), then the max
+ * over the kernel width of that one row (split into even and odd columns
+ * for stride 2). The same `v > y ? v : y` as the general loop, starting
+ * from -inf: NaN is never selected, so the order of taps does not change
+ * the result. */
+static void maxpool2d_plane_f32(const struct pool_job *j, int64_t plane)
+{
+    const struct axle_conv_geom *g = j->g;
+    int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
+    int64_t KH = g->k[0], KW = g->k[1];
+    int64_t sh = g->s[0], sw = g->s[1], dh = g->d[0], dw = g->d[1];
+    int64_t pt = g->pb[0], pl = g->pb[1];
+    const float *x = (const float *)j->x + plane * H * W;
+    float *y = (float *)j->y + plane * OH * OW;
+    float vm[POOL_ROW_MAX], even[POOL_ROW_MAX / 2 + 1],
+        odd[POOL_ROW_MAX / 2 + 1];
+
+    for (int64_t oh = 0; oh < OH; oh++) {
+        float *restrict yr = y + oh * OW;
+        for (int64_t iw = 0; iw < W; iw++)
+            vm[iw] = -INFINITY;
+        for (int64_t kh = 0; kh < KH; kh++) {
+            int64_t ih = oh * sh - pt + kh * dh;
+            if (ih < 0 || ih >= H)
+                continue;
+            const float *restrict xr = x + ih * W;
+            for (int64_t iw = 0; iw < W; iw++)
+                vm[iw] = xr[iw] > vm[iw] ? xr[iw] : vm[iw];
+        }
+        if (sw == 2) {
+            if (j->avx512)
+                axle_conv_dw_split2_avx512(vm, even, odd, W / 2);
+            else
+                for (int64_t i = 0; i < W / 2; i++) {
+                    even[i] = vm[2 * i];
+                    odd[i] = vm[2 * i + 1];
+                }
+            if (W % 2)
+                even[W / 2] = vm[W - 1];
+        }
+        for (int64_t ow = 0; ow < OW; ow++)
+            yr[ow] = -INFINITY;
+        for (int64_t kw = 0; kw < KW; kw++) {
+            int64_t off = kw * dw - pl;
+            int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+            int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
+            if (hi > OW)
+                hi = OW;
+            if (sw == 2) {
+                const float *h = (off & 1) ? odd : even;
+                int64_t sh2 = (off - (off & 1)) / 2;
+                for (int64_t ow = lo; ow < hi; ow++) {
+                    float v = h[ow + sh2];
+                    yr[ow] = v > yr[ow] ? v : yr[ow];
+                }
+            } else {
+                for (int64_t ow = lo; ow < hi; ow++) {
+                    float v = vm[ow * sw + off];
+                    yr[ow] = v > yr[ow] ? v : yr[ow];
+                }
+            }
+        }
+    }
+}
+
 static void pool2d_plane_f32(const struct pool_job *j, int64_t plane)
 {
     const struct axle_conv_geom *g = j->g;
@@ -135,6 +209,8 @@ static void pool2d_plane_f32(const struct pool_job *j, int64_t plane)
     const float *x = (const float *)j->x + plane * H * W;
     float *y = (float *)j->y + plane * OH * OW;
     bool is_max = j->kind == POOL_MAX;
+    float even[POOL_ROW_MAX / 2 + 1], odd[POOL_ROW_MAX / 2 + 1];
+    bool split2 = sw == 2 && W <= POOL_ROW_MAX;
 
     for (int64_t oh = 0; oh < OH; oh++) {
         float *yr = y + oh * OW;
@@ -145,12 +221,38 @@ static void pool2d_plane_f32(const struct pool_job *j, int64_t plane)
             if (ih < 0 || ih >= H)
                 continue;
             const float *xr = x + ih * W;
+            if (split2) {
+                if (j->avx512)
+                    axle_conv_dw_split2_avx512(xr, even, odd, W / 2);
+                else
+                    for (int64_t i = 0; i < W / 2; i++) {
+                        even[i] = xr[2 * i];
+                        odd[i] = xr[2 * i + 1];
+                    }
+                if (W % 2)
+                    even[W / 2] = xr[W - 1];
+            }
             for (int64_t kw = 0; kw < KW; kw++) {
                 int64_t off = kw * dw - pl;
                 int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
                 int64_t hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;
                 if (hi > OW)
                     hi = OW;
+                if (split2) {
+                    /* input column 2 ow + off: the parity of off picks
+                     * the half, floor(off / 2) the shift */
+                    const float *h = (off & 1) ? odd : even;
+                    int64_t sh2 = (off - (off & 1)) / 2;
+                    if (is_max)
+                        for (int64_t ow = lo; ow < hi; ow++) {
+                            float v = h[ow + sh2];
+                            yr[ow] = v > yr[ow] ? v : yr[ow];
+                        }
+                    else
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            yr[ow] += h[ow + sh2];
+                    continue;
+                }
                 if (is_max) {
                     if (sw == 1)
                         for (int64_t ow = lo; ow < hi; ow++) {
@@ -267,7 +369,9 @@ static void pool_task(void *ctx, int64_t begin, int64_t end, int tid)
 
     (void)tid;
     for (int64_t p = begin; p < end; p++) {
-        if (fast)
+        if (fast && j->kind == POOL_MAX && j->g->in[1] <= POOL_ROW_MAX)
+            maxpool2d_plane_f32(j, p);
+        else if (fast)
             pool2d_plane_f32(j, p);
         else
             pool_plane_generic(j, p);
@@ -310,6 +414,7 @@ static enum axle_status pool_run_common(struct axle_kctx *k,
         .include_pad = axle_node_attr_int(k->node, "count_include_pad", 0) ==
                        1,
         .col_major = axle_node_attr_int(k->node, "storage_order", 0) == 1,
+        .avx512 = axle_cpu_get()->isa >= AXLE_ISA_AVX512,
         .C = x->dims[1],
     };
     if (g.out_size == 0 || planes == 0)

@@ -8,6 +8,7 @@
  *   ob_node(&m, "MatMul", "mm", 2, (const char*[]){"x","w"}, 1, (const char*[]){"y"});
  *   ob_output(&m, "y");
  *   size_t len; uint8_t *bytes = ob_pack(&m, &len);   (free() it)
+ * ob_node returns the node, for ob_attr_int / ob_attr_ints.
  *
  * Header-only and test-only: everything is static and leaks nothing once
  * ob_pack has run (it frees the builder).
@@ -185,6 +186,47 @@ static AxleOnnx__NodeProto *ob_node(struct ob *m, const char *op,
     n->output = outs;
     m->nodes[m->graph.n_node++] = n;
     return n;
+}
+
+/* Attributes of a node made by ob_node (at most OB_MAX_ATTRS each). */
+#define OB_MAX_ATTRS 8
+
+static inline AxleOnnx__AttributeProto *ob_attr(struct ob *m,
+                                                AxleOnnx__NodeProto *n,
+                                                const char *name)
+{
+    AxleOnnx__AttributeProto *a = ob_own(m, sizeof(*a));
+
+    if (n->attribute == NULL)
+        n->attribute = ob_own(m, sizeof(*n->attribute) * OB_MAX_ATTRS);
+    axle_onnx__attribute_proto__init(a);
+    a->name = ob_str(m, name);
+    n->attribute[n->n_attribute++] = a;
+    return a;
+}
+
+static inline void ob_attr_int(struct ob *m, AxleOnnx__NodeProto *n,
+                               const char *name, int64_t v)
+{
+    AxleOnnx__AttributeProto *a = ob_attr(m, n, name);
+
+    a->has_type = 1;
+    a->type = AXLE_ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    a->has_i = 1;
+    a->i = v;
+}
+
+static inline void ob_attr_ints(struct ob *m, AxleOnnx__NodeProto *n,
+                                const char *name, int cnt, const int64_t *v)
+{
+    AxleOnnx__AttributeProto *a = ob_attr(m, n, name);
+    int64_t *d = ob_own(m, sizeof(int64_t) * (size_t)(cnt + 1));
+
+    memcpy(d, v, sizeof(int64_t) * (size_t)cnt);
+    a->has_type = 1;
+    a->type = AXLE_ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    a->n_ints = (size_t)cnt;
+    a->ints = d;
 }
 
 static uint8_t *ob_pack(struct ob *m, size_t *len)

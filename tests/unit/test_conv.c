@@ -265,6 +265,15 @@ static void conv_blocked_paths_match_reference_on_every_isa(void **st)
          NULL, true, AXLE_ACT_RELU},
         {2, 1, 40, 70, 1, {14, 14}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
          NULL, true, 0},
+        /* shifted packing: stride 1 "same" width with dilation and
+         * uneven pads; stride 2 on parity planes (ResNet's 7x7 conv1 at
+         * odd sizes); columns of 3 images in one row of blocks (HW 49) */
+        {2, 1, 6, 8, 1, {12, 13}, {5, 5}, {1, 1}, {2, 2}, {3, 5, 5, 3},
+         NULL, false, 0},
+        {2, 2, 3, 16, 1, {23, 21}, {7, 7}, {2, 2}, {1, 1}, {3, 3, 3, 3},
+         NULL, true, 0},
+        {2, 3, 24, 30, 1, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_RELU},
     };
     static const enum axle_isa isas[] = {AXLE_ISA_SCALAR, AXLE_ISA_AVX2,
                                          AXLE_ISA_AVX512};
