@@ -48,7 +48,10 @@ struct sched {
     atomic_int_fast64_t n_queued;
     atomic_int running;
     atomic_uint_fast64_t cancelled;
-    int waiting; /* executors blocked on cv */
+    int waiting;          /* executors blocked on cv */
+    int idle_waiting;     /* ... of which with nothing to do */
+    int64_t queued_rows;  /* rows of the queued items */
+    int64_t wake_rows;    /* a waiter for company wants this many rows */
     int64_t last_rows;    /* rows of the latest execution */
     uint64_t last_end_ns; /* and when it ended */
     int stop;
@@ -203,7 +206,11 @@ enum axle_status sched_submit(struct sched *s, struct sched_item *it, struct axl
     it->state = ST_QUEUED;
     level_push(&s->lv[it->level], it);
     atomic_fetch_add_explicit(&s->n_queued, 1, memory_order_relaxed);
-    if (s->waiting)
+    s->queued_rows += it->batch;
+    /* Wake an idle executor, or one waiting for company once there is
+     * enough of it (not on every arrival: each wake-up is a futex call and
+     * a context switch). */
+    if (s->idle_waiting || (s->waiting && s->queued_rows >= s->wake_rows))
         pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
     return AXLE_OK;
@@ -216,6 +223,7 @@ int sched_cancel(struct sched *s, struct sched_item *it)
     if (it->state == ST_QUEUED) {
         level_unlink(&s->lv[it->level], it);
         atomic_fetch_sub_explicit(&s->n_queued, 1, memory_order_relaxed);
+        s->queued_rows -= it->batch;
         it->state = ST_FREE;
         withdrawn = 1;
         atomic_fetch_add_explicit(&s->cancelled, 1, memory_order_relaxed);
@@ -274,6 +282,7 @@ static void take_expired(struct sched *s, uint64_t now, struct sched_item **out)
                 continue;
             level_unlink(&s->lv[l], it);
             atomic_fetch_sub_explicit(&s->n_queued, 1, memory_order_relaxed);
+            s->queued_rows -= it->batch;
             it->state = ST_DONE;
             if (late)
                 fail_item(it, AXLE_DEADLINE_EXCEEDED, "deadline exceeded");
@@ -535,13 +544,24 @@ static void complete_list(struct sched_item *it)
     }
 }
 
-static void timed_wait(struct sched *s, uint64_t until_ns)
+/* Wait for company: until `until_ns`, or until `rows` rows are queued. */
+static void timed_wait(struct sched *s, uint64_t until_ns, int64_t rows)
 {
     struct timespec ts;
     ts.tv_sec = (time_t)(until_ns / 1000000000u);
     ts.tv_nsec = (long)(until_ns % 1000000000u);
     s->waiting++;
+    s->wake_rows = rows;
     pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    s->waiting--;
+}
+
+static void idle_wait(struct sched *s)
+{
+    s->waiting++;
+    s->idle_waiting++;
+    pthread_cond_wait(&s->cv, &s->mu);
+    s->idle_waiting--;
     s->waiting--;
 }
 
@@ -556,9 +576,7 @@ static void *exec_main(void *arg)
             break;
         if (atomic_load(&paused) ||
             atomic_load_explicit(&s->n_queued, memory_order_relaxed) == 0) {
-            s->waiting++;
-            pthread_cond_wait(&s->cv, &s->mu);
-            s->waiting--;
+            idle_wait(s);
             continue;
         }
         uint64_t now = now_ns();
@@ -596,7 +614,13 @@ static void *exec_main(void *arg)
                     if (items[j]->t_queued_ns + delay < until)
                         until = items[j]->t_queued_ns + delay;
                 if (forming && delay && now < until) {
-                    timed_wait(s, until);
+                    int64_t enough = want;
+                    for (int p = 0; p < s->o.n_preferred; p++)
+                        if (s->o.preferred[p] > rows && s->o.preferred[p] < enough) {
+                            enough = s->o.preferred[p];
+                            break;
+                        }
+                    timed_wait(s, until, enough);
                     continue;
                 }
             }
@@ -606,9 +630,10 @@ static void *exec_main(void *arg)
             items[j]->state = ST_RUNNING;
         }
         atomic_fetch_sub_explicit(&s->n_queued, n, memory_order_relaxed);
+        s->queued_rows -= rows;
         atomic_fetch_add(&s->running, 1);
         /* Another executor may take what is left. */
-        if (s->waiting && atomic_load_explicit(&s->n_queued, memory_order_relaxed) > 0)
+        if (s->idle_waiting && atomic_load_explicit(&s->n_queued, memory_order_relaxed) > 0)
             pthread_cond_signal(&s->cv);
         pthread_mutex_unlock(&s->mu);
         run_batch(inst, items, n, rows);
