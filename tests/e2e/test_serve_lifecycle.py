@@ -176,7 +176,7 @@ def test_sigterm_under_load_zero_failed(tmp_path):
     repo = tmp_path / "repo"
     put_model(repo, "slow", 1, slow_model(n_layers=64, width=SLOW_W))
     drain_delay, drain_timeout = 1.0 * SLOW, 10.0
-    s = Server(repo, "--drain-timeout", drain_timeout, "--intra-op-threads", "1",
+    s = Server(repo, "--drain-timeout", drain_timeout, "--intra-op-threads", "1", "--queue-timeout-us", "0",
                drain_delay=drain_delay, threads=2, tmpdir=str(tmp_path))
     try:
         def check(resp):

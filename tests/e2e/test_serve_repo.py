@@ -225,7 +225,7 @@ def test_reload_under_load_slow_model_in_flight(tmp_path):
         versions.append(json.loads(resp.body[:n])["model_version"])
         assert len(resp.body) == n + 32 * 384 * 4
 
-    with Server(repo, "--model-control", "poll", "--poll-interval", "0.1",
+    with Server(repo, "--model-control", "poll", "--poll-interval", "0.1", "--queue-timeout-us", "0",
                 "--intra-op-threads", "1", threads=2, tmpdir=str(tmp_path)) as s:
         loop = LoadLoop(s.port, "/v2/models/slow/infer", body, n_threads=4, check=check).start()
         try:
