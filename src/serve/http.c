@@ -357,11 +357,9 @@ void http_respond(struct http_req *r, int status, const char *content_type,
     http_respond_iov(r, status, content_type, extra_headers, &v, len ? 1 : 0);
 }
 
-void http_respond_error(struct http_req *r, int status, const char *msg,
-                        const char *extra_headers)
+size_t http_error_body(char *dst, size_t cap, const char *msg)
 {
-    char tmp[512];
-    struct axle_buf b = {.data = tmp, .len = 0, .cap = sizeof(tmp), .limit = sizeof(tmp)};
+    struct axle_buf b = {.data = dst, .len = 0, .cap = cap, .limit = cap};
     buf_puts(&b, "{\"error\":");
     json_put_cstr(&b, msg);
     buf_putc(&b, '}');
@@ -370,7 +368,17 @@ void http_respond_error(struct http_req *r, int status, const char *msg,
         b.len = 0;
         buf_puts(&b, "{\"error\":\"error\"}");
     }
-    http_respond(r, status, "application/json", extra_headers, b.data, b.len);
+    return b.len;
+}
+
+void http_respond_error(struct http_req *r, int status, const char *msg,
+                        const char *extra_headers)
+{
+    char tmp[512];
+    size_t n = http_error_body(tmp, sizeof(tmp), msg);
+    if (!extra_headers && status == 503)
+        extra_headers = "Retry-After: 1\r\n";
+    http_respond(r, status, "application/json", extra_headers, tmp, n);
 }
 
 /* An error found before a request could be formed: answer and close. */
@@ -385,7 +393,7 @@ static void respond_early(struct http_conn *c, int status, const char *msg)
     r.path_len = 1;
     r.keep_alive = 0;
     r.t_start_ns = c->t_first_ns ? c->t_first_ns : http_now_ns();
-    http_respond_error(&r, status, msg, status == 503 ? "Retry-After: 1\r\n" : NULL);
+    http_respond_error(&r, status, msg, NULL);
     c->close_after_write = 1;
     c->closing = 1;
 }
@@ -652,7 +660,7 @@ static int cb_headers_complete(http_parser *p)
                  * starts. */
                 r.keep_alive = http_should_keep_alive(p) && !c->expect_continue;
                 r.t_start_ns = c->t_first_ns;
-                http_respond_error(&r, st, msg, st == 503 ? "Retry-After: 1\r\n" : NULL);
+                http_respond_error(&r, st, msg, NULL);
                 c->reject_answered = 1;
                 if (!r.keep_alive)
                     c->closing = 1;
@@ -1022,8 +1030,7 @@ static void dispatch(struct http_conn *c)
     if (c->reject_status) {
         if (!c->reject_answered)
             http_respond_error(&r, c->reject_status,
-                               c->reject_msg ? c->reject_msg : "unavailable",
-                               c->reject_status == 503 ? "Retry-After: 1\r\n" : NULL);
+                               c->reject_msg ? c->reject_msg : "unavailable", NULL);
         else if (!r.keep_alive)
             c->close_after_write = 1;
         return;

@@ -85,9 +85,12 @@ void http_respond(struct http_req *r, int status, const char *content_type,
 void http_respond_iov(struct http_req *r, int status, const char *content_type,
                       const char *extra_headers, const struct http_iov *iov,
                       int n_iov);
-/* {"error":"msg"} with application/json. */
+/* {"error":"msg"} with application/json (503 adds Retry-After: 1 when
+ * extra_headers is NULL). */
 void http_respond_error(struct http_req *r, int status, const char *msg,
                         const char *extra_headers);
+/* The {"error":"msg"} body into dst (cap >= 32); returns its length. */
+size_t http_error_body(char *dst, size_t cap, const char *msg);
 
 /* Answer later, from any thread, so that slow work (a model load) does not
  * stall the I/O loop. Instead of answering, the handler calls http_defer()

@@ -659,16 +659,8 @@ static void deferred_status(struct http_deferred *d, enum axle_status st, const 
     const char *extra = code == 503 ? "Retry-After: 1\r\n"
                         : code == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL;
     char tmp[512];
-    struct axle_buf b = {.data = tmp, .len = 0, .cap = sizeof(tmp), .limit = sizeof(tmp)};
-    buf_puts(&b, "{\"error\":");
-    json_put_cstr(&b, msg);
-    buf_putc(&b, '}');
-    if (b.oom) {
-        b.oom = 0;
-        b.len = 0;
-        buf_puts(&b, "{\"error\":\"error\"}");
-    }
-    http_deferred_respond(d, code, "application/json", extra, b.data, b.len);
+    size_t n = http_error_body(tmp, sizeof(tmp), msg);
+    http_deferred_respond(d, code, "application/json", extra, tmp, n);
 }
 
 static void *load_main(void *arg)
