@@ -18,52 +18,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
-#include "serve/server.h"
-
-#define MAX_ELEMENTS (1ll << 31)
-#define MAX_ID_BYTES 128
-
-struct out_sel {
-    int index;          /* model output index */
-    int binary;
-    int64_t classify;   /* 0: off; else top-k */
-};
-
-enum job_kind { JOB_V2, JOB_V1 };
-
-/* One inference request from decoding to its answer. Its input tensors
- * live in its own buffers (or in the request body), so it can wait in the
- * scheduler while the I/O thread serves other connections. */
-struct job {
-    struct sched_item it;       /* first: the scheduler's part */
-    struct server *srv;
-    struct model_version *v;
-    struct http_req *r;
-    struct http_deferred *d;
-    struct scratch *sc;         /* the I/O thread's (JSON tokens, answer) */
-    struct axle_buf data;       /* decoded input tensors */
-    struct axle_buf aux;        /* BYTES input strings */
-    enum job_kind kind;
-    uint64_t t0;                /* the request's first byte */
-    struct axle_tensor in[REPO_MAX_IO];
-    int have_in[REPO_MAX_IO];
-    size_t in_off[REPO_MAX_IO]; /* offset in data, or SIZE_MAX if borrowed */
-    int in_aux[REPO_MAX_IO];    /* BYTES elements copied into aux: the
-                                   element pointers hold aux offsets + 1
-                                   until fix_pointers() (aux may still move) */
-    struct out_sel sel[REPO_MAX_IO];
-    int n_sel;
-    const char *id;             /* in the request body */
-    size_t id_len;
-    int binary_default;
-    int64_t timeout_us;
-    int64_t priority;
-    int64_t batch;
-    int raw_mode;
-    int v1_inst;                /* V1 rows format; v1_rows rows */
-    int64_t v1_rows;
-    struct job *next_free;
-};
+#include "serve/infer.h"
 
 static size_t dtype_bytes(enum axle_dtype dt)
 {
@@ -71,7 +26,7 @@ static size_t dtype_bytes(enum axle_dtype dt)
 }
 
 /* Record an invalid-argument message; returns -1. */
-__attribute__((format(printf, 2, 3))) static int bad(struct axle_err *err, const char *fmt, ...)
+int infer_bad(struct axle_err *err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -81,7 +36,7 @@ __attribute__((format(printf, 2, 3))) static int bad(struct axle_err *err, const
     return -1;
 }
 
-static int find_input(const struct model_version *v, const char *name)
+int infer_find_input(const struct model_version *v, const char *name)
 {
     for (int i = 0; i < v->n_inputs; i++)
         if (strcmp(v->inputs[i].name, name) == 0)
@@ -109,7 +64,7 @@ static void shape_str(char *dst, size_t cap, int rank, const int64_t *dims)
 
 /* Check a request shape against the model's declared one; sets the batch
  * (first dim when batching). Returns element count or -1. */
-static int64_t check_shape(struct job *j, int idx, int rank, const int64_t *dims,
+int64_t infer_check_shape(struct job *j, int idx, int rank, const int64_t *dims,
                            struct axle_err *err)
 {
     const struct io_desc *d = &j->v->inputs[idx];
@@ -150,7 +105,7 @@ static int64_t check_shape(struct job *j, int idx, int rank, const int64_t *dims
 
 /* Reserve scratch for input idx of n elements (offset recorded; pointers
  * fixed up once every input has been reserved). */
-static int reserve_input(struct job *j, int idx, int64_t n, struct axle_err *err)
+int infer_reserve_input(struct job *j, int idx, int64_t n, struct axle_err *err)
 {
     size_t es = dtype_bytes(j->in[idx].dtype);
     size_t bytes = (size_t)n * es;
@@ -286,19 +241,19 @@ static int put_leaf(struct job *j, const struct json_doc *d, uint32_t t, int idx
             s = (char *)json_str(d, t);
             n = (long)tk->size;
             if (j->v->model->cfg.v1_instances_b64 && (n = b64_decode_inplace(s)) < 0)
-                return bad(err, "invalid base64 in input '%s'", j->v->inputs[idx].name);
+                return infer_bad(err, "invalid base64 in input '%s'", j->v->inputs[idx].name);
         } else if (tk->type == JSON_OBJECT && tk->size == 1 && json_streq(d, t + 1, "b64") &&
                    json_tok(d, t + 2)->type == JSON_STRING) {
             s = (char *)json_str(d, t + 2);
             if ((n = b64_decode_inplace(s)) < 0)
-                return bad(err, "invalid base64 in input '%s'", j->v->inputs[idx].name);
+                return infer_bad(err, "invalid base64 in input '%s'", j->v->inputs[idx].name);
         } else {
-            return bad(err, "unexpected value for BYTES input '%s'", j->v->inputs[idx].name);
+            return infer_bad(err, "unexpected value for BYTES input '%s'", j->v->inputs[idx].name);
         }
         /* Elements are C strings in the engine: one with a NUL inside
          * cannot be passed on whole, and is never cut short silently. */
         if (strlen(s) != (size_t)n)
-            return bad(err, "invalid bytes element: embedded NUL in input '%s'",
+            return infer_bad(err, "invalid bytes element: embedded NUL in input '%s'",
                        j->v->inputs[idx].name);
         ((char **)(void *)base)[i] = s;
         return 0;
@@ -306,14 +261,14 @@ static int put_leaf(struct job *j, const struct json_doc *d, uint32_t t, int idx
     if (put_number(d, t, x->dtype, base + (size_t)i * axle_dtype_size(x->dtype)) != 0) {
         if (json_tok(d, t)->type == JSON_NUMBER || json_tok(d, t)->type == JSON_TRUE ||
             json_tok(d, t)->type == JSON_FALSE)
-            return bad(err, "value out of range for datatype: input '%s'", j->v->inputs[idx].name);
-        return bad(err, "unexpected value in data of input '%s'", j->v->inputs[idx].name);
+            return infer_bad(err, "value out of range for datatype: input '%s'", j->v->inputs[idx].name);
+        return infer_bad(err, "unexpected value in data of input '%s'", j->v->inputs[idx].name);
     }
     return 0;
 }
 
 /* Count leaves of a data value (arrays are structure; {"b64"} is a leaf). */
-static int64_t count_leaves(const struct json_doc *d, uint32_t t)
+int64_t infer_count_leaves(const struct json_doc *d, uint32_t t)
 {
     const struct json_tok *tk = json_tok(d, t);
     if (tk->type != JSON_ARRAY)
@@ -330,7 +285,7 @@ static int64_t count_leaves(const struct json_doc *d, uint32_t t)
     return n;
 }
 
-static int fill_leaves(struct job *j, const struct json_doc *d, uint32_t t, int idx,
+int infer_fill_leaves(struct job *j, const struct json_doc *d, uint32_t t, int idx,
                        int64_t start, struct axle_err *err)
 {
     const struct json_tok *tk = json_tok(d, t);
@@ -356,14 +311,14 @@ static int parse_shape(const struct json_doc *d, uint32_t t, int *rank, int64_t 
                        const char *name, struct axle_err *err)
 {
     if (json_tok(d, t)->type != JSON_ARRAY)
-        return bad(err, "invalid shape for input '%s'", name);
+        return infer_bad(err, "invalid shape for input '%s'", name);
     if (json_tok(d, t)->size > AXLE_MAX_RANK)
-        return bad(err, "invalid shape for input '%s': rank above 8", name);
+        return infer_bad(err, "invalid shape for input '%s': rank above 8", name);
     *rank = 0;
     for (uint32_t e = t + 1; e < json_next(d, t); e = json_next(d, e)) {
         int64_t v;
         if (json_tok(d, e)->type != JSON_NUMBER || json_to_int64(d, e, &v) != 0 || v < 0)
-            return bad(err, "invalid shape for input '%s'", name);
+            return infer_bad(err, "invalid shape for input '%s'", name);
         dims[(*rank)++] = v;
     }
     return 0;
@@ -413,7 +368,7 @@ static int bytes_blob_count(const unsigned char *p, size_t len, int64_t *count)
 }
 
 /* BYTES binary -> NUL-terminated copies in sc->aux. The element pointers
- * in data hold aux offsets + 1 until fix_pointers(): a later input may
+ * in data hold aux offsets + 1 until infer_fix_pointers(): a later input may
  * still grow (and move) aux. The blob was checked by bytes_blob_count. */
 static int bytes_blob_unpack(struct job *j, int idx, const unsigned char *p, size_t len,
                              struct axle_err *err)
@@ -434,7 +389,7 @@ static int bytes_blob_unpack(struct job *j, int idx, const unsigned char *p, siz
                      (uint32_t)p[off + 3] << 24;
         off += 4;
         if (memchr(p + off, 0, l))
-            return bad(err, "invalid bytes element: embedded NUL in input '%s'",
+            return infer_bad(err, "invalid bytes element: embedded NUL in input '%s'",
                        j->v->inputs[idx].name);
         memcpy(aux->data + o, p + off, l);
         aux->data[o + l] = 0;
@@ -460,13 +415,13 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
         for (; *h >= '0' && *h <= '9' && digits < 20; h++, digits++)
             n = n * 10 + (uint64_t)(*h - '0');
         if (!digits || digits > 19 || *h || n > len)
-            return bad(err, "invalid inference header length%s", "");
+            return infer_bad(err, "invalid inference header length%s", "");
         json_len = (size_t)n;
     }
     if (j->r->inference_header && json_len == 0) {
         /* Raw binary: the whole body is the single input, batch 1. */
         if (v->n_inputs != 1)
-            return bad(err, "raw binary request needs a model with exactly one input%s", "");
+            return infer_bad(err, "raw binary request needs a model with exactly one input%s", "");
         struct io_desc *io = &v->inputs[0];
         int var = -1, n_var = 0;
         for (int k = 0; k < io->rank; k++)
@@ -480,29 +435,29 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
         if (io->dtype == AXLE_DTYPE_STRING) {
             int64_t cnt;
             if (bytes_blob_count((const unsigned char *)body, len, &cnt) != 0)
-                return bad(err, "invalid bytes element%s", "");
+                return infer_bad(err, "invalid bytes element%s", "");
             for (int k = 0; k < io->rank; k++)
                 j->in[0].dims[k] = io->dims[k] < 0 ? 1 : io->dims[k];
             if (cnt != 1)
-                return bad(err, "raw binary BYTES request must hold one element%s", "");
-            if (reserve_input(j, 0, 1, err) != 0)
+                return infer_bad(err, "raw binary BYTES request must hold one element%s", "");
+            if (infer_reserve_input(j, 0, 1, err) != 0)
                 return -1;
             if (bytes_blob_unpack(j, 0, (const unsigned char *)body, len, err) != 0)
                 return -1;
         } else {
             if (n_var > 1)
-                return bad(err, "raw binary request needs at most one variable dimension%s", "");
+                return infer_bad(err, "raw binary request needs at most one variable dimension%s", "");
             size_t es = axle_dtype_size(io->dtype);
             int64_t fixed = 1;
             for (int k = 0; k < io->rank; k++)
                 if (k != var)
                     fixed *= io->dims[k] < 0 ? 1 : io->dims[k];
             if (!es || !fixed || len % (es * (size_t)fixed) != 0)
-                return bad(err, "binary data size mismatch%s", "");
+                return infer_bad(err, "binary data size mismatch%s", "");
             if (var >= 0)
                 j->in[0].dims[var] = (int64_t)(len / (es * (size_t)fixed));
             else if ((size_t)fixed * es != len)
-                return bad(err, "binary data size mismatch%s", "");
+                return infer_bad(err, "binary data size mismatch%s", "");
             j->in[0].data = body;
             j->in_off[0] = SIZE_MAX;
         }
@@ -524,7 +479,7 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
     if (st != AXLE_OK)
         return -1;
     if (json_tok(d, 0)->type != JSON_OBJECT)
-        return bad(err, "invalid request: expected a JSON object%s", "");
+        return infer_bad(err, "invalid request: expected a JSON object%s", "");
     uint32_t inputs = json_get(d, 0, "inputs");
     uint32_t outputs = json_get(d, 0, "outputs");
     uint32_t id = json_get(d, 0, "id");
@@ -533,29 +488,29 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
         const char *key = json_str(d, k);
         if (strcmp(key, "inputs") && strcmp(key, "outputs") && strcmp(key, "id") &&
             strcmp(key, "parameters"))
-            return bad(err, "invalid request: unknown field%s", "");
+            return infer_bad(err, "invalid request: unknown field%s", "");
     }
     if (!inputs || json_tok(d, inputs)->type != JSON_ARRAY)
-        return bad(err, "invalid request: missing inputs%s", "");
+        return infer_bad(err, "invalid request: missing inputs%s", "");
     if (json_tok(d, inputs)->size > 64)
-        return bad(err, "too many inputs%s", "");
+        return infer_bad(err, "too many inputs%s", "");
     if (id) {
         if (json_tok(d, id)->type != JSON_STRING)
-            return bad(err, "invalid request: id must be a string%s", "");
+            return infer_bad(err, "invalid request: id must be a string%s", "");
         if (json_tok(d, id)->size > MAX_ID_BYTES)
-            return bad(err, "request id too long%s", "");
+            return infer_bad(err, "request id too long%s", "");
         j->id = json_str(d, id);
         j->id_len = json_tok(d, id)->size;
     }
     if (params) {
         if (json_tok(d, params)->type != JSON_OBJECT)
-            return bad(err, "invalid request: parameters must be an object%s", "");
+            return infer_bad(err, "invalid request: parameters must be an object%s", "");
         if (param_bool(d, params, "binary_data_output", &j->binary_default) < 0)
-            return bad(err, "invalid parameter: binary_data_output%s", "");
+            return infer_bad(err, "invalid parameter: binary_data_output%s", "");
         if (param_int(d, params, "timeout", &j->timeout_us) < 0 || j->timeout_us < 0)
-            return bad(err, "invalid parameter: timeout%s", "");
+            return infer_bad(err, "invalid parameter: timeout%s", "");
         if (param_int(d, params, "priority", &j->priority) < 0 || j->priority < 0)
-            return bad(err, "invalid parameter: priority%s", "");
+            return infer_bad(err, "invalid parameter: priority%s", "");
     }
 
     /* Binary blobs follow the JSON, in input order. */
@@ -563,23 +518,23 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
     j->batch = -1;
     for (uint32_t t = inputs + 1; t < json_next(d, inputs); t = json_next(d, t)) {
         if (json_tok(d, t)->type != JSON_OBJECT)
-            return bad(err, "invalid request: input must be an object%s", "");
+            return infer_bad(err, "invalid request: input must be an object%s", "");
         uint32_t tn = json_get(d, t, "name"), ts = json_get(d, t, "shape"),
                  tdt = json_get(d, t, "datatype"), tdata = json_get(d, t, "data"),
                  tp = json_get(d, t, "parameters");
         if (!tn || json_tok(d, tn)->type != JSON_STRING)
-            return bad(err, "invalid request: input without a name%s", "");
+            return infer_bad(err, "invalid request: input without a name%s", "");
         const char *name = json_str(d, tn);
-        int idx = find_input(v, name);
+        int idx = infer_find_input(v, name);
         if (idx < 0)
-            return bad(err, "unknown input '%s'", json_tok(d, tn)->size > 64 ? "(long name)" : name);
+            return infer_bad(err, "unknown input '%s'", json_tok(d, tn)->size > 64 ? "(long name)" : name);
         if (j->have_in[idx])
-            return bad(err, "duplicate input '%s'", name);
+            return infer_bad(err, "duplicate input '%s'", name);
         if (!ts || !tdt || json_tok(d, tdt)->type != JSON_STRING)
-            return bad(err, "invalid request: input '%s' needs shape and datatype", name);
+            return infer_bad(err, "invalid request: input '%s' needs shape and datatype", name);
         enum axle_dtype dt = wire_dtype_parse(json_str(d, tdt));
         if (dt == AXLE_DTYPE_UNDEFINED)
-            return bad(err, "unknown datatype for input '%s'", name);
+            return infer_bad(err, "unknown datatype for input '%s'", name);
         if (dt != v->inputs[idx].dtype) {
             axle_err_set(err, AXLE_INVALID_ARGUMENT,
                          "unexpected datatype for input '%s': expected %s, got %s", name,
@@ -590,7 +545,7 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
         int64_t dims[AXLE_MAX_RANK];
         if (parse_shape(d, ts, &rank, dims, name, err) != 0)
             return -1;
-        int64_t n = check_shape(j, idx, rank, dims, err);
+        int64_t n = infer_check_shape(j, idx, rank, dims, err);
         if (n < 0)
             return -1;
         struct axle_tensor *x = &j->in[idx];
@@ -600,34 +555,34 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
         int64_t bsize = -1;
         if (tp) {
             if (json_tok(d, tp)->type != JSON_OBJECT)
-                return bad(err, "invalid parameters for input '%s'", name);
+                return infer_bad(err, "invalid parameters for input '%s'", name);
             if (param_int(d, tp, "binary_data_size", &bsize) < 0 || (tp && json_get(d, tp, "binary_data_size") && bsize < 0))
-                return bad(err, "invalid binary_data_size for input '%s'", name);
+                return infer_bad(err, "invalid binary_data_size for input '%s'", name);
         }
         if (bsize >= 0) {
             if (tdata)
-                return bad(err, "input '%s' has both data and binary_data_size", name);
+                return infer_bad(err, "input '%s' has both data and binary_data_size", name);
             if ((uint64_t)bsize > len - blob_off)
-                return bad(err, "binary data size mismatch: input '%s'", name);
+                return infer_bad(err, "binary data size mismatch: input '%s'", name);
             const unsigned char *p = (const unsigned char *)body + blob_off;
             if (dt == AXLE_DTYPE_STRING) {
                 int64_t cnt;
                 if (bytes_blob_count(p, (size_t)bsize, &cnt) != 0)
-                    return bad(err, "invalid bytes element: input '%s'", name);
+                    return infer_bad(err, "invalid bytes element: input '%s'", name);
                 if (cnt != n)
-                    return bad(err, "data length does not match shape: input '%s'", name);
-                if (reserve_input(j, idx, n, err) != 0 ||
+                    return infer_bad(err, "data length does not match shape: input '%s'", name);
+                if (infer_reserve_input(j, idx, n, err) != 0 ||
                     bytes_blob_unpack(j, idx, p, (size_t)bsize, err) != 0)
                     return -1;
             } else {
                 size_t es = axle_dtype_size(dt);
                 if ((uint64_t)bsize != (uint64_t)n * es)
-                    return bad(err, "binary data size mismatch: input '%s'", name);
+                    return infer_bad(err, "binary data size mismatch: input '%s'", name);
                 if (((uintptr_t)p % es) == 0) {
                     x->data = (void *)p;
                     j->in_off[idx] = SIZE_MAX;
                 } else {
-                    if (reserve_input(j, idx, n, err) != 0)
+                    if (infer_reserve_input(j, idx, n, err) != 0)
                         return -1;
                     memcpy(j->data.data + j->in_off[idx], p, (size_t)bsize);
                 }
@@ -635,42 +590,42 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
             blob_off += (size_t)bsize;
         } else {
             if (!tdata)
-                return bad(err, "invalid request: input '%s' has no data", name);
+                return infer_bad(err, "invalid request: input '%s' has no data", name);
             if (dt == AXLE_DTYPE_FLOAT16 || dt == AXLE_DTYPE_BFLOAT16)
-                return bad(err, "FP16 and BF16 data must be sent in binary: input '%s'", name);
-            int64_t have = count_leaves(d, tdata);
+                return infer_bad(err, "FP16 and BF16 data must be sent in binary: input '%s'", name);
+            int64_t have = infer_count_leaves(d, tdata);
             if (have != n)
-                return bad(err, "data length does not match shape: input '%s'", name);
-            if (reserve_input(j, idx, n, err) != 0)
+                return infer_bad(err, "data length does not match shape: input '%s'", name);
+            if (infer_reserve_input(j, idx, n, err) != 0)
                 return -1;
-            if (fill_leaves(j, d, tdata, idx, 0, err) != 0)
+            if (infer_fill_leaves(j, d, tdata, idx, 0, err) != 0)
                 return -1;
         }
         j->have_in[idx] = 1;
     }
     if (blob_off != len)
-        return bad(err, "binary data size mismatch%s", "");
+        return infer_bad(err, "binary data size mismatch%s", "");
     for (int i = 0; i < v->n_inputs; i++)
         if (!j->have_in[i])
-            return bad(err, "missing input '%s'", v->inputs[i].name);
+            return infer_bad(err, "missing input '%s'", v->inputs[i].name);
 
     /* Outputs. */
     if (outputs) {
         if (json_tok(d, outputs)->type != JSON_ARRAY)
-            return bad(err, "invalid request: outputs must be a list%s", "");
+            return infer_bad(err, "invalid request: outputs must be a list%s", "");
         if (json_tok(d, outputs)->size > 64)
-            return bad(err, "too many outputs%s", "");
+            return infer_bad(err, "too many outputs%s", "");
         for (uint32_t t = outputs + 1; t < json_next(d, outputs); t = json_next(d, t)) {
             uint32_t tn = json_tok(d, t)->type == JSON_OBJECT ? json_get(d, t, "name") : 0;
             if (!tn || json_tok(d, tn)->type != JSON_STRING)
-                return bad(err, "invalid request: output without a name%s", "");
+                return infer_bad(err, "invalid request: output without a name%s", "");
             const char *name = json_str(d, tn);
             int idx = find_output(v, name);
             if (idx < 0)
-                return bad(err, "unknown output '%s'", json_tok(d, tn)->size > 64 ? "(long name)" : name);
+                return infer_bad(err, "unknown output '%s'", json_tok(d, tn)->size > 64 ? "(long name)" : name);
             for (int k = 0; k < j->n_sel; k++)
                 if (j->sel[k].index == idx)
-                    return bad(err, "duplicate output '%s'", name);
+                    return infer_bad(err, "duplicate output '%s'", name);
             struct out_sel *s = &j->sel[j->n_sel++];
             s->index = idx;
             s->binary = 0;
@@ -679,10 +634,10 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
             if (tp) {
                 if (json_tok(d, tp)->type != JSON_OBJECT ||
                     param_bool(d, tp, "binary_data", &s->binary) < 0)
-                    return bad(err, "invalid parameters for output '%s'", name);
+                    return infer_bad(err, "invalid parameters for output '%s'", name);
                 int r = param_int(d, tp, "classification", &s->classify);
                 if (r < 0)
-                    return bad(err, "invalid classification for output '%s'", name);
+                    return infer_bad(err, "invalid classification for output '%s'", name);
                 if (r > 0 && s->classify < 1) {
                     axle_err_set(err, AXLE_OUT_OF_RANGE,
                                  "classification count must be at least 1: output '%s'", name);
@@ -701,11 +656,9 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
     return 0;
 }
 
-static int64_t numel(const struct axle_tensor *t);
-
 /* Point the tensors (and BYTES elements) at their scratch now that scratch
  * no longer moves. */
-static void fix_pointers(struct job *j)
+void infer_fix_pointers(struct job *j)
 {
     for (int i = 0; i < j->v->n_inputs; i++) {
         if (!j->have_in[i] || j->in_off[i] == SIZE_MAX)
@@ -713,7 +666,7 @@ static void fix_pointers(struct job *j)
         j->in[i].data = j->data.data + j->in_off[i];
         if (j->in_aux[i]) {
             char **ptrs = j->in[i].data;
-            int64_t n = numel(&j->in[i]);
+            int64_t n = infer_numel(&j->in[i]);
             for (int64_t k = 0; k < n; k++)
                 ptrs[k] = j->aux.data + ((uintptr_t)ptrs[k] - 1);
         }
@@ -723,7 +676,7 @@ static void fix_pointers(struct job *j)
 /* ------------------------------------------------------------------ */
 /* Encoding                                                            */
 
-static void put_element(struct axle_buf *b, enum axle_dtype dt, const void *base, int64_t i)
+void infer_put_element(struct axle_buf *b, enum axle_dtype dt, const void *base, int64_t i)
 {
     switch (dt) {
     case AXLE_DTYPE_FLOAT32: json_put_float(b, ((const float *)base)[i]); break;
@@ -746,7 +699,7 @@ static void put_element(struct axle_buf *b, enum axle_dtype dt, const void *base
     }
 }
 
-static int64_t numel(const struct axle_tensor *t)
+int64_t infer_numel(const struct axle_tensor *t)
 {
     int64_t n = 1;
     for (int k = 0; k < t->rank; k++)
@@ -789,7 +742,7 @@ static int classify_strings(struct axle_buf *aux, const struct axle_tensor *t, i
                             int64_t k, int *rank, int64_t *dims, size_t *start, int64_t *count)
 {
     int64_t rows = batched && t->rank > 0 ? t->dims[0] : 1;
-    int64_t n = numel(t);
+    int64_t n = infer_numel(t);
     int64_t per = rows ? n / rows : 0;
     if (k > per)
         k = per;
@@ -832,7 +785,7 @@ static int classify_strings(struct axle_buf *aux, const struct axle_tensor *t, i
 
 static void put_bytes_blob(struct axle_buf *b, const struct axle_tensor *t)
 {
-    int64_t n = numel(t);
+    int64_t n = infer_numel(t);
     for (int64_t i = 0; i < n; i++) {
         const char *s = ((char *const *)t->data)[i];
         uint32_t l = s ? (uint32_t)strlen(s) : 0;
@@ -852,7 +805,7 @@ static struct version_stats *my_stats(struct model_version *v)
     return &v->stats[(unsigned)serve_thread_index() % (unsigned)v->n_sessions];
 }
 
-static void record_fail(struct model_version *v, uint64_t t0)
+void infer_record_fail(struct model_version *v, uint64_t t0)
 {
     stats_add(&my_stats(v)->fail, http_now_ns() - t0);
 }
@@ -892,7 +845,7 @@ static void job_key_init(void)
     pthread_key_create(&job_key, job_cache_free);
 }
 
-static struct job *job_get(void)
+struct job *job_get(void)
 {
     struct job *j = tl_free_jobs;
     if (j) {
@@ -910,7 +863,7 @@ static struct job *job_get(void)
     return j;
 }
 
-static void job_put(struct job *j)
+void job_put(struct job *j)
 {
     if (tl_n_free >= JOB_CACHE) {
         job_free(j);
@@ -932,7 +885,7 @@ static void job_put(struct job *j)
     pthread_setspecific(job_key, j);
 }
 
-static void job_init(struct job *j, struct server *s, struct http_req *r, struct model_version *v)
+void job_init(struct job *j, struct server *s, struct http_req *r, struct model_version *v)
 {
     /* The tensors and selections are written before they are read; only
      * the per-input flags and the scalars need clearing (the whole struct
@@ -959,7 +912,7 @@ static void job_init(struct job *j, struct server *s, struct http_req *r, struct
 }
 
 /* Statistics of a request that ran inline (the run was its own execution). */
-static void finish_inline_stats(struct job *j, uint64_t t_in, uint64_t t_run, uint64_t t_end)
+void job_stats_inline(struct job *j, uint64_t t_in, uint64_t t_run, uint64_t t_end)
 {
     struct version_stats *st = my_stats(j->v);
     uint64_t t0 = j->t0;
@@ -981,7 +934,7 @@ static void finish_inline_stats(struct job *j, uint64_t t_in, uint64_t t_run, ui
 
 /* Statistics of a request that went through the scheduler (the executor
  * counted the execution). */
-static void finish_sched_stats(struct job *j, uint64_t t_end)
+void job_stats_sched(struct job *j, uint64_t t_end)
 {
     struct version_stats *st = my_stats(j->v);
     const struct sched_item *it = &j->it;
@@ -993,8 +946,6 @@ static void finish_sched_stats(struct job *j, uint64_t t_end)
 }
 
 static void encode_v2(struct job *j, struct http_req *r, const struct axle_tensor *out,
-                      uint64_t t_in, uint64_t t_run);
-static void encode_v1(struct job *j, struct http_req *r, const struct axle_tensor *out,
                       uint64_t t_in, uint64_t t_run);
 
 static void encode(struct job *j, struct http_req *r, const struct axle_tensor *out,
@@ -1013,7 +964,7 @@ static void run_inline(struct job *j)
     struct model_version *v = j->v;
     struct axle_session *s = version_session(v, serve_thread_index(), &err);
     if (!s) {
-        record_fail(v, j->t0);
+        infer_record_fail(v, j->t0);
         respond_status(j->r, err.code, err.msg);
         return;
     }
@@ -1022,7 +973,7 @@ static void run_inline(struct job *j)
     enum axle_status st = axle_session_run(s, v->n_inputs, j->in, v->n_outputs, out, &err);
     uint64_t t_run = http_now_ns();
     if (st != AXLE_OK) {
-        record_fail(v, j->t0);
+        infer_record_fail(v, j->t0);
         if (st != AXLE_INVALID_ARGUMENT)
             axle_err_set(&err, AXLE_INTERNAL, "inference failed");
         respond_status(j->r, err.code, err.msg);
@@ -1049,10 +1000,10 @@ static void job_resume(void *arg, struct http_req *r)
         j->sc = scratch_get();
         buf_reset(&j->sc->out);
         if (j->it.status != AXLE_OK) {
-            record_fail(v, j->t0);
+            infer_record_fail(v, j->t0);
             respond_status(r, j->it.status, j->it.msg);
         } else if (http_now_ns() >= j->it.deadline_ns) {
-            record_fail(v, j->t0);
+            infer_record_fail(v, j->t0);
             respond_status(r, AXLE_DEADLINE_EXCEEDED, "deadline exceeded");
         } else {
             encode(j, r, j->it.out, 0, 0);
@@ -1074,7 +1025,7 @@ static int job_cancel(void *arg)
 
 /* Decoded: run inline when the model takes microseconds, else queue it
  * for the version's scheduler and answer when it is done. Consumes j. */
-static void job_dispatch(struct job *j)
+void job_dispatch(struct job *j)
 {
     struct model_version *v = j->v;
     struct http_req *r = j->r;
@@ -1086,7 +1037,7 @@ static void job_dispatch(struct job *j)
         limit = (uint64_t)j->timeout_us * 1000;
     uint64_t deadline = j->t0 + limit;
     if (now >= deadline) {
-        record_fail(v, j->t0);
+        infer_record_fail(v, j->t0);
         respond_status(r, AXLE_DEADLINE_EXCEEDED, "deadline exceeded");
         job_put(j);
         return;
@@ -1136,7 +1087,7 @@ static void job_dispatch(struct job *j)
     if (sched_submit(v->sched, it, &err) != AXLE_OK) {
         http_undefer(j->d);
         version_release(v);
-        record_fail(v, j->t0);
+        infer_record_fail(v, j->t0);
         respond_status(r, err.code, err.msg);
         job_put(j);
     }
@@ -1153,12 +1104,12 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
     job_init(j, s, r, v);
     j->kind = JOB_V2;
     if (v2_decode(j, r->body, r->body_len, &err) != 0) {
-        record_fail(v, r->t_start_ns);
+        infer_record_fail(v, r->t_start_ns);
         respond_status(r, err.code, err.msg);
         job_put(j);
         return;
     }
-    fix_pointers(j);
+    infer_fix_pointers(j);
     job_dispatch(j);
 }
 
@@ -1203,7 +1154,7 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
             if (classify_strings(aux, t, v->max_batch_size > 0, sel->classify, &rank, dims,
                                  &cstart, &ccount) != 0) {
                 buf_free(&staging);
-                record_fail(v, j->t0);
+                infer_record_fail(v, j->t0);
                 respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
                 return;
             }
@@ -1214,7 +1165,7 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
             snprintf(msg, sizeof(msg), "FP16 and BF16 outputs must be requested in binary: output '%s'",
                      v->outputs[sel->index].name);
             buf_free(&staging);
-            record_fail(v, j->t0);
+            infer_record_fail(v, j->t0);
             respond_status(r, AXLE_INVALID_ARGUMENT, msg);
             return;
         }
@@ -1255,7 +1206,7 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
                 /* Numeric outputs go straight from the session's memory. */
                 blob_start[n_iov - 1] = SIZE_MAX;
                 iov[n_iov].p = t->data;
-                blob_len[n_iov - 1] = (size_t)numel(t) * axle_dtype_size(dt);
+                blob_len[n_iov - 1] = (size_t)infer_numel(t) * axle_dtype_size(dt);
             }
             iov[n_iov].len = blob_len[n_iov - 1];
             n_iov++;
@@ -1274,11 +1225,11 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
                     p += l + 1;
                 }
             } else {
-                int64_t n = numel(t);
+                int64_t n = infer_numel(t);
                 for (int64_t e = 0; e < n; e++) {
                     if (e)
                         buf_putc(b, ',');
-                    put_element(b, dt, t->data, e);
+                    infer_put_element(b, dt, t->data, e);
                 }
             }
             buf_puts(b, "]}");
@@ -1287,7 +1238,7 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
     buf_puts(b, "]}");
     if (b->oom || aux->oom) {
         buf_free(&staging);
-        record_fail(v, j->t0);
+        infer_record_fail(v, j->t0);
         respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
         return;
     }
@@ -1298,9 +1249,9 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
             iov[k].p = iov[k].len ? aux->data + blob_start[k - 1] : "";
     uint64_t t_end = http_now_ns();
     if (t_in)
-        finish_inline_stats(j, t_in, t_run, t_end);
+        job_stats_inline(j, t_in, t_run, t_end);
     else
-        finish_sched_stats(j, t_end);
+        job_stats_sched(j, t_end);
     if (any_binary) {
         char hdr[64];
         snprintf(hdr, sizeof(hdr), "Inference-Header-Content-Length: %zu\r\n", b->len);
@@ -1311,427 +1262,3 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
     buf_free(&staging);
 }
 
-/* ------------------------------------------------------------------ */
-/* KServe V1 / TF Serving                                              */
-
-/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        /* Continuation bytes k, smallest code point for that length. */
-        size_t k = (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 0;
-        if (k == 0)
-            return 0;
-        unsigned min = k == 1 ? 0x80 : k == 2 ? 0x800 : 0x10000;
-        c &= 0x3fu >> k;
-        if (n - i <= k)
-            return 0;
-        for (size_t q = 1; q <= k; q++) {
-            if ((s[i + q] & 0xc0) != 0x80)
-                return 0;
-            c = (c << 6) | (s[i + q] & 0x3f);
-        }
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
-}
-
-static void put_b64(struct axle_buf *b, const unsigned char *s, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    buf_puts(b, "{\"b64\":\"");
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= s[i + 2];
-        char q[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63],
-                     i + 1 < n ? tab[(v >> 6) & 63] : '=', i + 2 < n ? tab[v & 63] : '='};
-        buf_put(b, q, 4);
-    }
-    buf_puts(b, "\"}");
-}
-
-/* One V1 response element: a BYTES element whose output name ends in
- * "_bytes", or which is not valid UTF-8, goes out as {"b64": ...} (§9). */
-static void put_v1_element(struct axle_buf *b, const struct axle_tensor *t, int64_t i, int b64)
-{
-    if (t->dtype != AXLE_DTYPE_STRING) {
-        put_element(b, t->dtype, t->data, i);
-        return;
-    }
-    const char *s = ((char *const *)t->data)[i];
-    size_t n = s ? strlen(s) : 0;
-    if (b64 || !utf8_valid((const unsigned char *)s, n))
-        put_b64(b, (const unsigned char *)s, n);
-    else
-        json_put_str(b, s ? s : "", n);
-}
-
-static int ends_with_bytes(const char *name)
-{
-    size_t n = strlen(name);
-    return n >= 6 && strcmp(name + n - 6, "_bytes") == 0;
-}
-
-/* Shape of a nested JSON value: rectangular arrays only. Leaves are
- * scalars, strings or {"b64":..} objects. depth is bounded by the JSON
- * parser's nesting cap. Returns 0 or -1 (ragged). */
-static int json_shape(const struct json_doc *d, uint32_t t, int *rank, int64_t *dims, int depth)
-{
-    const struct json_tok *tk = json_tok(d, t);
-    if (tk->type != JSON_ARRAY) {
-        *rank = 0;
-        return 0;
-    }
-    if (depth >= AXLE_MAX_RANK)
-        return -1;
-    int64_t n = tk->size;
-    int sub_rank = 0;
-    int64_t sub[AXLE_MAX_RANK];
-    int first = 1;
-    for (uint32_t u = t + 1; u < tk->end; u = json_next(d, u)) {
-        int r;
-        int64_t dd[AXLE_MAX_RANK];
-        if (json_shape(d, u, &r, dd, depth + 1) != 0)
-            return -1;
-        if (first) {
-            sub_rank = r;
-            memcpy(sub, dd, sizeof(int64_t) * (size_t)r);
-            first = 0;
-        } else if (r != sub_rank || memcmp(sub, dd, sizeof(int64_t) * (size_t)r) != 0) {
-            return -1;
-        }
-    }
-    if (sub_rank + 1 > AXLE_MAX_RANK)
-        return -1;
-    dims[0] = n;
-    memcpy(dims + 1, sub, sizeof(int64_t) * (size_t)sub_rank);
-    *rank = sub_rank + 1;
-    return 0;
-}
-
-/* Set up input idx from an explicit shape with leaves collected from a
- * list of JSON values (rows). */
-static int v1_fill_input(struct job *j, int idx, int rank, const int64_t *dims,
-                         const struct json_doc *d, const uint32_t *vals, int64_t n_vals,
-                         struct axle_err *err)
-{
-    struct io_desc *io = &j->v->inputs[idx];
-    int64_t n = check_shape(j, idx, rank, dims, err);
-    if (n < 0)
-        return -1;
-    struct axle_tensor *x = &j->in[idx];
-    x->dtype = io->dtype;
-    x->rank = rank;
-    memcpy(x->dims, dims, sizeof(int64_t) * (size_t)rank);
-    if (io->dtype == AXLE_DTYPE_FLOAT16 || io->dtype == AXLE_DTYPE_BFLOAT16)
-        return bad(err, "FP16 and BF16 inputs are not supported in JSON: input '%s'", io->name);
-    int64_t have = 0;
-    for (int64_t i = 0; i < n_vals; i++)
-        have += count_leaves(d, vals[i]);
-    if (have != n)
-        return bad(err, "data length does not match shape: input '%s'", io->name);
-    if (reserve_input(j, idx, n, err) != 0)
-        return -1;
-    int64_t at = 0;
-    for (int64_t i = 0; i < n_vals; i++) {
-        if (fill_leaves(j, d, vals[i], idx, at, err) != 0)
-            return -1;
-        at += count_leaves(d, vals[i]);
-    }
-    j->have_in[idx] = 1;
-    return 0;
-}
-
-/* Emit value of output t for batch row `row` (row < 0: the whole tensor)
- * as nested JSON. */
-static void put_nested(struct axle_buf *b, const struct axle_tensor *t, int64_t row, int b64)
-{
-    int rank = t->rank;
-    const int64_t *dims = t->dims;
-    int64_t start = 0, n = numel(t);
-    int first_dim = 0;
-    if (row >= 0) {
-        int64_t per = t->dims[0] ? n / t->dims[0] : 0;
-        start = row * per;
-        n = per;
-        first_dim = 1;
-    }
-    int inner = rank - first_dim;
-    if (inner == 0) {
-        put_v1_element(b, t, start, b64);
-        return;
-    }
-    /* Walk elements, opening and closing brackets by the index odometer. */
-    int64_t idx[AXLE_MAX_RANK] = {0};
-    for (int k = 0; k < inner; k++)
-        buf_putc(b, '[');
-    for (int64_t e = 0; e < n; e++) {
-        if (e) {
-            /* increment odometer and count closings */
-            int k = inner - 1;
-            int closes = 0;
-            while (k >= 0) {
-                idx[k]++;
-                if (idx[k] < dims[first_dim + k])
-                    break;
-                idx[k] = 0;
-                closes++;
-                k--;
-            }
-            for (int c = 0; c < closes; c++)
-                buf_putc(b, ']');
-            buf_putc(b, ',');
-            for (int c = 0; c < closes; c++)
-                buf_putc(b, '[');
-        }
-        put_v1_element(b, t, start + e, b64);
-    }
-    for (int k = 0; k < inner; k++)
-        buf_putc(b, ']');
-}
-
-void serve_v1_predict(struct server *s, struct http_req *r, struct model_version *v)
-{
-    struct axle_err err;
-    struct job *jp = job_get();
-    if (!jp) {
-        respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
-        return;
-    }
-    struct job *j = jp;
-    job_init(j, s, r, v);
-    j->kind = JOB_V1;
-    struct json_doc *d = &j->sc->doc;
-    if (json_parse(d, r->body, r->body_len, &err) != AXLE_OK)
-        goto fail;
-    int rc = -1;
-    uint32_t inst = 0, cols = 0;
-    if (json_tok(d, 0)->type == JSON_OBJECT) {
-        inst = json_get(d, 0, "instances");
-        cols = json_get(d, 0, "inputs");
-        uint32_t sig = json_get(d, 0, "signature_name");
-        if (sig && (json_tok(d, sig)->type != JSON_STRING ||
-                    (strcmp(json_str(d, sig), "serving_default") != 0 &&
-                     strcmp(json_str(d, sig), "") != 0))) {
-            bad(&err, "unknown signature_name%s", "");
-            goto fail;
-        }
-        for (uint32_t k = 1; k < json_next(d, 0); k = json_next(d, k + 1)) {
-            const char *key = json_str(d, k);
-            if (strcmp(key, "instances") && strcmp(key, "inputs") && strcmp(key, "signature_name")) {
-                bad(&err, "invalid request: unknown field%s", "");
-                goto fail;
-            }
-        }
-    }
-    if ((inst && cols) || (!inst && !cols)) {
-        bad(&err, "request needs exactly one of instances or inputs%s", "");
-        goto fail;
-    }
-    j->batch = -1;
-    if (inst) {
-        if (json_tok(d, inst)->type != JSON_ARRAY || json_tok(d, inst)->size == 0) {
-            bad(&err, "instances must be a non-empty list%s", "");
-            goto fail;
-        }
-        int64_t rows = json_tok(d, inst)->size;
-        uint32_t *vals = malloc(sizeof(uint32_t) * (size_t)rows);
-        if (!vals) {
-            axle_err_set(&err, AXLE_UNAVAILABLE, "memory budget exceeded");
-            goto fail;
-        }
-        int single = v->n_inputs == 1;
-        uint32_t first = inst + 1;
-        int objrows = json_tok(d, first)->type == JSON_OBJECT &&
-                      !(json_tok(d, first)->size == 1 && json_streq(d, first + 1, "b64"));
-        if (objrows) {
-            for (int i = 0; i < v->n_inputs && rc != -2; i++) {
-                int64_t k = 0;
-                int rank = -1;
-                int64_t dims[AXLE_MAX_RANK];
-                for (uint32_t u = inst + 1; u < json_next(d, inst); u = json_next(d, u)) {
-                    if (json_tok(d, u)->type != JSON_OBJECT) {
-                        bad(&err, "instances must all be objects%s", "");
-                        rc = -2;
-                        break;
-                    }
-                    uint32_t val = json_get(d, u, v->inputs[i].name);
-                    if (!val) {
-                        bad(&err, "missing input '%s'", v->inputs[i].name);
-                        rc = -2;
-                        break;
-                    }
-                    int rr;
-                    int64_t dd[AXLE_MAX_RANK];
-                    if (json_shape(d, val, &rr, dd, 1) != 0 || (rank >= 0 && (rr != rank ||
-                        memcmp(dd, dims, sizeof(int64_t) * (size_t)rr) != 0))) {
-                        bad(&err, "instances have unequal shapes for input '%s'", v->inputs[i].name);
-                        rc = -2;
-                        break;
-                    }
-                    rank = rr;
-                    memcpy(dims, dd, sizeof(int64_t) * (size_t)rr);
-                    vals[k++] = val;
-                }
-                if (rc == -2)
-                    break;
-                int64_t full[AXLE_MAX_RANK];
-                full[0] = rows;
-                memcpy(full + 1, dims, sizeof(int64_t) * (size_t)rank);
-                if (v1_fill_input(j, i, rank + 1, full, d, vals, rows, &err) != 0) {
-                    rc = -2;
-                    break;
-                }
-            }
-            for (uint32_t u = inst + 1; rc != -2 && u < json_next(d, inst); u = json_next(d, u))
-                if (json_tok(d, u)->size != (uint32_t)v->n_inputs) {
-                    bad(&err, "unknown input in instances%s", "");
-                    rc = -2;
-                }
-        } else if (!single) {
-            bad(&err, "instances must be objects for a model with several inputs%s", "");
-            rc = -2;
-        } else {
-            int rank;
-            int64_t dims[AXLE_MAX_RANK];
-            if (json_shape(d, inst, &rank, dims, 0) != 0) {
-                bad(&err, "instances have unequal shapes for input '%s'", v->inputs[0].name);
-                rc = -2;
-            } else {
-                vals[0] = inst;
-                if (v1_fill_input(j, 0, rank, dims, d, vals, 1, &err) != 0)
-                    rc = -2;
-            }
-        }
-        free(vals);
-        if (rc == -2)
-            goto fail;
-    } else {
-        uint32_t vals[1];
-        if (json_tok(d, cols)->type == JSON_OBJECT &&
-            !(json_tok(d, cols)->size == 1 && json_streq(d, cols + 1, "b64"))) {
-            for (uint32_t k = cols + 1; k < json_next(d, cols); k = json_next(d, k + 1)) {
-                int idx = find_input(v, json_str(d, k));
-                if (idx < 0) {
-                    bad(&err, "unknown input '%s'", json_tok(d, k)->size > 64 ? "(long name)" : json_str(d, k));
-                    goto fail;
-                }
-                int rank;
-                int64_t dims[AXLE_MAX_RANK];
-                if (json_shape(d, k + 1, &rank, dims, 0) != 0) {
-                    bad(&err, "ragged tensor for input '%s'", v->inputs[idx].name);
-                    goto fail;
-                }
-                vals[0] = k + 1;
-                j->batch = -1; /* columnar: batch sizes may differ */
-                if (v1_fill_input(j, idx, rank, dims, d, vals, 1, &err) != 0)
-                    goto fail;
-            }
-        } else {
-            if (v->n_inputs != 1) {
-                bad(&err, "inputs must be an object for a model with several inputs%s", "");
-                goto fail;
-            }
-            int rank;
-            int64_t dims[AXLE_MAX_RANK];
-            if (json_shape(d, cols, &rank, dims, 0) != 0) {
-                bad(&err, "ragged tensor for input '%s'", v->inputs[0].name);
-                goto fail;
-            }
-            vals[0] = cols;
-            if (v1_fill_input(j, 0, rank, dims, d, vals, 1, &err) != 0)
-                goto fail;
-        }
-    }
-    for (int i = 0; i < v->n_inputs; i++)
-        if (!j->have_in[i]) {
-            bad(&err, "missing input '%s'", v->inputs[i].name);
-            goto fail;
-        }
-    j->v1_inst = inst != 0;
-    j->v1_rows = inst ? json_tok(d, inst)->size : 0;
-    fix_pointers(j);
-    job_dispatch(j);
-    return;
-fail:
-    record_fail(v, r->t_start_ns);
-    respond_status(r, err.code, err.msg);
-    job_put(j);
-}
-
-static void encode_v1(struct job *j, struct http_req *r, const struct axle_tensor *out,
-                      uint64_t t_in, uint64_t t_run)
-{
-    struct model_version *v = j->v;
-    struct axle_err err;
-    struct axle_buf *b = &j->sc->out;
-    for (int o = 0; o < v->n_outputs; o++)
-        if (out[o].dtype == AXLE_DTYPE_FLOAT16 || out[o].dtype == AXLE_DTYPE_BFLOAT16) {
-            bad(&err, "FP16 and BF16 outputs are not supported in JSON: output '%s'", v->outputs[o].name);
-            goto fail;
-        }
-    if (j->v1_inst) {
-        int64_t rows = j->v1_rows;
-        buf_puts(b, "{\"predictions\":[");
-        for (int64_t row = 0; row < rows; row++) {
-            if (row)
-                buf_putc(b, ',');
-            if (v->n_outputs == 1) {
-                put_nested(b, &out[0], out[0].rank > 0 && out[0].dims[0] == rows ? row : -1,
-                           ends_with_bytes(v->outputs[0].name));
-            } else {
-                buf_putc(b, '{');
-                for (int o = 0; o < v->n_outputs; o++) {
-                    if (o)
-                        buf_putc(b, ',');
-                    json_put_cstr(b, v->outputs[o].name);
-                    buf_putc(b, ':');
-                    put_nested(b, &out[o], out[o].rank > 0 && out[o].dims[0] == rows ? row : -1,
-                               ends_with_bytes(v->outputs[o].name));
-                }
-                buf_putc(b, '}');
-            }
-        }
-        buf_puts(b, "]}");
-    } else {
-        buf_puts(b, "{\"outputs\":");
-        if (v->n_outputs == 1) {
-            put_nested(b, &out[0], -1, ends_with_bytes(v->outputs[0].name));
-        } else {
-            buf_putc(b, '{');
-            for (int o = 0; o < v->n_outputs; o++) {
-                if (o)
-                    buf_putc(b, ',');
-                json_put_cstr(b, v->outputs[o].name);
-                buf_putc(b, ':');
-                put_nested(b, &out[o], -1, ends_with_bytes(v->outputs[o].name));
-            }
-            buf_putc(b, '}');
-        }
-        buf_putc(b, '}');
-    }
-    if (b->oom) {
-        axle_err_set(&err, AXLE_UNAVAILABLE, "memory budget exceeded");
-        goto fail;
-    }
-    if (t_in)
-        finish_inline_stats(j, t_in, t_run, http_now_ns());
-    else
-        finish_sched_stats(j, http_now_ns());
-    http_respond(r, 200, "application/json", NULL, b->data, b->len);
-    return;
-fail:
-    record_fail(v, j->t0);
-    respond_status(r, err.code, err.msg);
-}

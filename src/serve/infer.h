@@ -1,0 +1,81 @@
+/*
+ * infer.h - what the inference front ends share (private to infer.c and
+ * infer_v1.c): the job that carries one request from decoding to its
+ * answer, and the decoding, dispatch and statistics helpers of infer.c.
+ */
+#ifndef AXLE_SERVE_INFER_H
+#define AXLE_SERVE_INFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "serve/server.h"
+
+#define MAX_ELEMENTS (1ll << 31)
+#define MAX_ID_BYTES 128
+
+struct out_sel {
+    int index;          /* model output index */
+    int binary;
+    int64_t classify;   /* 0: off; else top-k */
+};
+
+enum job_kind { JOB_V2, JOB_V1 };
+
+/* One inference request from decoding to its answer. Its input tensors
+ * live in its own buffers (or in the request body), so it can wait in the
+ * scheduler while the I/O thread serves other connections. */
+struct job {
+    struct sched_item it;       /* first: the scheduler's part */
+    struct server *srv;
+    struct model_version *v;
+    struct http_req *r;
+    struct http_deferred *d;
+    struct scratch *sc;         /* the I/O thread's (JSON tokens, answer) */
+    struct axle_buf data;       /* decoded input tensors */
+    struct axle_buf aux;        /* BYTES input strings */
+    enum job_kind kind;
+    uint64_t t0;                /* the request's first byte */
+    struct axle_tensor in[REPO_MAX_IO];
+    int have_in[REPO_MAX_IO];
+    size_t in_off[REPO_MAX_IO]; /* offset in data, or SIZE_MAX if borrowed */
+    int in_aux[REPO_MAX_IO];    /* BYTES elements copied into aux: the
+                                   element pointers hold aux offsets + 1
+                                   until infer_fix_pointers() (aux may still move) */
+    struct out_sel sel[REPO_MAX_IO];
+    int n_sel;
+    const char *id;             /* in the request body */
+    size_t id_len;
+    int binary_default;
+    int64_t timeout_us;
+    int64_t priority;
+    int64_t batch;
+    int raw_mode;
+    int v1_inst;                /* V1 rows format; v1_rows rows */
+    int64_t v1_rows;
+    struct job *next_free;
+};
+
+/* Record an invalid-argument message; returns -1. */
+__attribute__((format(printf, 2, 3))) int infer_bad(struct axle_err *err, const char *fmt, ...);
+int64_t infer_numel(const struct axle_tensor *t);
+int infer_find_input(const struct model_version *v, const char *name);
+int64_t infer_check_shape(struct job *j, int idx, int rank, const int64_t *dims,
+                           struct axle_err *err);
+int64_t infer_count_leaves(const struct json_doc *d, uint32_t t);
+int infer_fill_leaves(struct job *j, const struct json_doc *d, uint32_t t, int idx,
+                       int64_t start, struct axle_err *err);
+int infer_reserve_input(struct job *j, int idx, int64_t n, struct axle_err *err);
+void infer_put_element(struct axle_buf *b, enum axle_dtype dt, const void *base, int64_t i);
+void infer_fix_pointers(struct job *j);
+void infer_record_fail(struct model_version *v, uint64_t t0);
+void job_stats_inline(struct job *j, uint64_t t_in, uint64_t t_run, uint64_t t_end);
+void job_stats_sched(struct job *j, uint64_t t_end);
+struct job *job_get(void);
+void job_init(struct job *j, struct server *s, struct http_req *r, struct model_version *v);
+void job_put(struct job *j);
+void job_dispatch(struct job *j);
+void encode_v1(struct job *j, struct http_req *r, const struct axle_tensor *out,
+            uint64_t t_in, uint64_t t_run);
+
+#endif
