@@ -146,7 +146,11 @@ def traffic_round(srv, tag, n=50, headers=None):
     preds = [(("%s-%03d" % (tag, i)), infer(srv, "%s-%03d" % (tag, i), headers)) for i in range(n)]
     for i, (rid, pred) in enumerate(preds):
         label = pred if i % 5 else (pred + 1) % 3
-        r = srv.post("/v2/models/iris/feedback", {"id": rid, "label": label}, headers=headers)
+        for _ in range(10):
+            r = srv.post("/v2/models/iris/feedback", {"id": rid, "label": label}, headers=headers)
+            if r.status != 429:  # feedback is rate-limited per token: wait as told
+                break
+            time.sleep(float(r.header("retry-after") or 1))
         assert 200 <= r.status < 300, r
 
 
