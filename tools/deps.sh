@@ -37,6 +37,7 @@ APT_PACKAGES=(
   python3-pytest python3-requests
   hyperfine time
   nginx wrk python3-fastapi python3-uvicorn curl
+  prometheus python3-prometheus-client chromium
 )
 
 # PyPI pins. onnxruntime 1.26.0: newest release whose wheel (cp311 manylinux_2_27)

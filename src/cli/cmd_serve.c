@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "serve/feedback.h"
 #include "serve/server.h"
 
 struct opt {
@@ -39,7 +40,7 @@ enum {
     O_GRPC_PORT, O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_IDLE_TIMEOUT, O_MAX_CONNS,
     O_MAX_MODEL_BYTES, O_MAX_BATCH, O_DYNAMIC, O_DELAY, O_PREFERRED, O_INSTANCES,
     O_MAX_QUEUE, O_QUEUE_TIMEOUT, O_PRIORITY_LEVELS, O_REQUEST_TIMEOUT, O_INLINE,
-    O_MEM_BUDGET, O_TEST_HOOKS, O_ALLOW_ROOT, O_INSECURE, O_HELP, N_OPTS
+    O_MEM_BUDGET, O_METRICS_PORT, O_BUCKETS, O_FB_CAPACITY, O_FB_WINDOW, O_TEST_HOOKS, O_ALLOW_ROOT, O_INSECURE, O_HELP, N_OPTS
 };
 
 static struct opt opts[N_OPTS] = {
@@ -74,6 +75,10 @@ static struct opt opts[N_OPTS] = {
     [O_REQUEST_TIMEOUT] = {"request-timeout", 1, NULL, "seconds a request may take before 504; clients may lower it with the parameter timeout (default 30)", NULL},
     [O_INLINE] = {"inline-max-us", 1, NULL, "models whose run takes at most this run on the I/O thread (default 20; 0 never)", NULL},
     [O_MEM_BUDGET] = {"memory-budget-bytes", 1, NULL, "models + request bodies held (default 70% of the cgroup limit, RLIMIT_AS or RAM)", NULL},
+    [O_METRICS_PORT] = {"metrics-port", 1, NULL, "also serve GET /metrics on this port of --host (default: only on the HTTP port)", NULL},
+    [O_BUCKETS] = {"latency-buckets", 1, NULL, "latency histogram bounds in seconds, ascending, comma-separated (default 0.0001,...,10)", NULL},
+    [O_FB_CAPACITY] = {"feedback-capacity", 1, NULL, "predictions remembered for feedback (default 65536, up to 1000000)", NULL},
+    [O_FB_WINDOW] = {"feedback-window", 1, NULL, "seconds a prediction may receive its label (default 86400)", NULL},
     [O_TEST_HOOKS] = {"enable-test-hooks", 0, NULL, "POST /v2/debug/pause|resume, GET /v2/debug/models/M/queue (tests only)", NULL},
     [O_ALLOW_ROOT] = {"allow-root", 0, NULL, "permit running as uid 0", NULL},
     [O_INSECURE] = {"insecure-no-auth", 0, NULL, "permit a non-loopback listener without an inference token", NULL},
@@ -325,7 +330,35 @@ int axle_cmd_serve(int argc, char **argv)
     NUM(O_INLINE, 0, 1e6, inline_us);
     NUM(O_REQUEST_TIMEOUT, 0.001, 86400, request_timeout);
     NUM(O_MEM_BUDGET, 1 << 20, 1e15, budget);
+    double metrics_port = -1, fb_capacity = 65536, fb_window = 86400;
+    NUM(O_METRICS_PORT, 0, 65535, metrics_port);
+    NUM(O_FB_CAPACITY, 1, 1000000, fb_capacity);
+    NUM(O_FB_WINDOW, 1, 1e8, fb_window);
 #undef NUM
+    if (opts[O_BUCKETS].value) {
+        const char *p = opts[O_BUCKETS].value;
+        s->repo.n_buckets = 0;
+        while (*p) {
+            char *end;
+            errno = 0;
+            double b = strtod(p, &end);
+            if (end == p || errno || !(b > 0 && b <= 3600) || s->repo.n_buckets == METRIC_MAX_BUCKETS ||
+                (s->repo.n_buckets && b <= s->repo.buckets[s->repo.n_buckets - 1]) ||
+                (*end && *end != ',')) {
+                fprintf(stderr, "axle serve: --latency-buckets: up to %d ascending seconds in "
+                                "(0, 3600], comma-separated\n", METRIC_MAX_BUCKETS);
+                return AXLE_EXIT_USAGE;
+            }
+            s->repo.buckets[s->repo.n_buckets++] = b;
+            p = *end ? end + 1 : end;
+        }
+    }
+    s->feedback = feedback_index_new((size_t)fb_capacity, (uint64_t)(fb_window * 1e9));
+    {
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        s->start_time = (double)rt.tv_sec + (double)rt.tv_nsec * 1e-9;
+    }
     (void)grpc_port;
     if (opts[O_PREFERRED].value) {
         const char *p = opts[O_PREFERRED].value;
@@ -471,6 +504,21 @@ int axle_cmd_serve(int argc, char **argv)
     snprintf(detail, sizeof(detail), "http://%s:%d threads=%d control=%s", host,
              http_server_port(s->http), n_threads, opts[O_CONTROL].value ? opts[O_CONTROL].value : "none");
     serve_log("listening", NULL, NULL, detail);
+    if (metrics_port >= 0) {
+        struct http_server_opts mo = ho;
+        mo.port = (int)metrics_port;
+        mo.n_threads = 1;
+        mo.handler = serve_metrics_handle;
+        mo.admit = NULL;
+        mo.access_log_fd = -1;
+        if (http_server_start(&mo, &s->metrics_http, &err) != AXLE_OK) {
+            fprintf(stderr, "axle serve: metrics listener: %s\n", err.msg);
+            return AXLE_EXIT_FAIL;
+        }
+        snprintf(detail, sizeof(detail), "http://%s:%d/metrics", host,
+                 http_server_port(s->metrics_http));
+        serve_log("metrics_listening", NULL, NULL, detail);
+    }
     if (!s->loopback)
         serve_log("warning", NULL, NULL, "listening on a non-loopback address");
 
@@ -516,7 +564,13 @@ int axle_cmd_serve(int argc, char **argv)
         }
     }
     http_server_free(s->http);
+    if (s->metrics_http) {
+        http_server_stop_accepting(s->metrics_http);
+        http_server_closing(s->metrics_http);
+        http_server_free(s->metrics_http);
+    }
     repo_close(r);
+    feedback_index_free(s->feedback);
     serve_log("stopped", NULL, NULL, NULL);
     return exit_code;
 }

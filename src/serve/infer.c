@@ -805,9 +805,11 @@ static struct version_stats *my_stats(struct model_version *v)
     return &v->stats[(unsigned)serve_thread_index() % (unsigned)v->n_sessions];
 }
 
-void infer_record_fail(struct model_version *v, uint64_t t0)
+/* A failed request: counted by reason, then answered. */
+void job_fail(struct job *j, struct http_req *r, enum axle_status st, const char *msg)
 {
-    stats_add(&my_stats(v)->fail, http_now_ns() - t0);
+    stats_fail(my_stats(j->v), st, http_now_ns() - j->t0);
+    respond_status(r, st, msg);
 }
 
 /* Jobs are kept per I/O thread with their buffers, so that a steady stream
@@ -922,6 +924,12 @@ void job_stats_inline(struct job *j, uint64_t t_in, uint64_t t_run, uint64_t t_e
     stats_add(&st->compute_input, t_in - t0);
     stats_add(&st->compute_infer, t_run - t_in);
     stats_add(&st->compute_output, t_end - t_run);
+    stats_observe(j->v, st, H_REQUEST, t_end - t0);
+    stats_observe(j->v, st, H_QUEUE, 0);
+    stats_observe(j->v, st, H_INPUT, t_in - t0);
+    stats_observe(j->v, st, H_INFER, t_run - t_in);
+    stats_observe(j->v, st, H_OUTPUT, t_end - t_run);
+    stats_observe(j->v, st, H_BATCH, (uint64_t)b);
     stats_bump(&st->inference_count, (uint64_t)b);
     stats_bump(&st->execution_count, 1);
     if (b < REPO_MAX_BATCH_STATS) {
@@ -943,6 +951,11 @@ void job_stats_sched(struct job *j, uint64_t t_end)
     stats_add(&st->compute_input, it->t_queued_ns - j->t0);
     stats_add(&st->compute_infer, it->t_run_ns);
     stats_add(&st->compute_output, t_end - it->t_end_ns);
+    stats_observe(j->v, st, H_REQUEST, t_end - j->t0);
+    stats_observe(j->v, st, H_QUEUE, it->t_start_ns - it->t_queued_ns);
+    stats_observe(j->v, st, H_INPUT, it->t_queued_ns - j->t0);
+    stats_observe(j->v, st, H_INFER, it->t_run_ns);
+    stats_observe(j->v, st, H_OUTPUT, t_end - it->t_end_ns);
 }
 
 static void encode_v2(struct job *j, struct http_req *r, const struct axle_tensor *out,
@@ -964,8 +977,7 @@ static void run_inline(struct job *j)
     struct model_version *v = j->v;
     struct axle_session *s = version_session(v, serve_thread_index(), &err);
     if (!s) {
-        infer_record_fail(v, j->t0);
-        respond_status(j->r, err.code, err.msg);
+        job_fail(j, j->r, err.code, err.msg);
         return;
     }
     struct axle_tensor out[REPO_MAX_IO];
@@ -973,10 +985,9 @@ static void run_inline(struct job *j)
     enum axle_status st = axle_session_run(s, v->n_inputs, j->in, v->n_outputs, out, &err);
     uint64_t t_run = http_now_ns();
     if (st != AXLE_OK) {
-        infer_record_fail(v, j->t0);
         if (st != AXLE_INVALID_ARGUMENT)
             axle_err_set(&err, AXLE_INTERNAL, "inference failed");
-        respond_status(j->r, err.code, err.msg);
+        job_fail(j, j->r, err.code, err.msg);
         return;
     }
     encode(j, j->r, out, t_in, t_run);
@@ -1000,14 +1011,14 @@ static void job_resume(void *arg, struct http_req *r)
         j->sc = scratch_get();
         buf_reset(&j->sc->out);
         if (j->it.status != AXLE_OK) {
-            infer_record_fail(v, j->t0);
-            respond_status(r, j->it.status, j->it.msg);
+            job_fail(j, r, j->it.status, j->it.msg);
         } else if (http_now_ns() >= j->it.deadline_ns) {
-            infer_record_fail(v, j->t0);
-            respond_status(r, AXLE_DEADLINE_EXCEEDED, "deadline exceeded");
+            job_fail(j, r, AXLE_DEADLINE_EXCEEDED, "deadline exceeded");
         } else {
             encode(j, r, j->it.out, 0, 0);
         }
+    } else {
+        stats_fail(my_stats(v), AXLE_CANCELLED, http_now_ns() - j->t0);
     }
     version_release(v);
     job_put(j);
@@ -1018,6 +1029,7 @@ static int job_cancel(void *arg)
     struct job *j = arg;
     if (!sched_cancel(j->v->sched, &j->it))
         return 0;
+    stats_fail(my_stats(j->v), AXLE_CANCELLED, http_now_ns() - j->t0);
     version_release(j->v);
     job_put(j);
     return 1;
@@ -1037,8 +1049,7 @@ void job_dispatch(struct job *j)
         limit = (uint64_t)j->timeout_us * 1000;
     uint64_t deadline = j->t0 + limit;
     if (now >= deadline) {
-        infer_record_fail(v, j->t0);
-        respond_status(r, AXLE_DEADLINE_EXCEEDED, "deadline exceeded");
+        job_fail(j, r, AXLE_DEADLINE_EXCEEDED, "deadline exceeded");
         job_put(j);
         return;
     }
@@ -1087,8 +1098,7 @@ void job_dispatch(struct job *j)
     if (sched_submit(v->sched, it, &err) != AXLE_OK) {
         http_undefer(j->d);
         version_release(v);
-        infer_record_fail(v, j->t0);
-        respond_status(r, err.code, err.msg);
+        job_fail(j, r, err.code, err.msg);
         job_put(j);
     }
 }
@@ -1104,8 +1114,7 @@ void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *
     job_init(j, s, r, v);
     j->kind = JOB_V2;
     if (v2_decode(j, r->body, r->body_len, &err) != 0) {
-        infer_record_fail(v, r->t_start_ns);
-        respond_status(r, err.code, err.msg);
+        job_fail(j, r, err.code, err.msg);
         job_put(j);
         return;
     }
@@ -1131,6 +1140,7 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
     int n_iov = 1;
     size_t blob_start[REPO_MAX_IO], blob_len[REPO_MAX_IO];
     int any_binary = 0;
+    infer_ensure_id(j);
     buf_puts(b, "{\"model_name\":");
     json_put_cstr(b, v->model->name);
     buf_puts(b, ",\"model_version\":\"");
@@ -1154,8 +1164,7 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
             if (classify_strings(aux, t, v->max_batch_size > 0, sel->classify, &rank, dims,
                                  &cstart, &ccount) != 0) {
                 buf_free(&staging);
-                infer_record_fail(v, j->t0);
-                respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
+                job_fail(j, r, AXLE_UNAVAILABLE, "memory budget exceeded");
                 return;
             }
             dt = AXLE_DTYPE_STRING;
@@ -1165,8 +1174,7 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
             snprintf(msg, sizeof(msg), "FP16 and BF16 outputs must be requested in binary: output '%s'",
                      v->outputs[sel->index].name);
             buf_free(&staging);
-            infer_record_fail(v, j->t0);
-            respond_status(r, AXLE_INVALID_ARGUMENT, msg);
+            job_fail(j, r, AXLE_INVALID_ARGUMENT, msg);
             return;
         }
         if (k)
@@ -1238,8 +1246,7 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
     buf_puts(b, "]}");
     if (b->oom || aux->oom) {
         buf_free(&staging);
-        infer_record_fail(v, j->t0);
-        respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
+        job_fail(j, r, AXLE_UNAVAILABLE, "memory budget exceeded");
         return;
     }
     iov[0].p = b->data;
@@ -1255,9 +1262,9 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
     if (any_binary) {
         char hdr[64];
         snprintf(hdr, sizeof(hdr), "Inference-Header-Content-Length: %zu\r\n", b->len);
-        http_respond_iov(r, 200, "application/octet-stream", hdr, iov, n_iov);
+        infer_finish(j, r, out, "application/octet-stream", hdr, iov, n_iov);
     } else {
-        http_respond(r, 200, "application/json", NULL, b->data, b->len);
+        infer_finish(j, r, out, "application/json", NULL, iov, 1);
     }
     buf_free(&staging);
 }

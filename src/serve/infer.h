@@ -53,6 +53,7 @@ struct job {
     int raw_mode;
     int v1_inst;                /* V1 rows format; v1_rows rows */
     int64_t v1_rows;
+    char uuid[40];              /* server-made id (infer_mon.c) */
     struct job *next_free;
 };
 
@@ -68,13 +69,19 @@ int infer_fill_leaves(struct job *j, const struct json_doc *d, uint32_t t, int i
 int infer_reserve_input(struct job *j, int idx, int64_t n, struct axle_err *err);
 void infer_put_element(struct axle_buf *b, enum axle_dtype dt, const void *base, int64_t i);
 void infer_fix_pointers(struct job *j);
-void infer_record_fail(struct model_version *v, uint64_t t0);
+/* Count a failure by reason and answer it. */
+void job_fail(struct job *j, struct http_req *r, enum axle_status st, const char *msg);
 void job_stats_inline(struct job *j, uint64_t t_in, uint64_t t_run, uint64_t t_end);
 void job_stats_sched(struct job *j, uint64_t t_end);
 struct job *job_get(void);
 void job_init(struct job *j, struct server *s, struct http_req *r, struct model_version *v);
 void job_put(struct job *j);
 void job_dispatch(struct job *j);
+/* infer_mon.c: a request id when feedback needs one (before encoding);
+ * the success path (feedback index, drift, answer). */
+void infer_ensure_id(struct job *j);
+void infer_finish(struct job *j, struct http_req *r, const struct axle_tensor *out,
+                  const char *ct, const char *hdr, const struct http_iov *iov, int n_iov);
 void encode_v1(struct job *j, struct http_req *r, const struct axle_tensor *out,
             uint64_t t_in, uint64_t t_run);
 

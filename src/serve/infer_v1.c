@@ -367,8 +367,7 @@ void serve_v1_predict(struct server *s, struct http_req *r, struct model_version
     job_dispatch(j);
     return;
 fail:
-    infer_record_fail(v, r->t_start_ns);
-    respond_status(r, err.code, err.msg);
+    job_fail(j, r, err.code, err.msg);
     job_put(j);
 }
 
@@ -378,6 +377,7 @@ void encode_v1(struct job *j, struct http_req *r, const struct axle_tensor *out,
     struct model_version *v = j->v;
     struct axle_err err;
     struct axle_buf *b = &j->sc->out;
+    infer_ensure_id(j);
     for (int o = 0; o < v->n_outputs; o++)
         if (out[o].dtype == AXLE_DTYPE_FLOAT16 || out[o].dtype == AXLE_DTYPE_BFLOAT16) {
             infer_bad(&err, "FP16 and BF16 outputs are not supported in JSON: output '%s'", v->outputs[o].name);
@@ -431,9 +431,9 @@ void encode_v1(struct job *j, struct http_req *r, const struct axle_tensor *out,
         job_stats_inline(j, t_in, t_run, http_now_ns());
     else
         job_stats_sched(j, http_now_ns());
-    http_respond(r, 200, "application/json", NULL, b->data, b->len);
+    struct http_iov iov = {b->data, b->len};
+    infer_finish(j, r, out, "application/json", NULL, &iov, 1);
     return;
 fail:
-    infer_record_fail(v, j->t0);
-    respond_status(r, err.code, err.msg);
+    job_fail(j, r, err.code, err.msg);
 }

@@ -20,6 +20,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "serve/json.h"
+#include "serve/monitor.h"
 
 #define MODEL_FILE "model.onnx"
 #define CONFIG_MAX_BYTES (1u << 20)
@@ -319,6 +320,72 @@ static enum axle_status parse_io_overrides(const struct json_doc *d, uint32_t ar
     return AXLE_OK;
 }
 
+/* Latency bucket bounds in seconds: 1..32 finite, positive, increasing. */
+int parse_buckets(const struct json_doc *d, uint32_t t, double *out, int *n)
+{
+    if (json_tok(d, t)->type != JSON_ARRAY || json_tok(d, t)->size < 1 ||
+        json_tok(d, t)->size > METRIC_MAX_BUCKETS)
+        return -1;
+    int k = 0;
+    for (uint32_t e = t + 1; e < json_next(d, t); e = json_next(d, e)) {
+        double x;
+        if (json_tok(d, e)->type != JSON_NUMBER || json_to_double(d, e, &x) != 0 ||
+            !(x > 0 && x <= 3600) || (k > 0 && x <= out[k - 1]))
+            return -1;
+        out[k++] = x;
+    }
+    *n = k;
+    return 0;
+}
+
+/* "monitoring": {"latency_buckets_seconds": [...], "output": name,
+ * "task": "classification"|"regression", "profile": file, "drift_window": n} */
+static enum axle_status parse_monitoring(const struct json_doc *d, uint32_t v,
+                                         struct model_config *cfg, struct axle_err *err)
+{
+    if (json_tok(d, v)->type != JSON_OBJECT)
+        return bad_key(err, "monitoring");
+    for (uint32_t k = v + 1; k < json_next(d, v); k = json_next(d, k + 1)) {
+        const char *key = json_str(d, k);
+        uint32_t x = k + 1;
+        int64_t iv;
+        if (strcmp(key, "latency_buckets_seconds") == 0) {
+            if (parse_buckets(d, x, cfg->buckets, &cfg->n_buckets) != 0)
+                return bad_key(err, key);
+        } else if (strcmp(key, "output") == 0) {
+            if (json_tok(d, x)->type != JSON_STRING || json_tok(d, x)->size == 0 ||
+                json_tok(d, x)->size > REPO_MAX_NAME)
+                return bad_key(err, key);
+            snprintf(cfg->mon_output, sizeof(cfg->mon_output), "%s", json_str(d, x));
+        } else if (strcmp(key, "task") == 0) {
+            const char *t = json_tok(d, x)->type == JSON_STRING ? json_str(d, x) : "";
+            if (strcmp(t, "classification") == 0)
+                cfg->mon_task = 1;
+            else if (strcmp(t, "regression") == 0)
+                cfg->mon_task = 2;
+            else
+                return bad_key(err, key);
+        } else if (strcmp(key, "profile") == 0) {
+            /* One file name in the model directory (SECURITY.md D12). */
+            const char *f = json_tok(d, x)->type == JSON_STRING ? json_str(d, x) : "";
+            size_t n = strlen(f);
+            if (n == 0 || n >= sizeof(cfg->profile) || strspn(f, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                                 "abcdefghijklmnopqrstuvwxyz"
+                                                                 "0123456789._-") != n ||
+                strcmp(f, ".") == 0 || strcmp(f, "..") == 0)
+                return bad_key(err, key);
+            memcpy(cfg->profile, f, n + 1);
+        } else if (strcmp(key, "drift_window") == 0) {
+            if (get_int(d, x, 10, 1000000, &iv) != 0)
+                return bad_key(err, key);
+            cfg->drift_window = iv;
+        } else {
+            return bad_key(err, key);
+        }
+    }
+    return AXLE_OK;
+}
+
 enum axle_status model_config_parse(char *json, size_t len, struct model_config *cfg,
                                     struct axle_err *err)
 {
@@ -438,6 +505,8 @@ enum axle_status model_config_parse(char *json, size_t len, struct model_config 
                     st = bad_key(err, bk);
                 }
             }
+        } else if (strcmp(key, "monitoring") == 0) {
+            st = parse_monitoring(&d, v, cfg, err);
         } else if (strcmp(key, "parameters") == 0) {
             if (json_tok(&d, v)->type != JSON_OBJECT)
                 st = bad_key(err, key);
@@ -454,36 +523,86 @@ out:
     return st;
 }
 
+/* A small file REL beneath the repository root into a malloc'd,
+ * NUL-terminated buffer. ENOENT leaves *buf NULL with AXLE_OK. */
+static enum axle_status read_small(int rootfd, const char *rel, size_t max, char **buf,
+                                   size_t *len, const char *what, struct axle_err *err)
+{
+    *buf = NULL;
+    *len = 0;
+    int fd = open_beneath(rootfd, rel, O_RDONLY | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return AXLE_OK;
+        return axle_err_set(err, AXLE_INVALID_ARGUMENT, "%s: not a regular file", what);
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size > max) {
+        close(fd);
+        return axle_err_set(err, AXLE_INVALID_ARGUMENT, "%s: not a regular file", what);
+    }
+    char *b = axle_xmalloc((size_t)sb.st_size + 1);
+    ssize_t got = 0;
+    while (got < sb.st_size) {
+        ssize_t n = read(fd, b + got, (size_t)(sb.st_size - got));
+        if (n <= 0)
+            break;
+        got += n;
+    }
+    close(fd);
+    b[got] = 0;
+    *buf = b;
+    *len = (size_t)got;
+    return AXLE_OK;
+}
+
 static enum axle_status read_config(int rootfd, const char *model, struct model_config *cfg,
                                     int *has, struct axle_err *err)
 {
     char rel[256];
     snprintf(rel, sizeof(rel), "%s/config.json", model);
     *has = 0;
-    int fd = open_beneath(rootfd, rel, O_RDONLY | O_NONBLOCK);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return AXLE_OK;
-        return axle_err_set(err, AXLE_INVALID_ARGUMENT, "invalid config: not a regular file");
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > CONFIG_MAX_BYTES) {
-        close(fd);
-        return axle_err_set(err, AXLE_INVALID_ARGUMENT, "invalid config: not a regular file");
-    }
-    char *buf = axle_xmalloc((size_t)sb.st_size + 1);
-    ssize_t got = 0;
-    while (got < sb.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)(sb.st_size - got));
-        if (n <= 0)
-            break;
-        got += n;
-    }
-    close(fd);
-    enum axle_status st = model_config_parse(buf, (size_t)got, cfg, err);
+    char *buf;
+    size_t len;
+    enum axle_status st = read_small(rootfd, rel, CONFIG_MAX_BYTES, &buf, &len,
+                                     "invalid config", err);
+    if (st != AXLE_OK || !buf)
+        return st;
+    st = model_config_parse(buf, len, cfg, err);
     free(buf);
     if (st == AXLE_OK)
         *has = 1;
+    return st;
+}
+
+/* Quality and drift (monitor.h); the drift profile is a file named in
+ * config.json, in the model's directory. */
+#define PROFILE_MAX_BYTES (8u << 20)
+
+static enum axle_status setup_monitor(struct repo *r, struct served_model *m,
+                                      struct model_version *v, struct axle_err *err)
+{
+    char *prof = NULL;
+    size_t plen = 0;
+    if (m->cfg.profile[0]) {
+        if (!r->root)
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                "invalid config: a profile needs a model repository");
+        int rootfd = open(r->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0)
+            return axle_err_set(err, AXLE_UNAVAILABLE, "load failed: repository unreadable");
+        char rel[256];
+        snprintf(rel, sizeof(rel), "%s/%s", m->name, m->cfg.profile);
+        enum axle_status st = read_small(rootfd, rel, PROFILE_MAX_BYTES, &prof, &plen,
+                                         "invalid profile", err);
+        close(rootfd);
+        if (st != AXLE_OK)
+            return st;
+        if (!prof)
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT, "invalid profile: file not found");
+    }
+    enum axle_status st = monitor_new(v, &m->cfg, prof, plen, &v->mon, err);
+    free(prof);
     return st;
 }
 
@@ -499,9 +618,82 @@ void stats_touch(struct version_stats *st)
                           memory_order_relaxed);
 }
 
+const char *fail_reason_name(enum fail_reason r)
+{
+    static const char *const names[FAIL_N] = {"bad_request", "rejected", "timeout", "canceled",
+                                              "error"};
+    return (unsigned)r < FAIL_N ? names[r] : "error";
+}
+
+/* PROTOCOLS.md section 14's reason mapping, with the client's own
+ * mistakes (400, 404, 413) apart from server errors. */
+enum fail_reason fail_reason_of(enum axle_status st)
+{
+    switch (st) {
+    case AXLE_INVALID_ARGUMENT: case AXLE_NOT_FOUND: case AXLE_OUT_OF_RANGE:
+    case AXLE_FAILED_PRECONDITION: case AXLE_UNIMPLEMENTED: case AXLE_PERMISSION_DENIED:
+    case AXLE_UNAUTHENTICATED:
+        return FAIL_BAD_REQUEST;
+    case AXLE_UNAVAILABLE: case AXLE_RESOURCE_EXHAUSTED:
+        return FAIL_REJECTED;
+    case AXLE_DEADLINE_EXCEEDED:
+        return FAIL_TIMEOUT;
+    case AXLE_CANCELLED:
+        return FAIL_CANCELED;
+    default:
+        return FAIL_ERROR;
+    }
+}
+
+void stats_observe(struct model_version *v, struct version_stats *st, enum hist_kind k,
+                   uint64_t value)
+{
+    const uint64_t *b = k == H_BATCH ? v->batch_bounds : v->bounds;
+    int n = k == H_BATCH ? v->n_batch_bounds : v->n_bounds;
+    int i = 0;
+    while (i < n && value > b[i])
+        i++;
+    stats_bump(&st->hist[k].n[i], 1);
+    stats_bump(&st->hist[k].sum, value);
+}
+
+void stats_fail(struct version_stats *st, enum axle_status why, uint64_t ns)
+{
+    stats_add(&st->fail, ns);
+    stats_bump(&st->fail_reason[fail_reason_of(why)], 1);
+}
+
+/* Default latency buckets, seconds (PROTOCOLS.md section 14). */
+static const double default_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                         0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+static void set_bounds(struct model_version *v, const struct repo *r, const struct model_config *c)
+{
+    const double *b = default_buckets;
+    int n = (int)(sizeof(default_buckets) / sizeof(default_buckets[0]));
+    if (c->n_buckets > 0) {
+        b = c->buckets;
+        n = c->n_buckets;
+    } else if (r->n_buckets > 0) {
+        b = r->buckets;
+        n = r->n_buckets;
+    }
+    v->n_bounds = n;
+    for (int i = 0; i < n; i++)
+        v->bounds[i] = (uint64_t)(b[i] * 1e9 + 0.5);
+    int64_t mb = v->max_batch_size > 0 ? v->max_batch_size : 1;
+    v->n_batch_bounds = 0;
+    for (int64_t x = 1; v->n_batch_bounds < METRIC_MAX_BUCKETS; x *= 2) {
+        v->batch_bounds[v->n_batch_bounds++] = (uint64_t)(x < mb ? x : mb);
+        if (x >= mb)
+            break;
+    }
+}
+
 static void version_free(struct model_version *v)
 {
     sched_free(v->sched);
+    monitor_free(v->mon);
     if (v->mem_used)
         atomic_fetch_sub(v->mem_used, v->mem_bytes);
     for (int i = 0; i < v->n_sessions; i++)
@@ -758,6 +950,7 @@ static enum axle_status load_version(struct repo *r, struct served_model *m, int
         v->inline_max_ns = 0;
     v->n_sessions = r->n_threads > 0 ? r->n_threads : 1;
     v->sessions = axle_xcalloc((size_t)v->n_sessions, sizeof(*v->sessions));
+    set_bounds(v, r, c);
     v->n_stats = v->n_sessions + v->instances;
     v->stats = axle_xcalloc((size_t)v->n_stats, sizeof(*v->stats));
     for (int i = 0; i < v->n_stats; i++) {
@@ -788,6 +981,12 @@ static enum axle_status load_version(struct repo *r, struct served_model *m, int
     st = warm_up(v, m->cfg.warmup, err);
     if (st != AXLE_OK) {
         axle_err_prefix(err, "load failed: warm-up: ");
+        version_free(v);
+        return AXLE_INVALID_ARGUMENT;
+    }
+    st = setup_monitor(r, m, v, err);
+    if (st != AXLE_OK) {
+        axle_err_prefix(err, "load failed: ");
         version_free(v);
         return AXLE_INVALID_ARGUMENT;
     }

@@ -28,6 +28,9 @@
 #define REPO_MAX_VERSIONS 64
 #define REPO_MAX_IO 64
 #define REPO_MAX_BATCH_STATS 1025
+#define METRIC_MAX_BUCKETS 32
+
+struct monitor;
 
 enum model_control { CONTROL_NONE, CONTROL_POLL, CONTROL_EXPLICIT };
 
@@ -65,6 +68,13 @@ struct model_config {
     int priority_levels;
     int default_priority_level;  /* 0: the lowest level */
     int64_t inline_max_us;       /* -1: the server default; 0: never inline */
+    /* Monitoring ("monitoring" in config.json; monitor.h). */
+    int n_buckets;               /* 0: the server's latency buckets */
+    double buckets[METRIC_MAX_BUCKETS];
+    char mon_output[REPO_MAX_NAME + 1]; /* output compared with labels; "": derived */
+    int mon_task;                /* enum mon_task; 0: derived from the output */
+    char profile[129];           /* drift profile file in the model directory */
+    int64_t drift_window;        /* rows; 0: default */
 };
 
 /* Statistics counters of one version (statistics extension and metrics);
@@ -73,9 +83,25 @@ struct duration_stat {
     atomic_uint_fast64_t count, ns;
 };
 
+/* Why a request failed (metrics `reason` label; PROTOCOLS.md section 14). */
+enum fail_reason { FAIL_BAD_REQUEST, FAIL_REJECTED, FAIL_TIMEOUT, FAIL_CANCELED, FAIL_ERROR,
+                   FAIL_N };
+const char *fail_reason_name(enum fail_reason r);
+enum fail_reason fail_reason_of(enum axle_status st);
+
+/* Histograms of one stats block: counts per bucket (the last one above the
+ * highest bound) and the sum, in nanoseconds (rows for H_BATCH). */
+enum hist_kind { H_REQUEST, H_QUEUE, H_INPUT, H_INFER, H_OUTPUT, H_BATCH, H_N };
+struct hist {
+    atomic_uint_fast64_t n[METRIC_MAX_BUCKETS + 1];
+    atomic_uint_fast64_t sum;
+};
+
 struct version_stats {
     struct duration_stat success, fail, queue, compute_input, compute_infer,
         compute_output;
+    atomic_uint_fast64_t fail_reason[FAIL_N];
+    struct hist hist[H_N];
     atomic_uint_fast64_t inference_count, execution_count;
     atomic_uint_fast64_t last_inference_ms;
     struct duration_stat *batch; /* [REPO_MAX_BATCH_STATS]: compute_infer per batch size */
@@ -95,6 +121,14 @@ static inline void stats_add(struct duration_stat *s, uint64_t ns)
     stats_bump(&s->count, 1);
     stats_bump(&s->ns, ns);
 }
+
+/* Count value into histogram k of st (bounds of v: latency in ns, or batch
+ * rows). */
+struct model_version;
+void stats_observe(struct model_version *v, struct version_stats *st, enum hist_kind k,
+                   uint64_t value);
+/* A failed request: the stats extension's fail duration and the reason. */
+void stats_fail(struct version_stats *st, enum axle_status why, uint64_t ns);
 
 /* last_inference: now, in milliseconds of the wall clock. */
 void stats_touch(struct version_stats *st);
@@ -135,6 +169,12 @@ struct model_version {
      * its thread; readers add the blocks up. */
     struct version_stats *stats;
     int n_stats;
+    /* Histogram bounds: latency in ns (config or server default), and
+     * batch sizes 1, 2, 4, ... up to max_batch_size. */
+    int n_bounds, n_batch_bounds;
+    uint64_t bounds[METRIC_MAX_BUCKETS];
+    uint64_t batch_bounds[METRIC_MAX_BUCKETS];
+    struct monitor *mon;  /* quality and drift (monitor.h); NULL: none */
 };
 
 struct served_model {
@@ -168,6 +208,8 @@ struct repo {
     struct model_config defaults;
     uint64_t queue_timeout_ns;  /* default queue timeout */
     uint64_t inline_max_ns;     /* default inline bound */
+    int n_buckets;              /* default latency buckets (seconds) */
+    double buckets[METRIC_MAX_BUCKETS];
     /* Memory budget: loaded model bytes are charged here, and request
      * bodies by the HTTP layer. */
     atomic_int_fast64_t mem_used;
@@ -223,6 +265,9 @@ int repo_parse_version(const char *s, int64_t *out);
 enum axle_status model_config_parse(char *json, size_t len, struct model_config *cfg,
                                     struct axle_err *err);
 void model_config_default(struct model_config *cfg, const char *name);
+/* A JSON array of latency bucket bounds (seconds, increasing). 0 or -1. */
+struct json_doc;
+int parse_buckets(const struct json_doc *d, uint32_t t, double *out, int *n);
 
 const char *wire_dtype_name(enum axle_dtype dt);
 enum axle_dtype wire_dtype_parse(const char *s);

@@ -17,6 +17,10 @@
 #include <http_parser.h>
 
 #include "base/err.h"
+#include "serve/dashboard.h"
+#include "serve/feedback.h"
+#include "serve/metrics.h"
+#include "serve/monitor.h"
 #include "serve/server.h"
 
 #define MAX_SEGS 12
@@ -35,6 +39,7 @@ static void scratch_free(void *p)
     buf_free(&sc->out);
     buf_free(&sc->data);
     buf_free(&sc->aux);
+    buf_free(&sc->rec);
     free(sc);
 }
 
@@ -56,6 +61,7 @@ struct scratch *scratch_get(void)
         buf_init(&tl_scratch->out);
         buf_init(&tl_scratch->data);
         buf_init(&tl_scratch->aux);
+        buf_init(&tl_scratch->rec);
     }
     return tl_scratch;
 }
@@ -607,9 +613,10 @@ static void model_route(struct server *s, struct http_req *r, const char *model,
         respond_status(r, AXLE_INVALID_ARGUMENT, "invalid version");
         return;
     }
-    int post = action && strcmp(action, "infer") == 0;
+    int post = action && (strcmp(action, "infer") == 0 || strcmp(action, "feedback") == 0);
     if (action && strcmp(action, "infer") != 0 && strcmp(action, "ready") != 0 &&
-        strcmp(action, "stats") != 0) {
+        strcmp(action, "stats") != 0 && strcmp(action, "feedback") != 0 &&
+        strcmp(action, "monitor") != 0) {
         respond_status(r, AXLE_NOT_FOUND, "not found");
         return;
     }
@@ -621,11 +628,23 @@ static void model_route(struct server *s, struct http_req *r, const char *model,
         handle_stats(s, r, model, version);
         return;
     }
+    if (action && strcmp(action, "feedback") == 0) {
+        if (!r->has_length)
+            http_respond_error(r, 411, "length required", NULL);
+        else
+            serve_feedback(s, r, model, version);
+        return;
+    }
     struct model_version *v = acquire_or_answer(s, r, model, version, post);
     if (!v)
         return;
     if (!action) {
         model_metadata(s, r, v);
+    } else if (strcmp(action, "monitor") == 0) {
+        struct axle_buf *b = &scratch_get()->out;
+        buf_reset(b);
+        monitor_put_json(b, v);
+        respond_json(r, 200, b);
     } else if (strcmp(action, "ready") == 0) {
         struct axle_buf *b = &scratch_get()->out;
         buf_reset(b);
@@ -967,6 +986,61 @@ static void debug_route(struct server *s, struct http_req *r, struct path *p)
     respond_status(r, AXLE_NOT_FOUND, "not found");
 }
 
+/* ------------------------------------------------------------------ */
+/* Monitoring views                                                    */
+
+#define DASHBOARD_HEADERS                                                                    \
+    "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "              \
+    "style-src 'unsafe-inline'; connect-src 'self'; img-src data:\r\n"                      \
+    "X-Content-Type-Options: nosniff\r\nCache-Control: no-cache\r\n"
+
+static void respond_metrics(struct server *s, struct http_req *r)
+{
+    struct axle_buf b;
+    buf_init(&b);
+    metrics_render(&s->repo, s->start_time, &b);
+    if (s->feedback)
+        feedback_metrics(s->feedback, &b);
+    if (b.oom)
+        respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
+    else
+        http_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, b.data, b.len);
+    buf_free(&b);
+}
+
+static void respond_monitor(struct server *s, struct http_req *r)
+{
+    struct metrics_snapshot snap;
+    metrics_snapshot_take(&s->repo, &snap);
+    struct axle_buf *b = &scratch_get()->out;
+    buf_reset(b);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    buf_puts(b, "{\"time\":");
+    json_put_double(b, (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1e3);
+    buf_puts(b, ",\"models\":[");
+    for (int i = 0; i < snap.n; i++) {
+        if (i)
+            buf_putc(b, ',');
+        monitor_put_json(b, snap.v[i].v);
+    }
+    buf_puts(b, "]}");
+    metrics_snapshot_release(&snap);
+    respond_json(r, 200, b);
+}
+
+/* The --metrics-port listener: GET /metrics only. */
+void serve_metrics_handle(void *ctx, struct http_req *r)
+{
+    struct server *s = ctx;
+    if (strcmp(r->path, "/metrics") != 0) {
+        respond_status(r, AXLE_NOT_FOUND, "not found");
+        return;
+    }
+    if (method_ok(r, 0) && gate(s, r, RC_INFER) == 0)
+        respond_metrics(s, r);
+}
+
 void serve_handle(void *ctx, struct http_req *r)
 {
     struct server *s = ctx;
@@ -1014,7 +1088,23 @@ void serve_handle(void *ctx, struct http_req *r)
             return;
         }
     }
+    if (p.n == 1 && strcmp(p.seg[0], "metrics") == 0) {
+        if (method_ok(r, 0) && gate(s, r, RC_INFER) == 0)
+            respond_metrics(s, r);
+        return;
+    }
+    if (p.n == 1 && strcmp(p.seg[0], "dashboard") == 0) {
+        if (method_ok(r, 0))
+            http_respond(r, 200, "text/html; charset=utf-8", DASHBOARD_HEADERS,
+                         axle_dashboard_html, axle_dashboard_html_len);
+        return;
+    }
     if (p.n >= 1 && strcmp(p.seg[0], "v2") == 0) {
+        if (p.n == 2 && strcmp(p.seg[1], "monitor") == 0) {
+            if (method_ok(r, 0) && gate(s, r, RC_INFER) == 0)
+                respond_monitor(s, r);
+            return;
+        }
         if (p.n == 1) {
             if (!method_ok(r, 0) || gate(s, r, RC_INFER) != 0)
                 return;

@@ -468,6 +468,7 @@ static void stats_exec(struct sched *s, struct instance *inst, int64_t rows, uin
     struct version_stats *st = &v->stats[idx];
     stats_bump(&st->inference_count, (uint64_t)rows);
     stats_bump(&st->execution_count, 1);
+    stats_observe(v, st, H_BATCH, (uint64_t)rows);
     if (rows > 0 && rows < REPO_MAX_BATCH_STATS) {
         stats_add(&st->batch_input[rows], t_run - t_in);
         stats_add(&st->batch[rows], t_out - t_run);

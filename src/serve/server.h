@@ -36,6 +36,10 @@ struct server {
     uint64_t start_ns;
     uint64_t request_timeout_ns; /* deadline = arrival + min(this, `timeout`) */
     int test_hooks;              /* --enable-test-hooks: /v2/debug/... */
+    /* Monitoring (docs/monitoring.md). */
+    struct feedback_index *feedback;
+    double start_time;           /* unix seconds */
+    struct http_server *metrics_http; /* --metrics-port; NULL: none */
 };
 
 /* Per I/O thread scratch, reused across requests. */
@@ -44,6 +48,7 @@ struct scratch {
     struct axle_buf out;   /* response JSON */
     struct axle_buf data;  /* decoded input tensors */
     struct axle_buf aux;   /* string pointers, binary output staging */
+    struct axle_buf rec;   /* prediction-log record */
 };
 
 struct scratch *scratch_get(void);
@@ -64,6 +69,9 @@ int serve_admit(void *ctx, int method, const char *url, int64_t content_length,
 /* infer.c: POST .../infer and V1 :predict. */
 void serve_v2_infer(struct server *s, struct http_req *r, struct model_version *v);
 void serve_v1_predict(struct server *s, struct http_req *r, struct model_version *v);
+
+/* routes.c: GET /metrics on the metrics-only listener. */
+void serve_metrics_handle(void *ctx, struct http_req *r);
 
 /* auth.c */
 int auth_load_token_file(const char *path, unsigned char hash[32], struct axle_err *err);

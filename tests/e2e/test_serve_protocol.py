@@ -148,10 +148,18 @@ def test_infer_versioned_path_and_nested_data(srv):
     assert_close(np.array(r.json()["outputs"][0]["data"]).reshape(3, 3), iris_reference(X3))
 
 
-def test_infer_no_id_means_no_id(srv):
-    r = srv.post("/v2/models/iris/infer", v2_json([iris_input(X3[:1])]))
-    assert r.status == 200
-    assert "id" not in r.json()
+def test_infer_without_id_gets_a_server_uuid_for_feedback(srv):
+    # iris is a classifier, so it is monitored: the answer carries a
+    # server-made version-4 UUID that feedback can refer to.
+    import re
+    ids = set()
+    for _ in range(3):
+        r = srv.post("/v2/models/iris/infer", v2_json([iris_input(X3[:1])]))
+        assert r.status == 200
+        rid = r.json()["id"]
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", rid)
+        ids.add(rid)
+    assert len(ids) == 3
 
 
 def test_infer_timeout_parameter(srv):

@@ -1,0 +1,405 @@
+/*
+ * feedback.c - the feedback index and POST .../feedback (feedback.h).
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "serve/feedback.h"
+#include "serve/monitor.h"
+#include "serve/server.h"
+
+#define ID_MAX 128
+
+struct slot {
+    uint64_t hash;
+    uint64_t t_ns;            /* answer time (monotonic) */
+    int64_t rows;
+    char model[REPO_MAX_NAME + 1];
+    char version[24];
+    uint8_t id_len, n, used, live;
+    enum mon_task task;
+    enum mon_pred pred;
+    char id[ID_MAX];
+    uint64_t vals[MON_MAX_VALUES];
+};
+
+enum fb_result { FB_ACCEPTED, FB_UNKNOWN, FB_DUPLICATE, FB_MISMATCH, FB_RATE, FB_BAD, FB_N };
+static const char *const result_names[FB_N] = {"accepted", "unknown_id", "duplicate",
+                                               "mismatch", "rate_limited", "bad_request"};
+
+/* Token buckets for the per-token rate limit (D36: 100 per second). */
+#define RATE_BUCKETS 64
+#define RATE_PER_S 100.0
+
+struct feedback_index {
+    pthread_mutex_t mu;
+    struct slot *slots;       /* ring */
+    size_t cap, next, n_live;
+    uint32_t *table;          /* slot index + 1; 0 empty */
+    size_t mask;
+    uint64_t window_ns;
+    atomic_uint_fast64_t results[FB_N];
+    struct {
+        uint64_t key;
+        double tokens;
+        uint64_t t_ns;
+    } rate[RATE_BUCKETS];
+};
+
+static uint64_t hash_id(const char *s, size_t n)
+{
+    return monitor_hash_label(s, n) | 1;
+}
+
+struct feedback_index *feedback_index_new(size_t capacity, uint64_t window_ns)
+{
+    if (capacity < 1)
+        capacity = 1;
+    if (capacity > 1000000)
+        capacity = 1000000;
+    struct feedback_index *fi = axle_xcalloc(1, sizeof(*fi));
+    pthread_mutex_init(&fi->mu, NULL);
+    fi->cap = capacity;
+    fi->slots = axle_xcalloc(capacity, sizeof(*fi->slots));
+    size_t ts = 1;
+    while (ts < 2 * capacity)
+        ts <<= 1;
+    fi->table = axle_xcalloc(ts, sizeof(*fi->table));
+    fi->mask = ts - 1;
+    fi->window_ns = window_ns;
+    return fi;
+}
+
+void feedback_index_free(struct feedback_index *fi)
+{
+    if (!fi)
+        return;
+    pthread_mutex_destroy(&fi->mu);
+    free(fi->slots);
+    free(fi->table);
+    free(fi);
+}
+
+/* Table position holding slot s, or the empty position where it would go. */
+static size_t probe(const struct feedback_index *fi, uint64_t h, const char *id, size_t n,
+                    int *found)
+{
+    size_t i = h & fi->mask;
+    for (;;) {
+        uint32_t e = fi->table[i];
+        if (!e) {
+            *found = 0;
+            return i;
+        }
+        const struct slot *s = &fi->slots[e - 1];
+        if (s->hash == h && s->id_len == n && memcmp(s->id, id, n) == 0) {
+            *found = 1;
+            return i;
+        }
+        i = (i + 1) & fi->mask;
+    }
+}
+
+/* Linear-probing deletion by backward shift: no tombstones. */
+static void table_remove(struct feedback_index *fi, size_t i)
+{
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & fi->mask;
+        uint32_t e = fi->table[j];
+        if (!e)
+            break;
+        size_t home = fi->slots[e - 1].hash & fi->mask;
+        /* Move e back to i unless its home lies cyclically in (i, j]. */
+        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            fi->table[i] = e;
+            i = j;
+        }
+    }
+    fi->table[i] = 0;
+}
+
+void feedback_remember(struct feedback_index *fi, const char *id, size_t id_len,
+                       const struct model_version *v, const uint64_t *vals, int n, int64_t rows)
+{
+    if (!fi || !id || id_len == 0 || id_len > ID_MAX || n < 1 || n > MON_MAX_VALUES)
+        return;
+    uint64_t h = hash_id(id, id_len);
+    uint64_t now = http_now_ns();
+    pthread_mutex_lock(&fi->mu);
+    int found;
+    size_t pos = probe(fi, h, id, id_len, &found);
+    if (found) {
+        /* A reused id: the newest answer wins. */
+        table_remove(fi, pos);
+        pos = probe(fi, h, id, id_len, &found);
+    }
+    struct slot *s = &fi->slots[fi->next];
+    if (s->live) {
+        int f2;
+        size_t old = probe(fi, s->hash, s->id, s->id_len, &f2);
+        if (f2)
+            table_remove(fi, old);
+        fi->n_live--;
+        pos = probe(fi, h, id, id_len, &found);
+    }
+    s->hash = h;
+    s->t_ns = now;
+    s->rows = rows;
+    snprintf(s->model, sizeof(s->model), "%s", v->model->name);
+    snprintf(s->version, sizeof(s->version), "%s", v->version_str);
+    s->id_len = (uint8_t)id_len;
+    memcpy(s->id, id, id_len);
+    s->n = (uint8_t)n;
+    s->used = 0;
+    s->live = 1;
+    s->task = v->mon->task;
+    s->pred = v->mon->pred;
+    memcpy(s->vals, vals, (size_t)n * sizeof(*vals));
+    fi->table[pos] = (uint32_t)(fi->next + 1);
+    fi->next = (fi->next + 1) % fi->cap;
+    fi->n_live++;
+    pthread_mutex_unlock(&fi->mu);
+}
+
+void feedback_metrics(struct feedback_index *fi, struct axle_buf *b)
+{
+    if (!fi)
+        return;
+    buf_puts(b, "# HELP axle_feedback_requests_total Feedback items by result.\n"
+                "# TYPE axle_feedback_requests_total counter\n");
+    for (int k = 0; k < FB_N; k++)
+        buf_printf(b, "axle_feedback_requests_total{result=\"%s\"} %llu\n", result_names[k],
+                   (unsigned long long)atomic_load(&fi->results[k]));
+    pthread_mutex_lock(&fi->mu);
+    size_t live = fi->n_live;
+    pthread_mutex_unlock(&fi->mu);
+    buf_printf(b, "# HELP axle_feedback_index_entries Predictions remembered for feedback.\n"
+                  "# TYPE axle_feedback_index_entries gauge\naxle_feedback_index_entries %zu\n"
+                  "# HELP axle_feedback_index_capacity Capacity of the feedback index.\n"
+                  "# TYPE axle_feedback_index_capacity gauge\naxle_feedback_index_capacity %zu\n",
+               live, fi->cap);
+}
+
+/* ------------------------------------------------------------------ */
+/* The route                                                           */
+
+/* 0 when the caller's token may post now. */
+static int rate_take(struct feedback_index *fi, const char *auth)
+{
+    uint64_t key = monitor_hash_label(auth ? auth : "", auth ? strlen(auth) : 0);
+    uint64_t now = http_now_ns();
+    int ok;
+    pthread_mutex_lock(&fi->mu);
+    int i = (int)(key % RATE_BUCKETS);
+    if (fi->rate[i].key != key) {
+        fi->rate[i].key = key;
+        fi->rate[i].tokens = RATE_PER_S;
+        fi->rate[i].t_ns = now;
+    }
+    double t = fi->rate[i].tokens + (double)(now - fi->rate[i].t_ns) * RATE_PER_S / 1e9;
+    if (t > RATE_PER_S)
+        t = RATE_PER_S;
+    fi->rate[i].t_ns = now;
+    ok = t >= 1.0;
+    fi->rate[i].tokens = ok ? t - 1.0 : t;
+    pthread_mutex_unlock(&fi->mu);
+    return ok ? 0 : -1;
+}
+
+/* Leaves of label t (a scalar, or arrays nested at most two deep) into
+ * vals as the slot's kind; the count, or -1 on a type mismatch or too many. */
+static int label_values(const struct json_doc *d, uint32_t t, enum mon_task task,
+                        enum mon_pred pred, uint64_t *vals, int depth)
+{
+    const struct json_tok *k = json_tok(d, t);
+    if (k->type == JSON_ARRAY) {
+        if (depth >= 2)
+            return -1;
+        int n = 0;
+        for (uint32_t e = t + 1; e < json_next(d, t); e = json_next(d, e)) {
+            if (n >= MON_MAX_VALUES)
+                return -1;
+            int c = label_values(d, e, task, pred, vals + n, depth + 1);
+            if (c < 0 || n + c > MON_MAX_VALUES)
+                return -1;
+            n += c;
+        }
+        return n;
+    }
+    if (task == MON_TASK_REGRESSION) {
+        double x;
+        if (k->type != JSON_NUMBER || json_to_double(d, t, &x) != 0 || !isfinite(x))
+            return -1;
+        memcpy(vals, &x, sizeof(x));
+        return 1;
+    }
+    if (pred == MON_PRED_LABEL_STR) {
+        if (k->type != JSON_STRING)
+            return -1;
+        vals[0] = monitor_hash_label(json_str(d, t), k->size);
+        return 1;
+    }
+    int64_t iv;
+    if (k->type != JSON_NUMBER || json_to_int64(d, t, &iv) != 0)
+        return -1;
+    vals[0] = (uint64_t)iv;
+    return 1;
+}
+
+struct item {
+    uint32_t id_tok, label_tok;
+    size_t slot;
+    int n;
+    uint64_t vals[MON_MAX_VALUES];
+};
+
+static void fail(struct feedback_index *fi, struct http_req *r, enum fb_result res,
+                 enum axle_status st, const char *msg)
+{
+    atomic_fetch_add(&fi->results[res], 1);
+    respond_status(r, st, msg);
+}
+
+void serve_feedback(struct server *s, struct http_req *r, const char *model,
+                    const char *version)
+{
+    struct feedback_index *fi = s->feedback;
+    if (r->body_len > FEEDBACK_MAX_BODY) {
+        atomic_fetch_add(&fi->results[FB_BAD], 1);
+        http_respond_error(r, 413, "body too large", NULL);
+        return;
+    }
+    if (rate_take(fi, r->authorization) != 0) {
+        atomic_fetch_add(&fi->results[FB_RATE], 1);
+        http_respond_error(r, 429, "rate limit exceeded", "Retry-After: 1\r\n");
+        return;
+    }
+    struct scratch *sc = scratch_get();
+    struct axle_err err;
+    if (json_parse(&sc->doc, r->body, r->body_len, &err) != AXLE_OK) {
+        fail(fi, r, FB_BAD, AXLE_INVALID_ARGUMENT, err.msg);
+        return;
+    }
+    const struct json_doc *d = &sc->doc;
+    /* One object or a list of them. */
+    uint32_t first = 0, end = 1;
+    int n_items = 1;
+    if (json_tok(d, 0)->type == JSON_ARRAY) {
+        first = 1;
+        end = json_next(d, 0);
+        n_items = (int)json_tok(d, 0)->size;
+        if (n_items < 1 || n_items > FEEDBACK_MAX_ITEMS) {
+            fail(fi, r, FB_BAD, AXLE_INVALID_ARGUMENT,
+                 n_items < 1 ? "no feedback items" : "too many feedback items");
+            return;
+        }
+    }
+    struct item *items = axle_try_calloc((size_t)n_items, sizeof(*items));
+    if (!items) {
+        fail(fi, r, FB_BAD, AXLE_UNAVAILABLE, "memory budget exceeded");
+        return;
+    }
+    int k = 0;
+    for (uint32_t t = first; t < end; t = json_next(d, t), k++) {
+        if (json_tok(d, t)->type != JSON_OBJECT) {
+            fail(fi, r, FB_BAD, AXLE_INVALID_ARGUMENT, "feedback must be an object with id and label");
+            goto out;
+        }
+        for (uint32_t m = t + 1; m < json_next(d, t); m = json_next(d, m + 1))
+            if (!json_streq(d, m, "id") && !json_streq(d, m, "label")) {
+                fail(fi, r, FB_BAD, AXLE_INVALID_ARGUMENT, "unknown feedback key");
+                goto out;
+            }
+        uint32_t id = json_get(d, t, "id"), label = json_get(d, t, "label");
+        if (!id || json_tok(d, id)->type != JSON_STRING || json_tok(d, id)->size == 0 ||
+            json_tok(d, id)->size > ID_MAX) {
+            fail(fi, r, FB_BAD, AXLE_INVALID_ARGUMENT, "feedback needs an id string of 1 to 128 bytes");
+            goto out;
+        }
+        if (!label) {
+            fail(fi, r, FB_BAD, AXLE_INVALID_ARGUMENT, "feedback needs a label");
+            goto out;
+        }
+        items[k].id_tok = id;
+        items[k].label_tok = label;
+    }
+    /* Check every item against the index, then apply them all (D8). */
+    uint64_t now = http_now_ns();
+    pthread_mutex_lock(&fi->mu);
+    for (k = 0; k < n_items; k++) {
+        const char *id = json_str(d, items[k].id_tok);
+        size_t n = json_tok(d, items[k].id_tok)->size;
+        int found;
+        size_t pos = probe(fi, hash_id(id, n), id, n, &found);
+        struct slot *sl = found ? &fi->slots[fi->table[pos] - 1] : NULL;
+        if (!sl || now - sl->t_ns > fi->window_ns || strcmp(sl->model, model) != 0 ||
+            (version && strcmp(sl->version, version) != 0)) {
+            pthread_mutex_unlock(&fi->mu);
+            fail(fi, r, FB_UNKNOWN, AXLE_NOT_FOUND, "unknown request id");
+            goto out;
+        }
+        if (sl->used) {
+            pthread_mutex_unlock(&fi->mu);
+            fail(fi, r, FB_DUPLICATE, AXLE_ABORTED, "feedback already recorded");
+            goto out;
+        }
+        for (int j = 0; j < k; j++)
+            if (items[j].slot == (size_t)(sl - fi->slots)) {
+                pthread_mutex_unlock(&fi->mu);
+                fail(fi, r, FB_DUPLICATE, AXLE_ABORTED, "feedback already recorded");
+                goto out;
+            }
+        int c = label_values(d, items[k].label_tok, sl->task, sl->pred, items[k].vals, 0);
+        if (c != sl->n) {
+            pthread_mutex_unlock(&fi->mu);
+            fail(fi, r, FB_MISMATCH, AXLE_INVALID_ARGUMENT, "target does not match output");
+            goto out;
+        }
+        items[k].slot = (size_t)(sl - fi->slots);
+        items[k].n = c;
+    }
+    /* Apply: mark, then join into the version's quality. */
+    struct join {
+        char version[24];
+        uint64_t pred[MON_MAX_VALUES];
+        double delay_s;
+    } *joins = axle_try_calloc((size_t)n_items, sizeof(*joins));
+    if (!joins) {
+        pthread_mutex_unlock(&fi->mu);
+        fail(fi, r, FB_BAD, AXLE_UNAVAILABLE, "memory budget exceeded");
+        goto out;
+    }
+    for (k = 0; k < n_items; k++) {
+        struct slot *sl = &fi->slots[items[k].slot];
+        sl->used = 1;
+        memcpy(joins[k].version, sl->version, sizeof(sl->version));
+        memcpy(joins[k].pred, sl->vals, (size_t)sl->n * sizeof(uint64_t));
+        joins[k].delay_s = (double)(now - sl->t_ns) / 1e9;
+    }
+    pthread_mutex_unlock(&fi->mu);
+    for (k = 0; k < n_items; k++) {
+        struct model_version *v;
+        if (repo_acquire(&s->repo, model, joins[k].version, &v, &err) == AXLE_OK) {
+            if (v->mon)
+                monitor_add_feedback(v->mon, joins[k].pred, items[k].vals, items[k].n,
+                                     joins[k].delay_s);
+            version_release(v);
+        }
+        atomic_fetch_add(&fi->results[FB_ACCEPTED], 1);
+    }
+    free(joins);
+    char body[48];
+    int len = snprintf(body, sizeof(body), "{\"accepted\":%d}", n_items);
+    http_respond(r, 200, "application/json", NULL, body, (size_t)len);
+out:
+    free(items);
+}
