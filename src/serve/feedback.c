@@ -273,6 +273,10 @@ void serve_feedback(struct server *s, struct http_req *r, const char *model,
                     const char *version)
 {
     struct feedback_index *fi = s->feedback;
+    if (!fi) {
+        respond_status(r, AXLE_NOT_FOUND, "unknown request id");
+        return;
+    }
     if (r->body_len > FEEDBACK_MAX_BODY) {
         atomic_fetch_add(&fi->results[FB_BAD], 1);
         http_respond_error(r, 413, "body too large", NULL);
