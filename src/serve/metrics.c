@@ -140,7 +140,7 @@ static void model_labels(struct axle_buf *b, const struct model_version *v)
 
 /* A double as Prometheus reads it (Go's ParseFloat): NaN, +Inf, -Inf or
  * the shortest round-tripping decimal. */
-static void put_value(struct axle_buf *b, double x)
+void metrics_put_value(struct axle_buf *b, double x)
 {
     if (x != x)
         buf_puts(b, "NaN");
@@ -184,7 +184,7 @@ static void hist_family(struct axle_buf *b, const struct metrics_snapshot *s, co
             else if (k == H_BATCH)
                 buf_printf(b, "%llu", (unsigned long long)bounds[j]);
             else
-                put_value(b, (double)bounds[j] / 1e9);
+                metrics_put_value(b, (double)bounds[j] / 1e9);
             buf_printf(b, "\"} %llu\n", (unsigned long long)cum);
         }
         buf_printf(b, "%s_sum{", name);
@@ -193,7 +193,7 @@ static void hist_family(struct axle_buf *b, const struct metrics_snapshot *s, co
         if (k == H_BATCH)
             buf_printf(b, "%llu", (unsigned long long)sum);
         else
-            put_value(b, (double)sum / 1e9);
+            metrics_put_value(b, (double)sum / 1e9);
         buf_printf(b, "\n%s_count{", name);
         model_labels(b, v);
         buf_printf(b, "} %llu\n", (unsigned long long)cum);
@@ -255,7 +255,7 @@ static void process_families(struct axle_buf *b, double start_time)
     read_proc(&p);
     family(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
     buf_puts(b, "process_cpu_seconds_total ");
-    put_value(b, p.cpu_seconds);
+    metrics_put_value(b, p.cpu_seconds);
     buf_putc(b, '\n');
     family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
     buf_printf(b, "process_resident_memory_bytes %.0f\n", p.rss_bytes);
@@ -272,7 +272,7 @@ static void process_families(struct axle_buf *b, double start_time)
     family(b, "process_start_time_seconds", "gauge",
            "Start time of the process since unix epoch in seconds.");
     buf_puts(b, "process_start_time_seconds ");
-    put_value(b, start_time);
+    metrics_put_value(b, start_time);
     buf_putc(b, '\n');
     family(b, "axle_build_info", "gauge", "axle version and commit; always 1.");
     buf_puts(b, "axle_build_info{version=");
@@ -322,7 +322,7 @@ void metrics_render(struct repo *repo, double start_time, struct axle_buf *b)
         buf_puts(b, "axle_model_load_duration_seconds{");
         model_labels(b, s.v[i].v);
         buf_puts(b, "} ");
-        put_value(b, s.v[i].v->load_seconds);
+        metrics_put_value(b, s.v[i].v->load_seconds);
         buf_putc(b, '\n');
     }
     family(b, "axle_model_state", "gauge",

@@ -43,6 +43,10 @@ uint64_t metrics_sum(const struct model_version *v, size_t off);
 void metrics_hist(const struct model_version *v, enum hist_kind k, uint64_t *counts,
                   uint64_t *sum);
 
+/* A sample value as Prometheus reads it: NaN, +Inf, -Inf or the
+ * shortest round-tripping decimal. */
+void metrics_put_value(struct axle_buf *b, double x);
+
 /* The whole exposition, appended to b. start_time: unix seconds. */
 void metrics_render(struct repo *repo, double start_time, struct axle_buf *b);
 

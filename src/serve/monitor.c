@@ -360,14 +360,6 @@ static void labels(struct axle_buf *b, const struct model_version *v)
     buf_putc(b, '"');
 }
 
-static void put_prom_value(struct axle_buf *b, double x)
-{
-    if (x != x)
-        buf_puts(b, "NaN");
-    else
-        json_put_double(b, x);
-}
-
 void monitor_metrics(struct axle_buf *b, const struct metrics_snapshot *s)
 {
     static const struct {
@@ -405,9 +397,9 @@ void monitor_metrics(struct axle_buf *b, const struct metrics_snapshot *s)
             case 0: buf_printf(b, "%llu", (unsigned long long)q->labelled); break;
             case 1: buf_printf(b, "%llu", (unsigned long long)q->correct); break;
             case 2: buf_printf(b, "%llu", (unsigned long long)q->values); break;
-            case 3: put_prom_value(b, q->accuracy); break;
-            case 4: put_prom_value(b, q->mae); break;
-            default: put_prom_value(b, q->rmse); break;
+            case 3: metrics_put_value(b, q->accuracy); break;
+            case 4: metrics_put_value(b, q->mae); break;
+            default: metrics_put_value(b, q->rmse); break;
             }
             buf_putc(b, '\n');
         }
@@ -433,7 +425,7 @@ void monitor_metrics(struct axle_buf *b, const struct metrics_snapshot *s)
         buf_puts(b, "axle_feedback_label_delay_seconds_sum{");
         labels(b, v);
         buf_puts(b, "} ");
-        put_prom_value(b, q->delay_sum);
+        metrics_put_value(b, q->delay_sum);
         buf_puts(b, "\naxle_feedback_label_delay_seconds_count{");
         labels(b, v);
         buf_printf(b, "} %llu\n", (unsigned long long)cum);
@@ -453,7 +445,7 @@ void monitor_metrics(struct axle_buf *b, const struct metrics_snapshot *s)
             buf_puts(b, ",feature=");
             json_put_cstr(b, drift_profile_feature_name(m->profile, (int)f));
             buf_puts(b, "} ");
-            put_prom_value(b, psi[f]);
+            metrics_put_value(b, psi[f]);
             buf_putc(b, '\n');
         }
         free(psi);

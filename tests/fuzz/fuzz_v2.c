@@ -32,12 +32,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n = snprintf(head, sizeof(head),
                      "POST /v2/models/%s/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n"
                      "Content-Type: application/json\r\n\r\n", model, size);
-    char *req = malloc((size_t)n + size);
-    if (!req)
-        return 0;
-    memcpy(req, head, (size_t)n);
-    memcpy(req + n, data, size);
-    fx_feed(req, (size_t)n + size, 0);
-    free(req);
+    fx_feed_with_body(head, n, data, size);
     return 0;
 }

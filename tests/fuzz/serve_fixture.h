@@ -60,4 +60,17 @@ static void fx_feed(const void *req, size_t n, size_t slice)
     http_conn_detached_free(c);
 }
 
+
+/* Feed the request head (n bytes) followed by body[0..size) at once. */
+static inline void fx_feed_with_body(const char *head, int n, const uint8_t *body, size_t size)
+{
+    char *req = malloc((size_t)n + size);
+    if (!req)
+        return;
+    memcpy(req, head, (size_t)n);
+    memcpy(req + n, body, size);
+    fx_feed(req, (size_t)n + size, 0);
+    free(req);
+}
+
 #endif
