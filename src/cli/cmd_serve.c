@@ -24,6 +24,7 @@
 
 #include "cli/cli.h"
 #include "serve/feedback.h"
+#include "serve/predlog.h"
 #include "serve/server.h"
 
 struct opt {
@@ -40,7 +41,8 @@ enum {
     O_GRPC_PORT, O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_IDLE_TIMEOUT, O_MAX_CONNS,
     O_MAX_MODEL_BYTES, O_MAX_BATCH, O_DYNAMIC, O_DELAY, O_PREFERRED, O_INSTANCES,
     O_MAX_QUEUE, O_QUEUE_TIMEOUT, O_PRIORITY_LEVELS, O_REQUEST_TIMEOUT, O_INLINE,
-    O_MEM_BUDGET, O_METRICS_PORT, O_BUCKETS, O_FB_CAPACITY, O_FB_WINDOW, O_TEST_HOOKS, O_ALLOW_ROOT, O_INSECURE, O_HELP, N_OPTS
+    O_MEM_BUDGET, O_METRICS_PORT, O_BUCKETS, O_FB_CAPACITY, O_FB_WINDOW, O_PREDLOG, O_LOG_RATE, O_LOG_DUR, O_LOG_MAX_TENSOR,
+    O_LOG_SEG_BYTES, O_LOG_SEG_SECONDS, O_LOG_RETENTION, O_LOG_QUEUE, O_TEST_HOOKS, O_ALLOW_ROOT, O_INSECURE, O_HELP, N_OPTS
 };
 
 static struct opt opts[N_OPTS] = {
@@ -79,11 +81,26 @@ static struct opt opts[N_OPTS] = {
     [O_BUCKETS] = {"latency-buckets", 1, NULL, "latency histogram bounds in seconds, ascending, comma-separated (default 0.0001,...,10)", NULL},
     [O_FB_CAPACITY] = {"feedback-capacity", 1, NULL, "predictions remembered for feedback (default 65536, up to 1000000)", NULL},
     [O_FB_WINDOW] = {"feedback-window", 1, NULL, "seconds a prediction may receive its label (default 86400)", NULL},
+    [O_PREDLOG] = {"prediction-log", 1, NULL, "directory for the prediction log: one framed, checksummed record per request (default off)", NULL},
+    [O_LOG_RATE] = {"log-sample-rate", 1, NULL, "share of inference requests logged, 0..1 (default 1)", NULL},
+    [O_LOG_DUR] = {"log-durability", 1, NULL, "async (never blocks; drops when full) | sync (answer after fdatasync) (default async)", NULL},
+    [O_LOG_MAX_TENSOR] = {"log-max-tensor-bytes", 1, NULL, "JSON text kept per logged tensor before it is marked truncated (default 65536)", NULL},
+    [O_LOG_SEG_BYTES] = {"log-segment-bytes", 1, NULL, "rotate a log segment at this size (default 67108864)", NULL},
+    [O_LOG_SEG_SECONDS] = {"log-segment-seconds", 1, NULL, "rotate a log segment after this age (default 3600)", NULL},
+    [O_LOG_RETENTION] = {"log-retention-bytes", 1, NULL, "delete the oldest sealed segments beyond this total (default: keep all)", NULL},
+    [O_LOG_QUEUE] = {"log-queue-bytes", 1, NULL, "prediction log queue in memory (default 67108864)", NULL},
     [O_TEST_HOOKS] = {"enable-test-hooks", 0, NULL, "POST /v2/debug/pause|resume, GET /v2/debug/models/M/queue (tests only)", NULL},
     [O_ALLOW_ROOT] = {"allow-root", 0, NULL, "permit running as uid 0", NULL},
     [O_INSECURE] = {"insecure-no-auth", 0, NULL, "permit a non-loopback listener without an inference token", NULL},
     [O_HELP] = {"help", 0, NULL, "this text", NULL},
 };
+
+static void predlog_to_serve_log(void *arg, const char *level, const char *event,
+                                 const char *detail)
+{
+    (void)arg, (void)level;
+    serve_log(event, NULL, NULL, detail);
+}
 
 static void usage(FILE *f)
 {
@@ -334,7 +351,24 @@ int axle_cmd_serve(int argc, char **argv)
     NUM(O_METRICS_PORT, 0, 65535, metrics_port);
     NUM(O_FB_CAPACITY, 1, 1000000, fb_capacity);
     NUM(O_FB_WINDOW, 1, 1e8, fb_window);
+    double log_rate = 1, log_tensor = 65536, log_seg_bytes = 64 << 20, log_seg_s = 3600,
+           log_keep = 0, log_queue = 64 << 20;
+    NUM(O_LOG_RATE, 0, 1, log_rate);
+    NUM(O_LOG_MAX_TENSOR, 16, 8 << 20, log_tensor);
+    NUM(O_LOG_SEG_BYTES, 4096, 1e12, log_seg_bytes);
+    NUM(O_LOG_SEG_SECONDS, 1, 1e8, log_seg_s);
+    NUM(O_LOG_RETENTION, 0, 1e15, log_keep);
+    NUM(O_LOG_QUEUE, 65536, 1e11, log_queue);
 #undef NUM
+    int log_sync = 0;
+    if (opts[O_LOG_DUR].value) {
+        if (strcmp(opts[O_LOG_DUR].value, "sync") == 0) {
+            log_sync = 1;
+        } else if (strcmp(opts[O_LOG_DUR].value, "async") != 0) {
+            fprintf(stderr, "axle serve: --log-durability must be async or sync\n");
+            return AXLE_EXIT_USAGE;
+        }
+    }
     if (opts[O_BUCKETS].value) {
         const char *p = opts[O_BUCKETS].value;
         s->repo.n_buckets = 0;
@@ -491,6 +525,24 @@ int axle_cmd_serve(int argc, char **argv)
             return AXLE_EXIT_USAGE;
         }
     }
+    if (opts[O_PREDLOG].value) {
+        struct predlog_opts po = {
+            .dir = opts[O_PREDLOG].value,
+            .durability = log_sync ? PREDLOG_SYNC : PREDLOG_ASYNC,
+            .segment_bytes = (uint64_t)log_seg_bytes,
+            .segment_seconds = (uint64_t)log_seg_s,
+            .retention_bytes = (uint64_t)log_keep,
+            .queue_bytes = (uint64_t)log_queue,
+            .log_fn = predlog_to_serve_log,
+        };
+        if (predlog_open(&po, &s->predlog, &err) != AXLE_OK) {
+            fprintf(stderr, "axle serve: %s\n", err.msg);
+            return AXLE_EXIT_USAGE;
+        }
+        s->log_sync = log_sync;
+        s->log_sample_rate = log_rate;
+        s->log_max_tensor_bytes = (size_t)log_tensor;
+    }
     struct http_server_opts ho = {
         .host = host, .port = port, .n_threads = n_threads, .limits = s->limits,
         .handler = serve_handle, .admit = serve_admit, .ctx = s, .access_log_fd = access_fd,
@@ -532,8 +584,12 @@ int axle_cmd_serve(int argc, char **argv)
     int exit_code = 0;
     for (;;) {
         int sig = sigwaitinfo(&set, NULL);
-        if (sig == SIGHUP)
+        if (sig == SIGHUP) {
+            /* Log shippers: seal the segment being written. */
+            if (s->predlog)
+                predlog_rotate(s->predlog);
             continue;
+        }
         if (sig == SIGTERM || sig == SIGINT)
             break;
     }
@@ -563,6 +619,10 @@ int axle_cmd_serve(int argc, char **argv)
             _exit(1);
         }
     }
+    /* The log drains first: sync answers still held are released by it,
+     * and the HTTP server waits for them when it is freed. */
+    predlog_close(s->predlog);
+    s->predlog = NULL;
     http_server_free(s->http);
     if (s->metrics_http) {
         http_server_stop_accepting(s->metrics_http);

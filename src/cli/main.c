@@ -18,6 +18,7 @@ static const struct subcommand subcommands[] = {
     {"inspect", axle_cmd_inspect, "describe a model: inputs, outputs, ops, size"},
     {"serve", axle_cmd_serve, "serve models over HTTP (Open Inference Protocol, KServe V1)"},
     {"bench", axle_cmd_bench, "load-test a model server: open- or closed-loop, latency percentiles"},
+    {"log", axle_cmd_log, "read a prediction log: `axle log cat DIR` prints it as JSON Lines"},
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -11,6 +11,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "serve/predlog.h"
 #include "serve/feedback.h"
 #include "serve/monitor.h"
 #include "serve/server.h"
@@ -400,10 +401,45 @@ void serve_feedback(struct server *s, struct http_req *r, const char *model,
         }
         atomic_fetch_add(&fi->results[FB_ACCEPTED], 1);
     }
-    free(joins);
     char body[48];
     int len = snprintf(body, sizeof(body), "{\"accepted\":%d}", n_items);
-    http_respond(r, 200, "application/json", NULL, body, (size_t)len);
+    if (!s->predlog) {
+        free(joins);
+        http_respond(r, 200, "application/json", NULL, body, (size_t)len);
+        goto out;
+    }
+    /* One FEEDBACK record per item. The answer goes with the last: 200 once
+     * it is durable (sync), 202 when queued (async; SECURITY.md 4.5). */
+    struct axle_buf *rec = &sc->rec;
+    for (k = 0; k < n_items; k++) {
+        buf_reset(rec);
+        buf_puts(rec, "{\"request_id\":");
+        json_put_str(rec, json_str(d, items[k].id_tok), json_tok(d, items[k].id_tok)->size);
+        buf_puts(rec, ",\"ts\":");
+        serve_put_time(rec);
+        buf_puts(rec, ",\"model\":");
+        json_put_cstr(rec, model);
+        buf_puts(rec, ",\"version\":");
+        json_put_cstr(rec, joins[k].version);
+        buf_puts(rec, ",\"label\":");
+        json_put_tok(rec, d, items[k].label_tok);
+        buf_printf(rec, ",\"label_delay_s\":%.3f}", joins[k].delay_s);
+        if (rec->oom)
+            continue;
+        if (k + 1 < n_items) {
+            predlog_append(s->predlog, PREDLOG_FEEDBACK, rec->data, rec->len, NULL, NULL);
+        } else {
+            struct http_iov iov = {body, (size_t)len};
+            serve_predlog_respond(s, r, PREDLOG_FEEDBACK, rec->data, rec->len,
+                                  s->log_sync ? 200 : 202, "application/json", NULL, &iov, 1);
+        }
+    }
+    free(joins);
+    if (rec->oom) {
+        /* The labels are counted; their record could not be built. */
+        buf_free(rec);
+        http_respond(r, 202, "application/json", NULL, body, (size_t)len);
+    }
 out:
     free(items);
 }

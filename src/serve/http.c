@@ -1594,14 +1594,21 @@ void http_deferred_respond(struct http_deferred *d, int status, const char *cont
 {
     d->status = status;
     d->content_type = content_type;
-    d->extra_headers = extra_headers;
+    d->extra_headers = NULL;
     d->body = NULL;
     d->len = 0;
-    if (len) {
-        d->body = axle_try_malloc(len);
+    /* Body and headers in one copy: the caller's may be gone by delivery. */
+    size_t hlen = extra_headers ? strlen(extra_headers) + 1 : 0;
+    if (len || hlen) {
+        d->body = axle_try_malloc(len + hlen);
         if (d->body) {
-            memcpy(d->body, body, len);
+            if (len)
+                memcpy(d->body, body, len);
             d->len = len;
+            if (hlen) {
+                memcpy(d->body + len, extra_headers, hlen);
+                d->extra_headers = d->body + len;
+            }
         } else {
             d->status = 503;
             d->content_type = NULL;

@@ -95,7 +95,7 @@ size_t http_error_body(char *dst, size_t cap, const char *msg);
 /* Answer later, from any thread, so that slow work (a model load) does not
  * stall the I/O loop. Instead of answering, the handler calls http_defer()
  * and returns; exactly one http_deferred_respond() later answers (it copies
- * the body; content_type and extra_headers must be static strings). The
+ * the body and extra_headers; content_type must be a static string). The
  * connection parses no further request meanwhile. After http_defer() the
  * handler must not use r again. Returns NULL when the answer cannot be
  * deferred (detached connections, no memory): answer directly then. If the

@@ -809,7 +809,10 @@ static struct version_stats *my_stats(struct model_version *v)
 void job_fail(struct job *j, struct http_req *r, enum axle_status st, const char *msg)
 {
     stats_fail(my_stats(j->v), st, http_now_ns() - j->t0);
-    respond_status(r, st, msg);
+    if (j->log_this)
+        infer_log_fail(j, r, st, msg);
+    else
+        respond_status(r, st, msg);
 }
 
 /* Jobs are kept per I/O thread with their buffers, so that a steady stream
@@ -911,6 +914,7 @@ void job_init(struct job *j, struct server *s, struct http_req *r, struct model_
     buf_reset(&j->data);
     buf_reset(&j->aux);
     j->batch = -1;
+    infer_log_sample(j);
 }
 
 /* Statistics of a request that ran inline (the run was its own execution). */

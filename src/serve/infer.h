@@ -54,6 +54,7 @@ struct job {
     int v1_inst;                /* V1 rows format; v1_rows rows */
     int64_t v1_rows;
     char uuid[40];              /* server-made id (infer_mon.c) */
+    int log_this;               /* sampled for the prediction log (infer_log.c) */
     struct job *next_free;
 };
 
@@ -82,6 +83,15 @@ void job_dispatch(struct job *j);
 void infer_ensure_id(struct job *j);
 void infer_finish(struct job *j, struct http_req *r, const struct axle_tensor *out,
                   const char *ct, const char *hdr, const struct http_iov *iov, int n_iov);
+/* infer_mon.c: a per-thread random number; a version-4 UUID in out[37]. */
+uint64_t infer_rand(void);
+void infer_make_uuid(char *out);
+/* infer_log.c: the sampling decision (job_init); the success answer with
+ * its record; a failure answer with its record (job_fail). */
+void infer_log_sample(struct job *j);
+void infer_log_respond(struct job *j, struct http_req *r, const struct axle_tensor *out,
+                       const char *ct, const char *hdr, const struct http_iov *iov, int n_iov);
+void infer_log_fail(struct job *j, struct http_req *r, enum axle_status st, const char *msg);
 void encode_v1(struct job *j, struct http_req *r, const struct axle_tensor *out,
             uint64_t t_in, uint64_t t_run);
 

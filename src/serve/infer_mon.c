@@ -15,7 +15,7 @@
 
 static __thread uint64_t rng_s[2];
 
-static uint64_t rng_next(void)
+uint64_t infer_rand(void)
 {
     if (!rng_s[0] && !rng_s[1]) {
         if (getrandom(rng_s, sizeof(rng_s), 0) != (ssize_t)sizeof(rng_s) ||
@@ -34,9 +34,9 @@ static uint64_t rng_next(void)
 
 /* A version-4 UUID (RFC 9562 section 5.4) in out[37]. Unique, not secret:
  * ids are keys for feedback, never credentials. */
-static void make_uuid(char *out)
+void infer_make_uuid(char *out)
 {
-    uint64_t a = rng_next(), b = rng_next();
+    uint64_t a = infer_rand(), b = infer_rand();
     unsigned char u[16];
     memcpy(u, &a, 8);
     memcpy(u + 8, &b, 8);
@@ -55,9 +55,9 @@ static void make_uuid(char *out)
 
 void infer_ensure_id(struct job *j)
 {
-    if (j->id || !(j->v->mon && j->v->mon->output >= 0 && j->srv->feedback))
+    if (j->id || !(j->log_this || (j->v->mon && j->v->mon->output >= 0 && j->srv->feedback)))
         return;
-    make_uuid(j->uuid);
+    infer_make_uuid(j->uuid);
     j->id = j->uuid;
     j->id_len = 36;
 }
@@ -78,5 +78,8 @@ void infer_finish(struct job *j, struct http_req *r, const struct axle_tensor *o
         if (m->window && j->have_in[m->drift_input])
             monitor_observe_inputs(m, &j->in[m->drift_input]);
     }
-    http_respond_iov(r, 200, ct, hdr, iov, n_iov);
+    if (j->log_this)
+        infer_log_respond(j, r, out, ct, hdr, iov, n_iov);
+    else
+        http_respond_iov(r, 200, ct, hdr, iov, n_iov);
 }

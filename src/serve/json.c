@@ -914,3 +914,34 @@ void json_put_double(struct axle_buf *b, double v)
     }
     buf_put(b, tmp, (size_t)n);
 }
+
+void json_put_tok(struct axle_buf *b, const struct json_doc *d, uint32_t t)
+{
+    const struct json_tok *k = json_tok(d, t);
+    switch (k->type) {
+    case JSON_NULL: buf_puts(b, "null"); break;
+    case JSON_FALSE: buf_puts(b, "false"); break;
+    case JSON_TRUE: buf_puts(b, "true"); break;
+    case JSON_NUMBER: buf_put(b, d->buf + k->off, k->size); break;
+    case JSON_STRING: json_put_str(b, json_str(d, t), k->size); break;
+    case JSON_ARRAY:
+    case JSON_OBJECT: {
+        int obj = k->type == JSON_OBJECT;
+        buf_putc(b, obj ? '{' : '[');
+        uint32_t c = t + 1;
+        for (uint32_t i = 0; i < k->size; i++) {
+            if (i)
+                buf_putc(b, ',');
+            if (obj) {
+                json_put_tok(b, d, c);
+                buf_putc(b, ':');
+                c++;
+            }
+            json_put_tok(b, d, c);
+            c = json_next(d, c);
+        }
+        buf_putc(b, obj ? '}' : ']');
+        break;
+    }
+    }
+}

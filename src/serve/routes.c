@@ -17,6 +17,7 @@
 #include <http_parser.h>
 
 #include "base/err.h"
+#include "serve/predlog.h"
 #include "serve/dashboard.h"
 #include "serve/feedback.h"
 #include "serve/metrics.h"
@@ -1001,6 +1002,8 @@ static void respond_metrics(struct server *s, struct http_req *r)
     metrics_render(&s->repo, s->start_time, &b);
     if (s->feedback)
         feedback_metrics(s->feedback, &b);
+    if (s->predlog)
+        predlog_metrics(s->predlog, &b);
     if (b.oom)
         respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
     else
@@ -1129,6 +1132,8 @@ void serve_handle(void *ctx, struct http_req *r)
                     respond_status(r, AXLE_UNAVAILABLE, "shutting down");
                 } else if (!repo_ready(&s->repo)) {
                     respond_status(r, AXLE_UNAVAILABLE, "models not ready");
+                } else if (s->predlog && s->log_sync && !predlog_healthy(s->predlog)) {
+                    respond_status(r, AXLE_UNAVAILABLE, "prediction log unavailable");
                 } else {
                     static const char ready[] = "{\"ready\":true}";
                     http_respond(r, 200, "application/json", NULL, ready, sizeof(ready) - 1);

@@ -40,6 +40,11 @@ struct server {
     struct feedback_index *feedback;
     double start_time;           /* unix seconds */
     struct http_server *metrics_http; /* --metrics-port; NULL: none */
+    /* Prediction log (--prediction-log; NULL: off). */
+    struct predlog *predlog;
+    int log_sync;                /* --log-durability sync */
+    double log_sample_rate;      /* 0..1 */
+    size_t log_max_tensor_bytes; /* JSON text per logged tensor; 0: 64 KiB */
 };
 
 /* Per I/O thread scratch, reused across requests. */
@@ -77,6 +82,15 @@ void serve_metrics_handle(void *ctx, struct http_req *r);
 int auth_load_token_file(const char *path, unsigned char hash[32], struct axle_err *err);
 /* Constant-time: SHA-256 of the presented token compared with XOR-accumulate. */
 int auth_token_matches(const char *presented, size_t len, const unsigned char hash[32]);
+
+/* infer_log.c: answer r (status, ct, hdr, iov) with a record of the given
+ * predlog type: async (or no log) appends and answers at once; sync holds
+ * the answer until the record is durable, or answers 503. */
+void serve_predlog_respond(struct server *s, struct http_req *r, int type, const char *rec,
+                           size_t rec_len, int status, const char *ct, const char *hdr,
+                           const struct http_iov *iov, int n_iov);
+/* The current UTC time as a quoted RFC 3339 string with milliseconds. */
+void serve_put_time(struct axle_buf *b);
 
 /* Server log: one JSON line per lifecycle event on stderr. */
 void serve_log(const char *event, const char *model, const char *version, const char *detail);

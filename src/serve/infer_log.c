@@ -1,0 +1,237 @@
+/*
+ * infer_log.c - inference requests into the prediction log (predlog.h).
+ *
+ * Every request that reached a model version and was sampled
+ * (--log-sample-rate) leaves one PREDICTION record, whatever its outcome:
+ * request id, time, model, version, protocol, HTTP status, error, latency,
+ * and on success its inputs and outputs, each tensor's data cut at
+ * --log-max-tensor-bytes of JSON text and marked "truncated". The record
+ * is built in the I/O thread's scratch buffer and copied into the log's
+ * queue; nothing allocates per request in async mode.
+ *
+ * Sync mode holds the answer: the request is deferred (http_defer), the
+ * answer copied, and the writer thread releases it once the group commit
+ * holding its record is on disk - or answers 503 "prediction log
+ * unavailable" when the log could not take or keep the record.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "serve/infer.h"
+#include "serve/predlog.h"
+
+#define DEF_MAX_TENSOR_BYTES 65536
+
+static const char unavailable[] = "prediction log unavailable";
+
+struct held {
+    struct http_deferred *d;
+    int status;
+    const char *ct;
+    size_t hdr_len, len;
+    char data[]; /* headers (NUL-terminated when hdr_len), then the body */
+};
+
+/* Writer thread: the record is durable (ok) or lost. */
+static void held_done(void *arg, int ok)
+{
+    struct held *h = arg;
+    if (ok) {
+        http_deferred_respond(h->d, h->status, h->ct, h->hdr_len ? h->data : NULL,
+                              h->data + h->hdr_len, h->len);
+    } else {
+        char eb[96];
+        size_t n = http_error_body(eb, sizeof(eb), unavailable);
+        http_deferred_respond(h->d, 503, "application/json", "Retry-After: 1\r\n", eb, n);
+    }
+    free(h);
+}
+
+void serve_predlog_respond(struct server *s, struct http_req *r, int type, const char *rec,
+                           size_t rec_len, int status, const char *ct, const char *hdr,
+                           const struct http_iov *iov, int n_iov)
+{
+    if (!s->predlog) {
+        http_respond_iov(r, status, ct, hdr, iov, n_iov);
+        return;
+    }
+    if (!s->log_sync) {
+        predlog_append(s->predlog, (enum predlog_type)type, rec, rec_len, NULL, NULL);
+        http_respond_iov(r, status, ct, hdr, iov, n_iov);
+        return;
+    }
+    size_t body = 0, hl = hdr ? strlen(hdr) + 1 : 0;
+    for (int i = 0; i < n_iov; i++)
+        body += iov[i].len;
+    struct held *h = axle_try_malloc(sizeof(*h) + hl + body);
+    struct http_deferred *d = h ? http_defer(r) : NULL;
+    if (!d) {
+        /* Cannot hold the answer (no memory, or a connection that cannot
+         * defer): durability cannot be promised, so refuse. */
+        free(h);
+        respond_status(r, AXLE_UNAVAILABLE, unavailable);
+        return;
+    }
+    h->d = d;
+    h->status = status;
+    h->ct = ct;
+    h->hdr_len = hl;
+    h->len = body;
+    if (hl)
+        memcpy(h->data, hdr, hl);
+    char *p = h->data + hl;
+    for (int i = 0; i < n_iov; i++) {
+        if (iov[i].len)
+            memcpy(p, iov[i].p, iov[i].len);
+        p += iov[i].len;
+    }
+    if (predlog_append(s->predlog, (enum predlog_type)type, rec, rec_len, held_done, h) != 0) {
+        http_undefer(d);
+        free(h);
+        respond_status(r, AXLE_UNAVAILABLE, unavailable);
+    }
+}
+
+void serve_put_time(struct axle_buf *b)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[32];
+    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    unsigned ms = (unsigned)(ts.tv_nsec / 1000000) % 1000u;
+    buf_putc(b, '"');
+    buf_put(b, when, n);
+    buf_printf(b, ".%03uZ\"", ms);
+}
+
+static void put_tensor(struct axle_buf *b, const char *name, const struct axle_tensor *t,
+                       size_t cap)
+{
+    buf_puts(b, "{\"name\":");
+    json_put_cstr(b, name);
+    buf_puts(b, ",\"datatype\":");
+    json_put_cstr(b, wire_dtype_name(t->dtype));
+    buf_puts(b, ",\"shape\":[");
+    for (int d = 0; d < t->rank; d++) {
+        if (d)
+            buf_putc(b, ',');
+        json_put_int(b, t->dims[d]);
+    }
+    buf_puts(b, "],\"data\":[");
+    int64_t n = infer_numel(t);
+    size_t start = b->len;
+    int64_t e = 0;
+    if (t->data)
+        for (; e < n && b->len - start < cap; e++) {
+            if (e)
+                buf_putc(b, ',');
+            infer_put_element(b, t->dtype, t->data, e);
+        }
+    buf_printf(b, "],\"truncated\":%s}", e < n ? "true" : "false");
+}
+
+/* The PREDICTION record of j into b. status: the HTTP status answered;
+ * out: the outputs on success, NULL on failure (then err is the message). */
+static void build_record(struct job *j, struct axle_buf *b, int status, const char *err,
+                         const struct axle_tensor *out)
+{
+    struct server *s = j->srv;
+    struct model_version *v = j->v;
+    size_t cap = s->log_max_tensor_bytes ? s->log_max_tensor_bytes : DEF_MAX_TENSOR_BYTES;
+    buf_reset(b);
+    buf_puts(b, "{\"request_id\":");
+    if (j->id)
+        json_put_str(b, j->id, j->id_len);
+    else
+        buf_puts(b, "null");
+    buf_puts(b, ",\"ts\":");
+    serve_put_time(b);
+    buf_puts(b, ",\"model\":");
+    json_put_cstr(b, v->model->name);
+    buf_puts(b, ",\"version\":");
+    json_put_cstr(b, v->version_str);
+    buf_printf(b, ",\"protocol\":\"%s\",\"status\":%d,\"latency_us\":%llu",
+               j->kind == JOB_V1 ? "v1" : "v2", status,
+               (unsigned long long)((http_now_ns() - j->t0) / 1000));
+    if (err) {
+        buf_puts(b, ",\"error\":");
+        json_put_str(b, err, strnlen(err, 512));
+    }
+    if (out) {
+        buf_puts(b, ",\"inputs\":[");
+        int first = 1;
+        for (int i = 0; i < v->n_inputs; i++) {
+            if (!j->have_in[i])
+                continue;
+            if (!first)
+                buf_putc(b, ',');
+            first = 0;
+            put_tensor(b, v->inputs[i].name, &j->in[i], cap);
+        }
+        buf_puts(b, "],\"outputs\":[");
+        for (int i = 0; i < v->n_outputs; i++) {
+            if (i)
+                buf_putc(b, ',');
+            put_tensor(b, v->outputs[i].name, &out[i], cap);
+        }
+        buf_putc(b, ']');
+    }
+    buf_putc(b, '}');
+}
+
+void infer_log_sample(struct job *j)
+{
+    struct server *s = j->srv;
+    j->log_this = 0;
+    if (!s->predlog)
+        return;
+    if (s->log_sample_rate >= 1.0)
+        j->log_this = 1;
+    else if (s->log_sample_rate > 0.0)
+        j->log_this = (double)(infer_rand() >> 11) * 0x1.0p-53 < s->log_sample_rate;
+}
+
+void infer_log_respond(struct job *j, struct http_req *r, const struct axle_tensor *out,
+                       const char *ct, const char *hdr, const struct http_iov *iov, int n_iov)
+{
+    struct axle_buf *b = &j->sc->rec;
+    build_record(j, b, 200, NULL, out);
+    if (b->oom) {
+        buf_free(b);
+        respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
+        return;
+    }
+    serve_predlog_respond(j->srv, r, PREDLOG_PREDICTION, b->data, b->len, 200, ct, hdr, iov,
+                          n_iov);
+    if (b->cap > (4u << 20))
+        buf_free(b);
+}
+
+void infer_log_fail(struct job *j, struct http_req *r, enum axle_status st, const char *msg)
+{
+    if (!j->id) {
+        /* The log's key: make one even though the error answer has none. */
+        infer_make_uuid(j->uuid);
+        j->id = j->uuid;
+        j->id_len = 36;
+    }
+    int code = status_to_http(st);
+    struct axle_buf *b = &j->sc->rec;
+    build_record(j, b, code, msg, NULL);
+    char eb[640];
+    size_t n = http_error_body(eb, sizeof(eb), msg);
+    struct http_iov iov = {eb, n};
+    const char *extra = code == 503 ? "Retry-After: 1\r\n" : NULL;
+    if (b->oom) {
+        buf_free(b);
+        respond_status(r, st, msg);
+        return;
+    }
+    serve_predlog_respond(j->srv, r, PREDLOG_PREDICTION, b->data, b->len, code,
+                          "application/json", extra, &iov, 1);
+}
