@@ -699,7 +699,7 @@ static void *writer_main(void *arg)
 static int move_torn(struct predlog *l, const char *name, const char *data, size_t valid,
                      size_t len, struct axle_err *err)
 {
-    char torn[PREDLOG_NAME_LEN + 16];
+    char torn[PREDLOG_NAME_LEN + 64];
     int fd = -1;
     for (int i = 0; i < 100 && fd < 0; i++) {
         if (i == 0)

@@ -315,7 +315,7 @@ static int find_fn(void *arg, const struct predlog_record *r)
     /* Cheap filter first: the id must appear as a JSON string. */
     if (r->len < f->id_len + 2 || !memmem(r->payload, r->len, f->id, f->id_len))
         return 0;
-    char *copy = axle_try_malloc(r->len);
+    char *copy = axle_try_malloc((size_t)r->len + 1); /* json_parse writes buf[len] */
     if (!copy)
         return 0;
     memcpy(copy, r->payload, r->len);
