@@ -338,7 +338,7 @@ int parse_buckets(const struct json_doc *d, uint32_t t, double *out, int *n)
     return 0;
 }
 
-/* "monitoring": {"latency_buckets_seconds": [...], "output": name,
+/* "monitoring": {"enabled": bool, "latency_buckets_seconds": [...], "output": name,
  * "task": "classification"|"regression", "profile": file, "drift_window": n} */
 static enum axle_status parse_monitoring(const struct json_doc *d, uint32_t v,
                                          struct model_config *cfg, struct axle_err *err)
@@ -349,7 +349,12 @@ static enum axle_status parse_monitoring(const struct json_doc *d, uint32_t v,
         const char *key = json_str(d, k);
         uint32_t x = k + 1;
         int64_t iv;
-        if (strcmp(key, "latency_buckets_seconds") == 0) {
+        if (strcmp(key, "enabled") == 0) {
+            int t = json_tok(d, x)->type;
+            if (t != JSON_TRUE && t != JSON_FALSE)
+                return bad_key(err, key);
+            cfg->mon_off = t == JSON_FALSE;
+        } else if (strcmp(key, "latency_buckets_seconds") == 0) {
             if (parse_buckets(d, x, cfg->buckets, &cfg->n_buckets) != 0)
                 return bad_key(err, key);
         } else if (strcmp(key, "output") == 0) {
@@ -584,6 +589,10 @@ static enum axle_status setup_monitor(struct repo *r, struct served_model *m,
 {
     char *prof = NULL;
     size_t plen = 0;
+    if (m->cfg.mon_off) {
+        v->mon = NULL; /* metrics only: no quality, drift or server-made ids */
+        return AXLE_OK;
+    }
     if (m->cfg.profile[0]) {
         if (!r->root)
             return axle_err_set(err, AXLE_INVALID_ARGUMENT,

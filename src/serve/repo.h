@@ -73,6 +73,7 @@ struct model_config {
     double buckets[METRIC_MAX_BUCKETS];
     char mon_output[REPO_MAX_NAME + 1]; /* output compared with labels; "": derived */
     int mon_task;                /* enum mon_task; 0: derived from the output */
+    int mon_off;                 /* "enabled": false - no quality or drift */
     char profile[129];           /* drift profile file in the model directory */
     int64_t drift_window;        /* rows; 0: default */
 };

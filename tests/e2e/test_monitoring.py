@@ -176,3 +176,21 @@ def test_monitor_view_of_all_models(srv):
     assert len(m["latency"]["counts"]) == len(m["latency"]["bounds_seconds"]) + 1
     assert sum(m["latency"]["counts"]) == m["success"]
     assert m["drift"] is None
+
+
+def test_monitoring_can_be_turned_off_per_model(tmp_path):
+    repo = tmp_path / "repo"
+    put_model(repo, "iris", 1, IRIS_ONNX, {"monitoring": {"enabled": False}})
+    with Server(repo) as s:
+        x = RNG.normal(5, 1, (1, 4)).astype(np.float32)
+        r = s.post("/v2/models/iris/infer", v2_json([iris_input(x)]))
+        assert r.status == 200 and "id" not in r.json()
+        fams = families(s.get("/metrics").body.decode())
+        assert sample(fams, "axle_inference_request_success",
+                      "axle_inference_request_success_total", model="iris", version="1") == 1
+        assert "axle_model_accuracy_ratio" not in fams or not [
+            x for x in fams["axle_model_accuracy_ratio"].samples if x.labels.get("model") == "iris"]
+    bad = tmp_path / "bad"
+    put_model(bad, "iris", 1, IRIS_ONNX, {"monitoring": {"enabled": "no"}})
+    with Server(bad) as s:
+        assert s.get("/v2/models/iris/ready").status != 200
