@@ -495,27 +495,19 @@ static double round_f32(double v)
     return (double)(float)v;
 }
 
-/* Edges of up to n_bins quantile bins over sorted v[0..n), n >= 1: the
- * i/n_bins-quantiles, linear between order statistics, strictly
- * increasing (equal ones merged). Returns 1..n_bins-1. */
-static int quantile_edges(const double *v, int64_t n, int n_bins, int as_f32, double *edges)
+/* Edges of up to n_bins quantile bins over sorted v[0..n), n >= 1: edge i
+ * is the smallest value with at least i/n_bins of the values at or below
+ * it (the inverted empirical CDF, numpy's method='inverted_cdf'), so every
+ * edge is a data value, bin 0 (x <= edge 1) holds at least 1/n_bins of the
+ * rows, and a feature with m distinct values gets at most m edges. Equal
+ * edges are merged. Returns 1..n_bins-1. */
+static int quantile_edges(const double *v, int64_t n, int n_bins, double *edges)
 {
     int ne = 0;
     for (int i = 1; i < n_bins; i++) {
-        double pos = (double)(n - 1) * (double)i / (double)n_bins; /* exact: n <= 2^28 */
-        int64_t lo = (int64_t)pos;
-        if (lo > n - 1)
-            lo = n - 1;
-        int64_t hi = lo + 1 < n ? lo + 1 : lo;
-        double frac = pos - (double)lo, a = v[lo], b = v[hi], d = b - a, e;
-        /* b - a overflows only for values near +-DBL_MAX; then blend. */
-        e = isfinite(d) ? a + frac * d : a * (1 - frac) + b * frac;
-        if (!(e >= a))
-            e = a;
-        if (e > b)
-            e = b;
-        if (as_f32)
-            e = round_f32(e); /* a and b are float32 values: stays in [a, b] */
+        /* ceil(n * i / n_bins) - 1, in integers: n * i < 2^28 * 64 */
+        int64_t k = (n * i + n_bins - 1) / n_bins - 1;
+        double e = v[k < 0 ? 0 : k];
         if (ne == 0 || e > edges[ne - 1])
             edges[ne++] = e;
     }
@@ -560,7 +552,7 @@ static enum axle_status build_feature(const struct profile_data *d, int j, int n
     }
     if (n_ok > 0) {
         qsort(scratch, (size_t)n_ok, sizeof(*scratch), cmp_double);
-        ne = quantile_edges(scratch, n_ok, n_bins, as_f32, edges);
+        ne = quantile_edges(scratch, n_ok, n_bins, edges);
         for (int64_t r = 0; r < n_ok; r++)
             mean += scratch[r] / (double)n_ok; /* no overflow: each term <= max / n */
     } else {

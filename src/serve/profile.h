@@ -22,10 +22,11 @@
  * Every row has as many fields as the first.
  *
  * Binning: per feature, K quantile bins: edge i (i = 1..K-1) is the
- * i/K-quantile of the feature's non-missing values, interpolated linearly
- * between order statistics (numpy.quantile's default); equal edges are
- * merged, so a feature with few distinct values gets fewer bins, and a
- * constant feature gets one edge at its value (everything in bin 0). A
+ * i/K-quantile of the feature's non-missing values, taken as the smallest
+ * value with at least i/K of them at or below it (inverted empirical CDF,
+ * so edges are data values); equal edges are merged, so a feature with m
+ * distinct values gets at most m edges, and a constant feature gets one
+ * edge at its value (everything in bin 0). A
  * feature with no values at all gets one edge at 0 and missing = 1. The
  * proportions are counts of drift_bin_find() over every row, so the
  * profile bins training data exactly as the server bins traffic (for a
