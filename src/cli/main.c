@@ -17,6 +17,7 @@ static const struct subcommand subcommands[] = {
     {"run", axle_cmd_run, "run a model once on .npy inputs, write .npy outputs"},
     {"inspect", axle_cmd_inspect, "describe a model: inputs, outputs, ops, size"},
     {"serve", axle_cmd_serve, "serve models over HTTP (Open Inference Protocol, KServe V1)"},
+    {"profile", axle_cmd_profile, "reference profile of training data for drift detection"},
     {"bench", axle_cmd_bench, "load-test a model server: open- or closed-loop, latency percentiles"},
     {"log", axle_cmd_log, "read a prediction log: `axle log cat DIR` prints it as JSON Lines"},
 };

@@ -3,7 +3,7 @@
  * index) per input feature between a reference profile of the training data
  * and a sliding window over the last N rows of live traffic.
  *
- * A profile (docs/monitoring-drift.md; written by `axle profile`) gives, for
+ * A profile (docs/monitoring.md, "Reference profiles"; written by `axle profile`) gives, for
  * each feature, k bins cut at k-1 strictly increasing edges e_1 < ... <
  * e_{k-1}: bin 0 is x <= e_1, bin i is e_i < x <= e_{i+1}, bin k-1 is
  * x > e_{k-1}; NaN goes to a missing-value bin of its own. The reference
@@ -47,7 +47,7 @@
 
 struct drift_profile; /* parsed reference profile, immutable, shareable across threads */
 
-/* Parse profile JSON (docs/monitoring-drift.md). json[0..len) is borrowed
+/* Parse profile JSON (docs/monitoring.md, "Reference profiles"). json[0..len) is borrowed
  * for the call only (it is copied; it need not be NUL-terminated). Bounds:
  * len <= DRIFT_MAX_PROFILE_BYTES; 1..DRIFT_MAX_FEATURES features with
  * distinct names of 1..DRIFT_MAX_NAME bytes; 2..64 bins each, that is
