@@ -128,6 +128,14 @@ static void table_remove(struct feedback_index *fi, size_t i)
     fi->table[i] = 0;
 }
 
+/* Bounded copy, NUL-terminated (snprintf's "%s" costs more on this path). */
+static void copy_name(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
 void feedback_remember(struct feedback_index *fi, const char *id, size_t id_len,
                        const struct model_version *v, const uint64_t *vals, int n, int64_t rows)
 {
@@ -155,8 +163,8 @@ void feedback_remember(struct feedback_index *fi, const char *id, size_t id_len,
     s->hash = h;
     s->t_ns = now;
     s->rows = rows;
-    snprintf(s->model, sizeof(s->model), "%s", v->model->name);
-    snprintf(s->version, sizeof(s->version), "%s", v->version_str);
+    copy_name(s->model, sizeof(s->model), v->model->name);
+    copy_name(s->version, sizeof(s->version), v->version_str);
     s->id_len = (uint8_t)id_len;
     memcpy(s->id, id, id_len);
     s->n = (uint8_t)n;

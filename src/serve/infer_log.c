@@ -95,18 +95,36 @@ void serve_predlog_respond(struct server *s, struct http_req *r, int type, const
     }
 }
 
+/* The formatted second is cached per thread: gmtime_r and strftime once a
+ * second instead of once a record. */
+static __thread time_t tl_sec = -1;
+static __thread char tl_when[32];
+static __thread size_t tl_when_len;
+
 void serve_put_time(struct axle_buf *b)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[32];
-    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (ts.tv_sec != tl_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        tl_when[0] = '"';
+        tl_when_len = 1 + strftime(tl_when + 1, sizeof(tl_when) - 1, "%Y-%m-%dT%H:%M:%S", &tm);
+        tl_sec = ts.tv_sec;
+    }
     unsigned ms = (unsigned)(ts.tv_nsec / 1000000) % 1000u;
-    buf_putc(b, '"');
-    buf_put(b, when, n);
-    buf_printf(b, ".%03uZ\"", ms);
+    char *p = buf_reserve(b, tl_when_len + 6);
+    if (!p)
+        return;
+    memcpy(p, tl_when, tl_when_len);
+    p += tl_when_len;
+    p[0] = '.';
+    p[1] = (char)('0' + ms / 100);
+    p[2] = (char)('0' + ms / 10 % 10);
+    p[3] = (char)('0' + ms % 10);
+    p[4] = 'Z';
+    p[5] = '"';
+    b->len += tl_when_len + 6;
 }
 
 static void put_tensor(struct axle_buf *b, const char *name, const struct axle_tensor *t,
@@ -132,7 +150,7 @@ static void put_tensor(struct axle_buf *b, const char *name, const struct axle_t
                 buf_putc(b, ',');
             infer_put_element(b, t->dtype, t->data, e);
         }
-    buf_printf(b, "],\"truncated\":%s}", e < n ? "true" : "false");
+    buf_puts(b, e < n ? "],\"truncated\":true}" : "],\"truncated\":false}");
 }
 
 /* The PREDICTION record of j into b. status: the HTTP status answered;
@@ -155,9 +173,11 @@ static void build_record(struct job *j, struct axle_buf *b, int status, const ch
     json_put_cstr(b, v->model->name);
     buf_puts(b, ",\"version\":");
     json_put_cstr(b, v->version_str);
-    buf_printf(b, ",\"protocol\":\"%s\",\"status\":%d,\"latency_us\":%llu",
-               j->kind == JOB_V1 ? "v1" : "v2", status,
-               (unsigned long long)((http_now_ns() - j->t0) / 1000));
+    buf_puts(b, j->kind == JOB_V1 ? ",\"protocol\":\"v1\",\"status\":"
+                                  : ",\"protocol\":\"v2\",\"status\":");
+    json_put_int(b, status);
+    buf_puts(b, ",\"latency_us\":");
+    json_put_uint(b, (http_now_ns() - j->t0) / 1000);
     if (err) {
         buf_puts(b, ",\"error\":");
         json_put_str(b, err, strnlen(err, 512));

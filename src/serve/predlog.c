@@ -44,6 +44,8 @@
 #define ASYNC_SYNC_NS 200000000ull  /* fdatasync at least every 200 ms */
 #define ASYNC_SYNC_BYTES (1u << 20) /* ... or every 1 MiB written */
 #define SYNC_WAIT_NS 100000000ll    /* sync appenders wait this long for space */
+#define ASYNC_WAKE_BYTES (256u << 10) /* async: the appender crossing this wakes the writer */
+#define ASYNC_FLUSH_NS 10000000ull  /* async: queued records are written within 10 ms */
 #define BACKOFF_MIN_NS 1000000000ull
 #define BACKOFF_MAX_NS 30000000000ull
 #define ERROR_LOG_NS 60000000000ull /* repeated open errors: one line a minute */
@@ -78,6 +80,7 @@ struct predlog {
     pthread_cond_t space; /* sync appenders wait for ring space */
     char *ring;
     size_t cap, head, used;
+    size_t wake_bytes; /* async: min(ASYNC_WAKE_BYTES, cap / 4) */
     int closing, rotate_req, writer_idle, healthy;
     uint64_t dropped_pending, lost_pending; /* not yet reported by a GAP record */
     /* Counters (under mu). */
@@ -487,8 +490,11 @@ int predlog_append(struct predlog *l, enum predlog_type type, const char *payloa
     size_t tail = l->head + l->used;
     ring_in(l, tail, &h, ENTRY_HDR);
     ring_in(l, tail + ENTRY_HDR, payload, len);
+    size_t before = l->used;
     l->used += need;
-    int wake = l->writer_idle;
+    int wake = l->writer_idle &&
+               (l->o.durability == PREDLOG_SYNC ||
+                (before < l->wake_bytes && l->used >= l->wake_bytes));
     pthread_mutex_unlock(&l->mu);
     if (wake)
         pthread_cond_signal(&l->work);
@@ -577,9 +583,17 @@ static void *writer_main(void *arg)
     struct predlog *l = arg;
     for (;;) {
         pthread_mutex_lock(&l->mu);
-        while (!l->used && !l->closing && !l->rotate_req) {
+        /* Sync: go as soon as anything is queued. Async: once ASYNC_WAKE_BYTES
+         * are queued (the appender that crosses it wakes us), or when what
+         * is queued has waited ASYNC_FLUSH_NS - appenders do not signal
+         * every record, so a busy server pays no wake-up per request. */
+        size_t go = l->o.durability == PREDLOG_SYNC ? 1 : l->wake_bytes;
+        int timed_out = 0;
+        while (!l->closing && !l->rotate_req && l->used < go && !(l->used && timed_out)) {
             uint64_t now = mono_ns(), wait_ns = ASYNC_SYNC_NS;
-            if (l->fd < 0)
+            if (l->used)
+                wait_ns = ASYNC_FLUSH_NS;
+            else if (l->fd < 0)
                 wait_ns = l->retry_at_ns > now ? l->retry_at_ns - now : 0;
             else if (l->unsynced)
                 wait_ns = l->last_sync_ns + ASYNC_SYNC_NS > now
@@ -597,8 +611,11 @@ static void *writer_main(void *arg)
             l->writer_idle = 1;
             int rc = pthread_cond_timedwait(&l->work, &l->mu, &dl);
             l->writer_idle = 0;
-            if (rc)
-                break; /* timed out: sync or retry below */
+            if (rc) {
+                timed_out = 1;
+                if (!l->used)
+                    break; /* sync or retry below */
+            }
         }
         size_t head = l->head, used = l->used;
         int closing = l->closing, rotate = l->rotate_req;
@@ -635,6 +652,8 @@ static void *writer_main(void *arg)
             pthread_mutex_lock(&l->mu);
             l->head = (l->head + taken) % l->cap;
             l->used -= taken;
+            if (!l->used)
+                l->head = 0; /* restart at the front: the ring stays cache-warm */
             pthread_mutex_unlock(&l->mu);
             pthread_cond_broadcast(&l->space);
         }
@@ -859,6 +878,7 @@ enum axle_status predlog_open(const struct predlog_opts *o, struct predlog **out
     l->cap = ALIGN8(o->queue_bytes ? o->queue_bytes : DEF_QUEUE_BYTES);
     if (l->cap < 4096)
         l->cap = 4096;
+    l->wake_bytes = l->cap / 4 < ASYNC_WAKE_BYTES ? l->cap / 4 : ASYNC_WAKE_BYTES;
     l->ring = axle_try_malloc(l->cap);
     if (!l->ring) {
         free_log(l);
