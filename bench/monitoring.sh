@@ -18,7 +18,8 @@
 # variants (A B C D, D C B A, ...); ratios are formed per round. The log
 # directories are on the run directory's file system (build/bench/...).
 # Environment: ROUNDS (5; --quick 2), DURATION (10; --quick 2), WARMUP (2;
-# --quick 1), CONNS (64), VARIANTS (default "bare mon log sync").
+# --quick 1), CONNS (64), VARIANTS (default "bare mon log sync"), KEEP_LOGS=1
+# keeps the written logs (deleted after they are verified otherwise).
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$BENCH_ROOT" || exit 1
@@ -66,6 +67,8 @@ for v in log sync; do
   dir="$RUN/log-async"; [ "$v" = sync ] && dir="$RUN/log-sync"
   s="$("$AXLE_BIN" log cat "$dir" --verify 2>&1 >/dev/null | tail -1)"
   emit "{\"kind\":\"log\",\"variant\":\"$v\",\"bytes\":$(du -sb "$dir" | cut -f1),\"summary\":$s}"
+  # A full run writes gigabytes: keep the logs only when asked.
+  [ "${KEEP_LOGS:-0}" = 1 ] || rm -rf "$dir"
 done
 
 echo
