@@ -38,6 +38,7 @@ APT_PACKAGES=(
   hyperfine time
   nginx wrk python3-fastapi python3-uvicorn curl
   prometheus python3-prometheus-client chromium
+  skopeo umoci podman runc crun uidmap
 )
 
 # PyPI pins. onnxruntime 1.26.0: newest release whose wheel (cp311 manylinux_2_27)

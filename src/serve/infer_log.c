@@ -246,7 +246,10 @@ void infer_log_fail(struct job *j, struct http_req *r, enum axle_status st, cons
     char eb[640];
     size_t n = http_error_body(eb, sizeof(eb), msg);
     struct http_iov iov = {eb, n};
-    const char *extra = code == 503 ? "Retry-After: 1\r\n" : NULL;
+    /* The logged failure's key goes back to the client too. */
+    char extra[64 + MAX_ID_BYTES];
+    snprintf(extra, sizeof(extra), "%sX-Request-Id: %.*s\r\n",
+             code == 503 ? "Retry-After: 1\r\n" : "", (int)j->id_len, j->id);
     if (b->oom) {
         buf_free(b);
         respond_status(r, st, msg);

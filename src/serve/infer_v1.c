@@ -215,6 +215,24 @@ void serve_v1_predict(struct server *s, struct http_req *r, struct model_version
     job_init(j, s, r, v);
     j->kind = JOB_V1;
     struct json_doc *d = &j->sc->doc;
+    /* V1 bodies have no id field: a client may name its request with
+     * X-Request-Id, and the id (its own or a server-made one) comes back in
+     * the same header, so V1 predictions can receive feedback too. */
+    const char *rid = http_req_header(r, "x-request-id");
+    if (rid) {
+        size_t n = strlen(rid);
+        if (n == 0 || n > MAX_ID_BYTES) {
+            infer_bad(&err, "invalid X-Request-Id header: 1 to 128 characters%s", "");
+            goto fail;
+        }
+        for (size_t k = 0; k < n; k++)
+            if (rid[k] <= 0x20 || rid[k] >= 0x7f || rid[k] == '"' || rid[k] == '\\') {
+                infer_bad(&err, "invalid X-Request-Id header: visible ASCII only%s", "");
+                goto fail;
+            }
+        j->id = rid;
+        j->id_len = n;
+    }
     if (json_parse(d, r->body, r->body_len, &err) != AXLE_OK)
         goto fail;
     int rc = -1;
@@ -432,7 +450,10 @@ void encode_v1(struct job *j, struct http_req *r, const struct axle_tensor *out,
     else
         job_stats_sched(j, http_now_ns());
     struct http_iov iov = {b->data, b->len};
-    infer_finish(j, r, out, "application/json", NULL, &iov, 1);
+    char hdr[32 + MAX_ID_BYTES];
+    if (j->id)
+        snprintf(hdr, sizeof(hdr), "X-Request-Id: %.*s\r\n", (int)j->id_len, j->id);
+    infer_finish(j, r, out, "application/json", j->id ? hdr : NULL, &iov, 1);
     return;
 fail:
     job_fail(j, r, err.code, err.msg);

@@ -194,3 +194,28 @@ def test_monitoring_can_be_turned_off_per_model(tmp_path):
     put_model(bad, "iris", 1, IRIS_ONNX, {"monitoring": {"enabled": "no"}})
     with Server(bad) as s:
         assert s.get("/v2/models/iris/ready").status != 200
+
+
+def test_v1_requests_carry_their_id_in_x_request_id(srv):
+    x = np.array([[6.7, 3.0, 5.2, 2.3]], np.float32)
+    pred = int(np.argmax(iris_reference(x), axis=1)[0])
+    body = json.dumps({"instances": x.tolist()})
+    # Server-made id: a version-4 UUID in the response header, usable as the
+    # feedback key.
+    r = srv.post("/v1/models/iris:predict", body)
+    assert r.status == 200, r.body
+    rid = r.header("x-request-id")
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", rid), rid
+    n0 = srv.get("/v2/models/iris/monitor").json()["quality"]["labelled"]
+    r = srv.post("/v2/models/iris/feedback", json.dumps({"id": rid, "label": pred}))
+    assert r.status == 200, r.body
+    assert srv.get("/v2/models/iris/monitor").json()["quality"]["labelled"] == n0 + 1
+    # The client's own id is echoed and joins feedback the same way.
+    r = srv.post("/v1/models/iris:predict", body, headers={"X-Request-Id": "v1-client-7"})
+    assert r.status == 200 and r.header("x-request-id") == "v1-client-7"
+    r = srv.post("/v2/models/iris/feedback", json.dumps({"id": "v1-client-7", "label": pred}))
+    assert r.status == 200, r.body
+    # Ids that cannot be echoed safely are refused.
+    for bad in ["a" * 129, "has space", 'q"uote']:
+        r = srv.post("/v1/models/iris:predict", body, headers={"X-Request-Id": bad})
+        assert r.status == 400 and "X-Request-Id" in r.json()["error"], (bad, r.body)
