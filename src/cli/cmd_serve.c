@@ -540,6 +540,7 @@ int axle_cmd_serve(int argc, char **argv)
             return AXLE_EXIT_USAGE;
         }
         s->log_sync = log_sync;
+        s->log_dir = opts[O_PREDLOG].value;
         s->log_sample_rate = log_rate;
         s->log_max_tensor_bytes = (size_t)log_tensor;
     }

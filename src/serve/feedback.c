@@ -139,10 +139,17 @@ static void copy_name(char *dst, size_t cap, const char *src)
 void feedback_remember(struct feedback_index *fi, const char *id, size_t id_len,
                        const struct model_version *v, const uint64_t *vals, int n, int64_t rows)
 {
+    feedback_remember_at(fi, id, id_len, v, vals, n, rows, http_now_ns(), 0);
+}
+
+void feedback_remember_at(struct feedback_index *fi, const char *id, size_t id_len,
+                          const struct model_version *v, const uint64_t *vals, int n,
+                          int64_t rows, uint64_t t_ns, int used)
+{
     if (!fi || !id || id_len == 0 || id_len > ID_MAX || n < 1 || n > MON_MAX_VALUES)
         return;
     uint64_t h = hash_id(id, id_len);
-    uint64_t now = http_now_ns();
+    uint64_t now = t_ns;
     pthread_mutex_lock(&fi->mu);
     int found;
     size_t pos = probe(fi, h, id, id_len, &found);
@@ -168,7 +175,7 @@ void feedback_remember(struct feedback_index *fi, const char *id, size_t id_len,
     s->id_len = (uint8_t)id_len;
     memcpy(s->id, id, id_len);
     s->n = (uint8_t)n;
-    s->used = 0;
+    s->used = (uint8_t)(used != 0);
     s->live = 1;
     s->task = v->mon->task;
     s->pred = v->mon->pred;
@@ -281,6 +288,12 @@ static void fail(struct feedback_index *fi, struct http_req *r, enum fb_result r
 void serve_feedback(struct server *s, struct http_req *r, const char *model,
                     const char *version)
 {
+    feedback_handle(s, r, model, version, 0);
+}
+
+void feedback_handle(struct server *s, struct http_req *r, const char *model,
+                     const char *version, int joined)
+{
     struct feedback_index *fi = s->feedback;
     if (!fi) {
         respond_status(r, AXLE_NOT_FOUND, "unknown request id");
@@ -298,7 +311,15 @@ void serve_feedback(struct server *s, struct http_req *r, const char *model,
     }
     struct scratch *sc = scratch_get();
     struct axle_err err;
+    /* Parsing writes into the body; a log join re-reads the original. */
+    char *orig = NULL;
+    if (s->log_dir && joined < FEEDBACK_MAX_LOG_JOINS) {
+        orig = axle_try_malloc(r->body_len + 1);
+        if (orig)
+            memcpy(orig, r->body, r->body_len);
+    }
     if (json_parse(&sc->doc, r->body, r->body_len, &err) != AXLE_OK) {
+        free(orig);
         fail(fi, r, FB_BAD, AXLE_INVALID_ARGUMENT, err.msg);
         return;
     }
@@ -311,6 +332,7 @@ void serve_feedback(struct server *s, struct http_req *r, const char *model,
         end = json_next(d, 0);
         n_items = (int)json_tok(d, 0)->size;
         if (n_items < 1 || n_items > FEEDBACK_MAX_ITEMS) {
+            free(orig);
             fail(fi, r, FB_BAD, AXLE_INVALID_ARGUMENT,
                  n_items < 1 ? "no feedback items" : "too many feedback items");
             return;
@@ -318,6 +340,7 @@ void serve_feedback(struct server *s, struct http_req *r, const char *model,
     }
     struct item *items = axle_try_calloc((size_t)n_items, sizeof(*items));
     if (!items) {
+        free(orig);
         fail(fi, r, FB_BAD, AXLE_UNAVAILABLE, "memory budget exceeded");
         return;
     }
@@ -357,6 +380,12 @@ void serve_feedback(struct server *s, struct http_req *r, const char *model,
         if (!sl || now - sl->t_ns > fi->window_ns || strcmp(sl->model, model) != 0 ||
             (version && strcmp(sl->version, version) != 0)) {
             pthread_mutex_unlock(&fi->mu);
+            /* Not among the recent predictions: look in the log, off the
+             * loop; the join puts it back in the index and runs this again. */
+            if (!sl && orig && feedback_log_join(s, r, model, version, id, n, orig, joined)) {
+                orig = NULL; /* owned by the join now */
+                goto out;
+            }
             fail(fi, r, FB_UNKNOWN, AXLE_NOT_FOUND, "unknown request id");
             goto out;
         }
@@ -449,5 +478,6 @@ void serve_feedback(struct server *s, struct http_req *r, const char *model,
         http_respond(r, 202, "application/json", NULL, body, (size_t)len);
     }
 out:
+    free(orig);
     free(items);
 }

@@ -38,9 +38,34 @@ void feedback_index_free(struct feedback_index *fi);
 void feedback_remember(struct feedback_index *fi, const char *id, size_t id_len,
                        const struct model_version *v, const uint64_t *vals, int n, int64_t rows);
 
+/* The same with the answer time t_ns (http_now_ns clock); used: its
+ * feedback was recorded already. */
+void feedback_remember_at(struct feedback_index *fi, const char *id, size_t id_len,
+                          const struct model_version *v, const uint64_t *vals, int n,
+                          int64_t rows, uint64_t t_ns, int used);
+
 /* The route (after the auth gate): version NULL means any version. */
 void serve_feedback(struct server *s, struct http_req *r, const char *model,
                     const char *version);
+
+/* An id missing from the index is looked up in the prediction log
+ * (feedback_log.c), newest segment first, reading at most
+ * FEEDBACK_LOG_SCAN_BYTES, on a thread of its own (at most
+ * FEEDBACK_LOG_JOINERS at once). Found: its predictions are put back in
+ * the index with their logged answer time and the request runs again
+ * (joined + 1; a request joins at most FEEDBACK_MAX_LOG_JOINS ids).
+ * A FEEDBACK record for the id newer than its prediction makes it a
+ * duplicate (409). */
+#define FEEDBACK_LOG_SCAN_BYTES (256ull << 20)
+#define FEEDBACK_LOG_JOINERS 2
+#define FEEDBACK_MAX_LOG_JOINS 16
+void feedback_handle(struct server *s, struct http_req *r, const char *model,
+                     const char *version, int joined);
+/* Returns 1 when the request was deferred to a join (orig, a malloc'd copy
+ * of the body, is then owned by it), 0 to answer 404 at once. */
+int feedback_log_join(struct server *s, struct http_req *r, const char *model,
+                      const char *version, const char *id, size_t id_len, char *orig,
+                      int joined);
 
 /* axle_feedback_requests_total{result} and the index size. */
 void feedback_metrics(struct feedback_index *fi, struct axle_buf *b);

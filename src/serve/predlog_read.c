@@ -305,15 +305,14 @@ struct find {
     size_t id_len;
     size_t off, len; /* newest match within the image */
     int found;
+    int fb_after;    /* a FEEDBACK record for id follows the newest match */
 };
 
-static int find_fn(void *arg, const struct predlog_record *r)
+/* Is r's "request_id" exactly id? */
+static int record_has_id(const struct predlog_record *r, const char *id, size_t id_len)
 {
-    struct find *f = arg;
-    if (r->type != PREDLOG_PREDICTION)
-        return 0;
     /* Cheap filter first: the id must appear as a JSON string. */
-    if (r->len < f->id_len + 2 || !memmem(r->payload, r->len, f->id, f->id_len))
+    if (r->len < id_len + 2 || !memmem(r->payload, r->len, id, id_len))
         return 0;
     char *copy = axle_try_malloc((size_t)r->len + 1); /* json_parse writes buf[len] */
     if (!copy)
@@ -322,17 +321,32 @@ static int find_fn(void *arg, const struct predlog_record *r)
     struct json_doc d;
     json_doc_init(&d);
     struct axle_err e;
+    int yes = 0;
     if (json_parse(&d, copy, r->len, &e) == AXLE_OK) {
         uint32_t t = json_get(&d, 0, "request_id");
-        if (t && json_tok(&d, t)->type == JSON_STRING && json_tok(&d, t)->size == f->id_len &&
-            memcmp(json_str(&d, t), f->id, f->id_len) == 0) {
-            f->found = 1; /* a later match overwrites: the newest wins */
-            f->off = (size_t)r->offset + PREDLOG_HDR_BYTES;
-            f->len = r->len;
-        }
+        yes = t && json_tok(&d, t)->type == JSON_STRING && json_tok(&d, t)->size == id_len &&
+              memcmp(json_str(&d, t), id, id_len) == 0;
     }
     json_doc_free(&d);
     free(copy);
+    return yes;
+}
+
+static int find_fn(void *arg, const struct predlog_record *r)
+{
+    struct find *f = arg;
+    if (r->type != PREDLOG_PREDICTION && r->type != PREDLOG_FEEDBACK)
+        return 0;
+    if (!record_has_id(r, f->id, f->id_len))
+        return 0;
+    if (r->type == PREDLOG_FEEDBACK) {
+        f->fb_after = 1;
+        return 0;
+    }
+    f->found = 1; /* a later match overwrites: the newest wins */
+    f->fb_after = 0;
+    f->off = (size_t)r->offset + PREDLOG_HDR_BYTES;
+    f->len = r->len;
     return 0;
 }
 
@@ -350,6 +364,7 @@ enum axle_status predlog_lookup(const char *dir, const char *id, size_t id_len,
     size_t n;
     enum axle_status st = predlog_segments(dfd, &seqs, &n, err);
     uint64_t left = max_bytes;
+    int fb_newer = 0; /* feedback seen in a newer segment than any match */
     for (size_t i = n; st == AXLE_OK && i-- > 0 && left > 0;) {
         char name[PREDLOG_NAME_LEN + 1];
         predlog_segment_name(name, seqs[i]);
@@ -359,8 +374,10 @@ enum axle_status predlog_lookup(const char *dir, const char *id, size_t id_len,
         if (predlog_read_file(dfd, name, left, &data, &dlen, &e2) != AXLE_OK)
             continue; /* too large for what is left, or gone: skip */
         left -= dlen;
-        struct find f = {id, id_len, 0, 0, 0};
+        struct find f = {id, id_len, 0, 0, 0, 0};
         predlog_scan(data, dlen, find_fn, &f);
+        int dup = f.found && (f.fb_after || fb_newer);
+        fb_newer |= f.fb_after;
         if (f.found) {
             size_t off = f.off;
             char *p = axle_try_malloc(f.len + 1);
@@ -376,7 +393,7 @@ enum axle_status predlog_lookup(const char *dir, const char *id, size_t id_len,
             free(data);
             free(seqs);
             close(dfd);
-            return AXLE_OK;
+            return dup ? axle_err_set(err, AXLE_ABORTED, "feedback already recorded") : AXLE_OK;
         }
         free(data);
     }

@@ -253,3 +253,43 @@ def test_bad_log_options_are_usage_errors(repo, tmp_path):
     assert p.returncode == 2 and b"cannot open" in p.stderr
     p = subprocess.run([AXLE, "log", "--help"], capture_output=True)
     assert p.returncode == 0 and b"axle log cat DIR" in p.stdout
+
+
+def test_feedback_joins_with_the_log_after_a_restart(repo, tmp_path):
+    """The in-memory index is empty after a restart: feedback for ids answered
+    by the previous process is joined with their PREDICTION records, and a
+    FEEDBACK record already in the log makes a second label a duplicate."""
+    logdir = tmp_path / "log"
+    logdir.mkdir()
+    x = RNG.normal([5.8, 3.0, 4.0, 1.2], [0.8, 0.4, 1.7, 0.7], (3, 4)).astype(np.float32)
+    preds = np.argmax(iris_reference(x), axis=1)
+    with Server(repo, "--prediction-log", logdir) as s:
+        for i in range(3):
+            r = s.post("/v2/models/iris/infer", v2_json([iris_input(x[i:i + 1])], id="old-%d" % i))
+            assert r.status == 200
+    time.sleep(0.2)
+    with Server(repo, "--prediction-log", logdir) as s:
+        r = s.post("/v2/models/iris/feedback", json.dumps({"id": "old-0", "label": int(preds[0])}))
+        assert r.status == 202 and r.json() == {"accepted": 1}, r.body
+        r = s.post("/v2/models/iris/feedback",
+                   json.dumps([{"id": "old-1", "label": int(preds[1] + 1) % 3},
+                               {"id": "old-2", "label": int(preds[2])}]))
+        assert r.status == 202 and r.json() == {"accepted": 2}, r.body
+        q = s.get("/v2/models/iris/monitor").json()["quality"]
+        assert q["labelled"] == 3 and abs(q["accuracy"] - 2 / 3) < 1e-12, q
+        r = s.post("/v2/models/iris/feedback", json.dumps({"id": "old-0", "label": 0}))
+        assert (r.status, r.error) == (409, "feedback already recorded")
+        r = s.post("/v2/models/iris/feedback", json.dumps({"id": "never-sent", "label": 0}))
+        assert (r.status, r.error) == (404, "unknown request id")
+        # Wrong version: the logged prediction was answered by version 1.
+        r = s.post("/v2/models/iris/versions/1/feedback", json.dumps({"id": "old-0", "label": 0}))
+        assert r.status == 409
+    time.sleep(0.2)
+    with Server(repo, "--prediction-log", logdir) as s:
+        r = s.post("/v2/models/iris/feedback", json.dumps({"id": "old-2", "label": 1}))
+        assert (r.status, r.error) == (409, "feedback already recorded"), r.body
+        q = s.get("/v2/models/iris/monitor").json()["quality"]
+        assert q["labelled"] == 0
+    recs, _ = log_cat(logdir)
+    fb = [r for r in recs if r["type"] == "feedback"]
+    assert sorted(r["request_id"] for r in fb) == ["old-0", "old-1", "old-2"]
