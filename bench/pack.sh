@@ -53,7 +53,7 @@ for r in $(seq "$ROUNDS"); do
         --network host --env AXLE_HTTP_PORT=$port localhost/axle-bench-iris:1)
   until curl -sf -o /dev/null "http://127.0.0.1:$port/v2/health/ready"; do sleep 0.005; done
   t1=$(date +%s.%N)
-  "${PODMAN[@]}" stop -t 5 "$cid" >/dev/null
+  "${PODMAN[@]}" stop -t 20 "$cid" >/dev/null
   awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.4f\n", b-a}'
 done | med | sed 's/^/podman run to ready (s): /'; echo
 "${PODMAN[@]}" rmi -f localhost/axle-bench-iris:1 >/dev/null

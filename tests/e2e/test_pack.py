@@ -21,7 +21,7 @@ from serve_util import AXLE, IRIS_ONNX
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IRIS_DIR = os.path.join(ROOT, "examples", "models", "iris")
 PODMAN = ["podman", "--cgroup-manager=cgroupfs"]
-RUN = ["run", "--rm", "-d", "--runtime", "runc", "--ulimit", "nofile=1024:1024",
+RUN = ["run", "-d", "--runtime", "runc", "--ulimit", "nofile=1024:1024",
        "--ulimit", "nproc=1024:1024", "--network", "host"]
 
 
@@ -129,8 +129,14 @@ def test_podman_runs_the_image_and_it_answers(tmp_path, fmt):
         assert probs.index(max(probs)) == 0
         top = subprocess.run(PODMAN + ["top", cid, "user", "args"], capture_output=True, timeout=30)
         assert b"65532" in top.stdout or b"axle" in top.stdout, top.stdout
+        # SIGTERM reaches axle as PID 1 and it drains and exits 0 (a
+        # SIGKILL after the grace period would give 137).
+        subprocess.run(PODMAN + ["stop", "-t", "20", cid], capture_output=True, timeout=60)
+        code = subprocess.run(PODMAN + ["inspect", "--format", "{{.State.ExitCode}}", cid],
+                              capture_output=True, timeout=30).stdout.decode().strip()
+        assert code == "0", code
     finally:
-        subprocess.run(PODMAN + ["stop", "-t", "5", cid], capture_output=True, timeout=60)
+        subprocess.run(PODMAN + ["rm", "-f", cid], capture_output=True, timeout=60)
         subprocess.run(PODMAN + ["rmi", "-f", tag], capture_output=True, timeout=60)
 
 
