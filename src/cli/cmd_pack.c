@@ -202,19 +202,26 @@ static int lib_cb(struct dl_phdr_info *info, size_t size, void *arg)
         return 0; /* the executable itself, the vDSO */
     const char *base = strrchr(path, '/') + 1;
     char name[PATH_MAX];
-    int is_loader = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++)
-        (void)i;
-    if (strncmp(base, "ld-linux", 8) == 0) {
-        is_loader = 1;
+    /* The loader must sit where PT_INTERP names it; the rest go to the
+     * directory LD_LIBRARY_PATH names. */
+    if (strncmp(base, "ld-linux", 8) == 0)
         snprintf(name, sizeof(name), "lib64/%s", base);
-    } else {
+    else
         snprintf(name, sizeof(name), "lib/axle/%s", base);
-    }
-    (void)is_loader;
     if (add_file(l->p, name, path, 0755) != 0)
         l->failed = 1;
     return 0;
+}
+
+/* A SHA-256 as 64 lower-case hex digits and a NUL. */
+static void to_hex(const unsigned char md[32], char out[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = digits[md[i] >> 4];
+        out[2 * i + 1] = digits[md[i] & 15];
+    }
+    out[64] = 0;
 }
 
 static int hash_file(const char *path, char out[65])
@@ -232,8 +239,7 @@ static int hash_file(const char *path, char out[65])
     unsigned char md[32];
     EVP_DigestFinal_ex(c, md, NULL);
     EVP_MD_CTX_free(c);
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", md[i]);
+    to_hex(md, out);
     return n < 0 ? -1 : 0;
 }
 
@@ -439,8 +445,7 @@ static void out_digest(struct out *o, char hex[65])
     unsigned char md[32];
     EVP_DigestFinal_ex(o->md, md, NULL);
     EVP_MD_CTX_free(o->md);
-    for (int i = 0; i < 32; i++)
-        sprintf(hex + 2 * i, "%02x", md[i]);
+    to_hex(md, hex);
 }
 
 static void octal(char *dst, size_t w, uint64_t v)
@@ -613,8 +618,7 @@ static void sha256_hex(const void *data, size_t len, char hex[65])
 {
     unsigned char md[32];
     EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        sprintf(hex + 2 * i, "%02x", md[i]);
+    to_hex(md, hex);
 }
 
 static void iso_time(time_t t, char out[32])
@@ -988,7 +992,7 @@ int axle_cmd_pack(int argc, char **argv)
         copy_into(&o, layer);
         tar_pad(&o, lsize);
         tar_blob(&o, "manifest.json", man.data, man.len, p.created);
-        strcpy(digest, diff_id);
+        memcpy(digest, diff_id, sizeof(digest));
     }
     static const char zero[1024];
     out_write(&o, zero, sizeof(zero));

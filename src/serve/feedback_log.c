@@ -229,10 +229,10 @@ int feedback_log_join(struct server *s, struct http_req *r, const char *model,
         return 0;
     }
     j->s = s;
-    strcpy(j->model, model);
+    snprintf(j->model, sizeof(j->model), "%s", model);
     j->any_version = version == NULL;
     if (version)
-        strcpy(j->version, version);
+        snprintf(j->version, sizeof(j->version), "%s", version);
     memcpy(j->id, id, id_len);
     j->id_len = id_len;
     j->orig = orig;
