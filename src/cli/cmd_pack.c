@@ -396,8 +396,11 @@ static int validate(struct pack *p, const char *path, const char *single_name,
             buf_puts(b, "]");
             char prefix[PATH_MAX];
             snprintf(prefix, sizeof(prefix), "models/%s/%s/", m->name, v->version_str);
+            /* The version's model file: models/M/V/model.* (not a sidecar). */
+            size_t pl = strlen(prefix);
             for (int e = 0; e < p->n; e++)
-                if (p->e[e].sha256[0] && strncmp(p->e[e].name, prefix, strlen(prefix)) == 0) {
+                if (p->e[e].sha256[0] && strncmp(p->e[e].name, prefix, pl) == 0 &&
+                    strncmp(p->e[e].name + pl, "model.", 6) == 0) {
                     buf_puts(b, ",\"sha256\":\"");
                     buf_puts(b, p->e[e].sha256);
                     buf_puts(b, "\"");
