@@ -19,6 +19,7 @@ int axle_cmd_serve(int argc, char **argv);
 int axle_cmd_bench(int argc, char **argv);
 int axle_cmd_log(int argc, char **argv);
 int axle_cmd_pack(int argc, char **argv);
+int axle_cmd_deploy(int argc, char **argv);
 int axle_cmd_profile(int argc, char **argv);
 
 /* NumPy .npy I/O (npy.c). */

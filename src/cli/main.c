@@ -21,6 +21,7 @@ static const struct subcommand subcommands[] = {
     {"bench", axle_cmd_bench, "load-test a model server: open- or closed-loop, latency percentiles"},
     {"log", axle_cmd_log, "read a prediction log: `axle log cat DIR` prints it as JSON Lines"},
     {"pack", axle_cmd_pack, "build a container image (OCI or docker-archive) of axle and models"},
+    {"deploy", axle_cmd_deploy, "write Kubernetes or KServe manifests: `axle deploy k8s PATH|IMAGE`"},
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
