@@ -21,7 +21,8 @@ VENV="${AXLE_VENV:-$ROOT/.venv}"
 export DEBIAN_FRONTEND=noninteractive
 
 # Build: compilers, CMake/Ninja, ONNX protobuf (protobuf-c), BLAS, JSON, cmocka.
-# Tests: clang + libFuzzer runtime, valgrind, pytest/requests, numpy.
+# Tests: clang + libFuzzer runtime, valgrind, pytest/requests, numpy, yaml
+# (the manifests of axle deploy).
 # Fixtures: Debian's CPU torch/torchvision (ONNX export), onnx 1.12 (conformance
 # data), sklearn (iris classifier). protobuf/packaging are listed because the
 # onnxruntime wheel needs them and must not pull newer ones from PyPI that
@@ -34,7 +35,7 @@ APT_PACKAGES=(
   libcmocka-dev clang libclang-rt-14-dev valgrind
   python3-venv python3-numpy python3-onnx python3-torch python3-torchvision
   python3-sklearn python3-protobuf python3-packaging
-  python3-pytest python3-requests
+  python3-pytest python3-requests python3-yaml
   hyperfine time
   nginx wrk python3-fastapi python3-uvicorn curl
   prometheus python3-prometheus-client chromium

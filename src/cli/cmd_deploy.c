@@ -964,8 +964,8 @@ static int check_options(struct deploy *d, int *is_path, struct stat *sb)
         d->max_replicas = d->min_replicas > DEFAULT_MAX_REPLICAS ? d->min_replicas
                                                                   : DEFAULT_MAX_REPLICAS;
     if (d->min_replicas > d->max_replicas)
-        BAD("--min-replicas %ld is above --max-replicas %ld\n", d->min_replicas,
-            d->max_replicas);
+        BAD("--min-replicas %ld%s is above --max-replicas %ld\n", d->min_replicas,
+            d->have_min ? "" : " (from --replicas)", d->max_replicas);
     if (d->replicas < d->min_replicas || d->replicas > d->max_replicas)
         BAD("--replicas %ld is outside --min-replicas..--max-replicas (%ld..%ld): the "
             "autoscaler would change it at once\n", d->replicas, d->min_replicas,
