@@ -531,7 +531,9 @@ static int load_models(struct deploy *d, const char *path, const struct stat *sb
         const char *src = names[0];
         char base[PATH_MAX];
         if (d->n_models > 1) {
-            snprintf(base, sizeof(base), "%s", path);
+            /* realpath: "." or "models/.." still have a name */
+            if (!realpath(path, base))
+                snprintf(base, sizeof(base), "%s", path);
             size_t bn = strlen(base);
             while (bn > 1 && base[bn - 1] == '/')
                 base[--bn] = 0;

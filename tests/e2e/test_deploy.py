@@ -256,6 +256,13 @@ def test_single_model_file_names_the_objects_after_the_model(iris_file, tmp_path
     assert dep["metadata"]["annotations"]["io.axle.models"] == "model"
 
 
+def test_dot_path_is_named_after_the_directory(repo):
+    p = subprocess.run([AXLE, "deploy", "k8s", ".", "--image", IMAGE], cwd=repo,
+                       capture_output=True, text=True, timeout=120 * SLOW, env=clean_env())
+    assert p.returncode == 0, p.stderr
+    assert {d["metadata"]["name"] for d in yaml.safe_load_all(p.stdout)} == {"fraud-models"}
+
+
 def test_image_argument_names_the_objects_after_its_last_path_component():
     p, docs = manifests(IMAGE)
     assert p.stderr == ""
