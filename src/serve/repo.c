@@ -942,7 +942,7 @@ static enum axle_status load_version(struct repo *r, struct served_model *m, int
             return axle_err_set(err, AXLE_INVALID_ARGUMENT,
                                 "invalid config: preferred_batch_size above max_batch_size");
         }
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    long ncpu = r->n_cores > 0 ? r->n_cores : sysconf(_SC_NPROCESSORS_ONLN);
     if (ncpu < 1)
         ncpu = 1;
     v->instances = c->instance_count > 0 ? c->instance_count : 1;

@@ -204,6 +204,7 @@ struct repo {
     enum model_control control;
     int n_threads;       /* I/O threads: session slots per version */
     int intra_threads;   /* intra-op threads per instance session; 0: cores / instances */
+    int n_cores;         /* cores this process may use; 0: every online CPU */
     /* Scheduling defaults for models whose config.json does not set them
      * (the serve command's flags). */
     struct model_config defaults;

@@ -85,6 +85,13 @@ static int gate_take(int want)
     return want;
 }
 
+void sched_set_cores(int n)
+{
+    pthread_mutex_lock(&gate_mu);
+    gate_cores = gate_avail = n > 0 ? n : 1;
+    pthread_mutex_unlock(&gate_mu);
+}
+
 static void gate_give(int n)
 {
     pthread_mutex_lock(&gate_mu);

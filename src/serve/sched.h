@@ -25,8 +25,9 @@
  * client went away (sched_cancel).
  *
  * Threads: all executors together never run more compute threads than the
- * machine has cores: each takes as many tokens of a process-wide gate as its
- * session has threads before it runs.
+ * machine has cores (or the share sched_set_cores gives this process): each
+ * takes as many tokens of a process-wide gate as its session has threads
+ * before it runs.
  */
 #ifndef AXLE_SERVE_SCHED_H
 #define AXLE_SERVE_SCHED_H
@@ -115,5 +116,9 @@ int sched_idle(const struct sched *s);
 /* Test hook: while paused, executors finish what they run and form no
  * new batch (every scheduler of the process). */
 void sched_pause_all(int paused);
+/* Size the process-wide compute gate (default: every online CPU). For a
+ * worker process that shares the machine with others (serve --workers);
+ * call before the first model loads. n < 1 means 1. */
+void sched_set_cores(int n);
 
 #endif
