@@ -287,8 +287,11 @@ static void access_log(struct http_conn *c, struct http_req *r, int status,
     json_put_cstr(&b, r->method_name);
     buf_puts(&b, ",\"path\":");
     json_put_str(&b, r->path, r->path_len > 512 ? 512 : r->path_len);
-    buf_printf(&b, ",\"status\":%d,\"bytes\":%zu,\"duration_us\":%.1f}\n",
+    buf_printf(&b, ",\"status\":%d,\"bytes\":%zu,\"duration_us\":%.1f",
                status, bytes, (double)(http_now_ns() - r->t_start_ns) / 1e3);
+    if (c->loop->srv->o.worker_id > 0)
+        buf_printf(&b, ",\"worker\":%d", c->loop->srv->o.worker_id);
+    buf_puts(&b, "}\n");
     if (!b.oom) {
         ssize_t w = write(c->loop->srv->o.access_log_fd, b.data, b.len);
         (void)w;

@@ -140,6 +140,7 @@ struct http_server_opts {
     http_admit_fn admit; /* NULL: admit everything */
     void *ctx;
     int access_log_fd; /* -1: none; else one JSON line per request */
+    int worker_id;     /* > 0: access lines carry "worker":id (serve --workers) */
     /* Memory budget shared with the model repository: request bodies are
      * charged while their request is held (503 "memory budget exceeded"
      * above mem_budget). NULL: not accounted. */

@@ -366,3 +366,39 @@ void metrics_render(struct repo *repo, double start_time, struct axle_buf *b)
     process_families(b, start_time);
     metrics_snapshot_release(&s);
 }
+
+void metrics_add_label(struct axle_buf *dst, const char *text, size_t len, const char *name,
+                       const char *value)
+{
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl + 1 : end;
+        if (*p == '#' || *p == '\n') {
+            buf_put(dst, p, (size_t)(eol - p));
+            p = eol;
+            continue;
+        }
+        /* A metric name ends at '{' or at the space before the value. */
+        size_t n = 0;
+        while (p + n < eol && p[n] != '{' && p[n] != ' ')
+            n++;
+        if (p + n >= eol) {
+            buf_put(dst, p, (size_t)(eol - p));
+            p = eol;
+            continue;
+        }
+        buf_put(dst, p, n);
+        if (p[n] == '{') {
+            buf_printf(dst, "{%s=\"%s\"", name, value);
+            if (p[n + 1] != '}')
+                buf_putc(dst, ',');
+            p += n + 1;
+        } else {
+            buf_printf(dst, "{%s=\"%s\"}", name, value);
+            p += n;
+        }
+        buf_put(dst, p, (size_t)(eol - p));
+        p = eol;
+    }
+}

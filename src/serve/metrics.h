@@ -50,4 +50,10 @@ void metrics_put_value(struct axle_buf *b, double x);
 /* The whole exposition, appended to b. start_time: unix seconds. */
 void metrics_render(struct repo *repo, double start_time, struct axle_buf *b);
 
+/* Copy the exposition text (len bytes) to dst with the label
+ * name="value" added to every sample line (comments pass unchanged).
+ * value must need no escaping. */
+void metrics_add_label(struct axle_buf *dst, const char *text, size_t len, const char *name,
+                       const char *value);
+
 #endif

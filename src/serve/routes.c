@@ -110,6 +110,14 @@ void respond_json(struct http_req *r, int status, const struct axle_buf *b)
     http_respond(r, status, "application/json", NULL, b->data, b->len);
 }
 
+/* Worker id for log lines (serve --workers); 0: a single server. */
+static int log_worker;
+
+void serve_log_set_worker(int id)
+{
+    log_worker = id;
+}
+
 void serve_log(const char *event, const char *model, const char *version, const char *detail)
 {
     char tmp[2048];
@@ -135,6 +143,10 @@ void serve_log(const char *event, const char *model, const char *version, const 
         buf_puts(&b, ",\"detail\":");
         json_put_str(&b, detail, strnlen(detail, 1024));
     }
+    /* Last, so that a worker's line never reads as the supervisor's
+     * (tests match '"event":"ready"}'). */
+    if (log_worker > 0)
+        buf_printf(&b, ",\"worker\":%d", log_worker);
     buf_puts(&b, "}\n");
     if (!b.oom) {
         ssize_t w = write(2, b.data, b.len);
@@ -1004,6 +1016,17 @@ static void respond_metrics(struct server *s, struct http_req *r)
         feedback_metrics(s->feedback, &b);
     if (s->predlog)
         predlog_metrics(s->predlog, &b);
+    if (s->worker_id > 0 && !b.oom) {
+        /* Each worker counts for itself: the label keeps the series of
+         * different workers apart in Prometheus. */
+        struct axle_buf w;
+        buf_init(&w);
+        char id[16];
+        snprintf(id, sizeof(id), "%d", s->worker_id);
+        metrics_add_label(&w, b.data, b.len, "worker", id);
+        buf_free(&b);
+        b = w;
+    }
     if (b.oom)
         respond_status(r, AXLE_UNAVAILABLE, "memory budget exceeded");
     else

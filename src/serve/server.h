@@ -46,6 +46,7 @@ struct server {
     int log_sync;                /* --log-durability sync */
     double log_sample_rate;      /* 0..1 */
     size_t log_max_tensor_bytes; /* JSON text per logged tensor; 0: 64 KiB */
+    int worker_id;               /* serve --workers: 1..N, labels /metrics; 0: single */
 };
 
 /* Per I/O thread scratch, reused across requests. */
@@ -95,5 +96,8 @@ void serve_put_time(struct axle_buf *b);
 
 /* Server log: one JSON line per lifecycle event on stderr. */
 void serve_log(const char *event, const char *model, const char *version, const char *detail);
+/* From now on every log line ends with "worker":id (id > 0; a worker of
+ * serve --workers). Call before the process starts threads. */
+void serve_log_set_worker(int id);
 
 #endif
