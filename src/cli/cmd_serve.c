@@ -3,9 +3,15 @@
  * KServe/Knative compatibility environment > defaults), process hardening,
  * start-up, and the SIGTERM drain.
  *
+ * Every option is parsed and checked once, in the first process. With
+ * --workers 1 that process is the server (serve_run). With --workers N it
+ * becomes the supervisor of serve_workers.c, which forks N workers that
+ * each run serve_run on the same port.
+ *
  * Threads: the main thread owns signals (blocked everywhere else and taken
  * with sigtimedwait) and the start-up loads; the I/O threads belong to
- * serve/http.c; poll mode adds one repository thread.
+ * serve/http.c; poll mode adds one repository thread. No thread exists
+ * before the workers are forked.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -22,9 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/alloc.h"
 #include "cli/cli.h"
+#include "cli/serve_workers.h"
 #include "serve/feedback.h"
 #include "serve/predlog.h"
+#include "serve/sched.h"
 #include "serve/server.h"
 
 struct opt {
@@ -42,7 +51,8 @@ enum {
     O_MAX_MODEL_BYTES, O_MAX_BATCH, O_DYNAMIC, O_DELAY, O_PREFERRED, O_INSTANCES,
     O_MAX_QUEUE, O_QUEUE_TIMEOUT, O_PRIORITY_LEVELS, O_REQUEST_TIMEOUT, O_INLINE,
     O_MEM_BUDGET, O_METRICS_PORT, O_BUCKETS, O_FB_CAPACITY, O_FB_WINDOW, O_PREDLOG, O_LOG_RATE, O_LOG_DUR, O_LOG_MAX_TENSOR,
-    O_LOG_SEG_BYTES, O_LOG_SEG_SECONDS, O_LOG_RETENTION, O_LOG_QUEUE, O_TEST_HOOKS, O_ALLOW_ROOT, O_INSECURE, O_HELP, N_OPTS
+    O_LOG_SEG_BYTES, O_LOG_SEG_SECONDS, O_LOG_RETENTION, O_LOG_QUEUE, O_TEST_HOOKS, O_ALLOW_ROOT, O_INSECURE,
+    O_WORKERS, O_HELP, N_OPTS
 };
 
 static struct opt opts[N_OPTS] = {
@@ -92,6 +102,7 @@ static struct opt opts[N_OPTS] = {
     [O_TEST_HOOKS] = {"enable-test-hooks", 0, NULL, "POST /v2/debug/pause|resume, GET /v2/debug/models/M/queue (tests only)", NULL},
     [O_ALLOW_ROOT] = {"allow-root", 0, NULL, "permit running as uid 0", NULL},
     [O_INSECURE] = {"insecure-no-auth", 0, NULL, "permit a non-loopback listener without an inference token", NULL},
+    [O_WORKERS] = {"workers", 1, NULL, "server processes on the same port under one supervisor (default 1: no supervisor)", NULL},
     [O_HELP] = {"help", 0, NULL, "this text", NULL},
 };
 
@@ -122,6 +133,14 @@ static void usage(FILE *f)
             "\n"
             "KServe's --model_name, --model_dir and --http_port are accepted; HTTP_PORT,\n"
             "MODEL_NAME and Knative's PORT are read after the AXLE_* variables.\n"
+            "With --workers N > 1 a supervisor forks N workers, each a whole server on\n"
+            "the same port (SO_REUSEPORT): it restarts a worker that dies (100 ms backoff\n"
+            "doubling to 5 s; gives up after 8 quick failures in a row), passes SIGTERM,\n"
+            "SIGINT and SIGHUP on, and logs \"listening\" once every worker listens.\n"
+            "Per worker: statistics, /metrics (label worker=\"K\"; --metrics-port P gives\n"
+            "worker K port P+K-1), feedback, drift, and --prediction-log DIR/worker-K.\n"
+            "The memory budget and the cores are split between the workers.\n"
+            "--model-control=explicit needs --workers 1.\n"
             "Exit status: 0 after a clean drain, 1 on a failure at run time, 2 on bad\n"
             "options or configuration.\n");
 }
@@ -179,6 +198,29 @@ static int parse_num(const char *s, double lo, double hi, double *out)
 }
 
 static struct server g_srv;
+
+/* What the options decided, for serve_run: filled once, before any fork. */
+struct plan {
+    const char *host;
+    int port;              /* with workers: the port the supervisor holds */
+    int n_threads;
+    int n_workers;
+    double drain_timeout, drain_delay;
+    int metrics_port;      /* -1: no metrics listener */
+    int *worker_metrics_port; /* with workers and --metrics-port: per worker */
+    const char *control;
+    int access_fd;
+    double fb_capacity, fb_window;
+    const char *predlog_dir; /* NULL: no prediction log */
+    struct predlog_opts po;
+    int log_sync;
+    double log_rate, log_tensor;
+};
+
+static struct plan g_plan;
+
+static int serve_run(struct plan *p, const struct axle_worker *w);
+static int serve_workers(struct plan *p);
 
 static void log_cb(const char *event, const char *model, const char *version, const char *detail)
 {
@@ -309,6 +351,8 @@ int axle_cmd_serve(int argc, char **argv)
     }
     NUM(O_HTTP_PORT, 0, 65535, port);
     NUM(O_THREADS, 1, 64, n_threads);
+    double n_workers = 1;
+    NUM(O_WORKERS, 1, 64, n_workers);
     NUM(O_DRAIN_TIMEOUT, 0, 3600, drain_timeout);
     NUM(O_DRAIN_DELAY, 0, 3600, drain_delay);
     NUM(O_POLL, 0.05, 86400, poll);
@@ -387,12 +431,6 @@ int axle_cmd_serve(int argc, char **argv)
             p = *end ? end + 1 : end;
         }
     }
-    s->feedback = feedback_index_new((size_t)fb_capacity, (uint64_t)(fb_window * 1e9));
-    {
-        struct timespec rt;
-        clock_gettime(CLOCK_REALTIME, &rt);
-        s->start_time = (double)rt.tv_sec + (double)rt.tv_nsec * 1e-9;
-    }
     (void)grpc_port;
     if (opts[O_PREFERRED].value) {
         const char *p = opts[O_PREFERRED].value;
@@ -439,6 +477,18 @@ int axle_cmd_serve(int argc, char **argv)
             return AXLE_EXIT_USAGE;
         }
         s->have_mgmt_token = 1;
+    }
+    if (r->control == CONTROL_EXPLICIT && n_workers > 1) {
+        /* Each worker would load and unload on its own: the answer would
+         * depend on which worker took the request. */
+        fprintf(stderr, "axle serve: config error: --model-control=explicit needs --workers 1 "
+                        "(each worker has its own repository state)\n");
+        return AXLE_EXIT_USAGE;
+    }
+    if (metrics_port > 0 && metrics_port + n_workers - 1 > 65535) {
+        fprintf(stderr, "axle serve: --metrics-port: worker ports %d..%d run past 65535\n",
+                (int)metrics_port, (int)(metrics_port + n_workers - 1));
+        return AXLE_EXIT_USAGE;
     }
     if (r->control == CONTROL_EXPLICIT && !s->have_mgmt_token) {
         fprintf(stderr, "axle serve: config error: --model-control=explicit needs "
@@ -506,6 +556,69 @@ int axle_cmd_serve(int argc, char **argv)
         return AXLE_EXIT_USAGE;
     }
 
+
+    struct plan *p = &g_plan;
+    p->host = host;
+    p->port = port;
+    p->n_threads = n_threads;
+    p->n_workers = (int)n_workers;
+    p->drain_timeout = drain_timeout;
+    p->drain_delay = drain_delay;
+    p->metrics_port = (int)metrics_port;
+    p->control = opts[O_CONTROL].value ? opts[O_CONTROL].value : "none";
+    p->fb_capacity = fb_capacity;
+    p->fb_window = fb_window;
+    p->access_fd = -1;
+    if (opts[O_ACCESS_LOG].value) {
+        /* Opened here, so that every worker appends to the one file
+         * (O_APPEND: each line is one write). */
+        if (strcmp(opts[O_ACCESS_LOG].value, "-") == 0)
+            p->access_fd = 2;
+        else if ((p->access_fd = open(opts[O_ACCESS_LOG].value,
+                                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+                                      0640)) < 0) {
+            fprintf(stderr, "axle serve: cannot open the access log\n");
+            return AXLE_EXIT_USAGE;
+        }
+    }
+    if (opts[O_PREDLOG].value) {
+        p->predlog_dir = opts[O_PREDLOG].value;
+        p->po = (struct predlog_opts){
+            .dir = opts[O_PREDLOG].value,
+            .durability = log_sync ? PREDLOG_SYNC : PREDLOG_ASYNC,
+            .segment_bytes = (uint64_t)log_seg_bytes,
+            .segment_seconds = (uint64_t)log_seg_s,
+            .retention_bytes = (uint64_t)log_keep,
+            .queue_bytes = (uint64_t)log_queue,
+            .log_fn = predlog_to_serve_log,
+        };
+        p->log_sync = log_sync;
+        p->log_rate = log_rate;
+        p->log_tensor = log_tensor;
+    }
+    if (p->n_workers > 1)
+        return serve_workers(p);
+    return serve_run(p, NULL);
+}
+
+/* A start-up failure, on stderr; a worker's names the worker. */
+static void run_error(const struct axle_worker *w, const char *what, const char *msg)
+{
+    if (w)
+        fprintf(stderr, "axle serve: worker %d: %s%s\n", w->id, what, msg);
+    else
+        fprintf(stderr, "axle serve: %s%s\n", what, msg);
+}
+
+/* One server: the whole process (w NULL), or worker w of serve --workers. */
+static int serve_run(struct plan *p, const struct axle_worker *w)
+{
+    struct server *s = &g_srv;
+    struct repo *r = &s->repo;
+    struct axle_err err;
+    const char *host = p->host;
+    int n_threads = p->n_threads;
+
     /* Signals go to this thread only (D40: handlers before the listener). */
     sigset_t set;
     sigemptyset(&set);
@@ -515,69 +628,82 @@ int axle_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int access_fd = -1;
-    if (opts[O_ACCESS_LOG].value) {
-        if (strcmp(opts[O_ACCESS_LOG].value, "-") == 0)
-            access_fd = 2;
-        else if ((access_fd = open(opts[O_ACCESS_LOG].value,
-                                   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640)) < 0) {
-            fprintf(stderr, "axle serve: cannot open the access log\n");
-            return AXLE_EXIT_USAGE;
-        }
+    if (w) {
+        s->worker_id = w->id;
+        sched_set_cores(r->n_cores);
     }
-    if (opts[O_PREDLOG].value) {
-        struct predlog_opts po = {
-            .dir = opts[O_PREDLOG].value,
-            .durability = log_sync ? PREDLOG_SYNC : PREDLOG_ASYNC,
-            .segment_bytes = (uint64_t)log_seg_bytes,
-            .segment_seconds = (uint64_t)log_seg_s,
-            .retention_bytes = (uint64_t)log_keep,
-            .queue_bytes = (uint64_t)log_queue,
-            .log_fn = predlog_to_serve_log,
-        };
+    {
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        s->start_time = (double)rt.tv_sec + (double)rt.tv_nsec * 1e-9;
+    }
+    s->feedback = feedback_index_new((size_t)p->fb_capacity, (uint64_t)(p->fb_window * 1e9));
+    if (p->predlog_dir) {
+        struct predlog_opts po = p->po;
+        char dir[PATH_MAX];
+        if (w) {
+            snprintf(dir, sizeof(dir), "%s/worker-%d", p->predlog_dir, w->id);
+            po.dir = dir;
+        }
         if (predlog_open(&po, &s->predlog, &err) != AXLE_OK) {
-            fprintf(stderr, "axle serve: %s\n", err.msg);
+            run_error(w, "", err.msg);
             return AXLE_EXIT_USAGE;
         }
-        s->log_sync = log_sync;
-        s->log_dir = opts[O_PREDLOG].value;
-        s->log_sample_rate = log_rate;
-        s->log_max_tensor_bytes = (size_t)log_tensor;
+        s->log_sync = p->log_sync;
+        s->log_dir = p->predlog_dir;
+        s->log_workers = w ? p->n_workers : 0;
+        s->log_sample_rate = p->log_rate;
+        s->log_max_tensor_bytes = (size_t)p->log_tensor;
+    }
+    /* A restarted worker joins the port only once its models are loaded:
+     * the others carry the traffic meanwhile, and the kernel would
+     * otherwise hand it connections it can only answer 503. */
+    int loaded = 0;
+    if (w && w->restarted && (r->control != CONTROL_EXPLICIT || r->single_file)) {
+        repo_load_all(r);
+        loaded = 1;
     }
     struct http_server_opts ho = {
-        .host = host, .port = port, .n_threads = n_threads, .limits = s->limits,
-        .handler = serve_handle, .admit = serve_admit, .ctx = s, .access_log_fd = access_fd,
-        .mem_used = &r->mem_used, .mem_budget = r->mem_budget,
+        .host = host, .port = p->port, .n_threads = n_threads, .limits = s->limits,
+        .handler = serve_handle, .admit = serve_admit, .ctx = s, .access_log_fd = p->access_fd,
+        .mem_used = &r->mem_used, .mem_budget = r->mem_budget, .worker_id = w ? w->id : 0,
     };
     if (http_server_start(&ho, &s->http, &err) != AXLE_OK) {
-        fprintf(stderr, "axle serve: %s\n", err.msg);
+        run_error(w, "", err.msg);
         return AXLE_EXIT_FAIL;
     }
-    char detail[128];
-    snprintf(detail, sizeof(detail), "http://%s:%d threads=%d control=%s", host,
-             http_server_port(s->http), n_threads, opts[O_CONTROL].value ? opts[O_CONTROL].value : "none");
-    serve_log("listening", NULL, NULL, detail);
+    char detail[160];
+    if (!w) {
+        snprintf(detail, sizeof(detail), "http://%s:%d threads=%d control=%s", host,
+                 http_server_port(s->http), n_threads, p->control);
+        serve_log("listening", NULL, NULL, detail);
+    }
+    int metrics_port = w ? (p->worker_metrics_port ? p->worker_metrics_port[w->id - 1] : -1)
+                         : p->metrics_port;
     if (metrics_port >= 0) {
         struct http_server_opts mo = ho;
-        mo.port = (int)metrics_port;
+        mo.port = metrics_port;
         mo.n_threads = 1;
         mo.handler = serve_metrics_handle;
         mo.admit = NULL;
         mo.access_log_fd = -1;
         if (http_server_start(&mo, &s->metrics_http, &err) != AXLE_OK) {
-            fprintf(stderr, "axle serve: metrics listener: %s\n", err.msg);
+            run_error(w, "metrics listener: ", err.msg);
             return AXLE_EXIT_FAIL;
         }
         snprintf(detail, sizeof(detail), "http://%s:%d/metrics", host,
                  http_server_port(s->metrics_http));
         serve_log("metrics_listening", NULL, NULL, detail);
     }
-    if (!s->loopback)
+    if (!s->loopback && (!w || w->id == 1))
         serve_log("warning", NULL, NULL, "listening on a non-loopback address");
+    axle_worker_notify(w, AXLE_WORKER_LISTENING);
 
-    if (r->control != CONTROL_EXPLICIT || r->single_file)
+    if (!loaded && (r->control != CONTROL_EXPLICIT || r->single_file))
         repo_load_all(r);
-    serve_log(repo_ready(r) ? "ready" : "not_ready", NULL, NULL, NULL);
+    int ready = repo_ready(r);
+    serve_log(ready ? "ready" : "not_ready", NULL, NULL, NULL);
+    axle_worker_notify(w, ready ? AXLE_WORKER_READY : AXLE_WORKER_NOT_READY);
     if (r->control == CONTROL_POLL)
         repo_start_poll(r);
 
@@ -597,7 +723,7 @@ int axle_cmd_serve(int argc, char **argv)
     atomic_store(&s->draining, 1);
     serve_log("draining", NULL, NULL, NULL);
     struct timespec ts;
-    double until = now_s() + drain_delay;
+    double until = now_s() + p->drain_delay;
     while (now_s() < until) {
         double left = until - now_s();
         ts.tv_sec = (time_t)left;
@@ -610,7 +736,7 @@ int axle_cmd_serve(int argc, char **argv)
     }
     http_server_stop_accepting(s->http);
     http_server_closing(s->http);
-    until = now_s() + drain_timeout;
+    until = now_s() + p->drain_timeout;
     while (http_server_conn_count(s->http) > 0 && now_s() < until) {
         ts.tv_sec = 0;
         ts.tv_nsec = 20 * 1000 * 1000;
@@ -634,4 +760,93 @@ int axle_cmd_serve(int argc, char **argv)
     feedback_index_free(s->feedback);
     serve_log("stopped", NULL, NULL, NULL);
     return exit_code;
+}
+
+static int run_worker(void *arg, const struct axle_worker *w)
+{
+    return serve_run(arg, w);
+}
+
+/* Prepare and start the supervisor: hold the ports (so that --http-port 0
+ * means one port for every worker, and a restarted worker finds its
+ * port still free), split the machine, make the prediction-log
+ * directories. Everything that can fail on configuration fails here,
+ * before the first fork. */
+static int serve_workers(struct plan *p)
+{
+    struct server *s = &g_srv;
+    struct repo *r = &s->repo;
+    struct axle_err err;
+    int n = p->n_workers;
+    int fds[1 + 64], n_fds = 0, rc = AXLE_EXIT_FAIL;
+    int got;
+    if (axle_workers_reserve_port(p->host, p->port, &fds[n_fds], &got, &err) != AXLE_OK) {
+        fprintf(stderr, "axle serve: %s\n", err.msg);
+        return AXLE_EXIT_FAIL;
+    }
+    n_fds++;
+    p->port = got;
+    if (p->metrics_port >= 0) {
+        p->worker_metrics_port = axle_xcalloc((size_t)n, sizeof(int));
+        for (int k = 0; k < n; k++) {
+            int want = p->metrics_port > 0 ? p->metrics_port + k : 0;
+            if (axle_workers_reserve_port(p->host, want, &fds[n_fds], &got, &err) != AXLE_OK) {
+                fprintf(stderr, "axle serve: metrics listener: %s\n", err.msg);
+                goto out;
+            }
+            n_fds++;
+            p->worker_metrics_port[k] = got;
+        }
+    }
+    if (p->predlog_dir) {
+        /* One directory per worker: a log has one writer. */
+        struct stat sb;
+        if (stat(p->predlog_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "axle serve: prediction log: %s is not a directory\n", p->predlog_dir);
+            rc = AXLE_EXIT_USAGE;
+            goto out;
+        }
+        for (int k = 1; k <= n; k++) {
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof(dir), "%s/worker-%d", p->predlog_dir, k);
+            if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+                fprintf(stderr, "axle serve: prediction log: cannot create %s: %s\n", dir,
+                        strerror(errno));
+                rc = AXLE_EXIT_USAGE;
+                goto out;
+            }
+            if (lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+                fprintf(stderr, "axle serve: prediction log: %s is not a directory\n", dir);
+                rc = AXLE_EXIT_USAGE;
+                goto out;
+            }
+        }
+    }
+    /* The machine is shared: each worker gets its part of the memory
+     * budget and of the cores (its compute gate and default intra-op
+     * threads). */
+    r->mem_budget /= n;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    r->n_cores = ncpu / n > 0 ? (int)(ncpu / n) : 1;
+    char detail[160];
+    snprintf(detail, sizeof(detail), "http://%s:%d threads=%d control=%s workers=%d", p->host,
+             p->port, p->n_threads, p->control, n);
+    struct axle_workers_opts wo = {
+        .n_workers = n,
+        .run = run_worker,
+        .arg = p,
+        .listening_detail = detail,
+        /* A worker's drain: the delay, the in-flight timeout, then a
+         * margin for closing the log and the models. */
+        .stop_grace_s = p->drain_delay + p->drain_timeout + 15,
+        .close_in_child = fds,
+        .n_close_in_child = n_fds,
+    };
+    rc = axle_workers_run(&wo);
+out:
+    for (int i = 0; i < n_fds; i++)
+        close(fds[i]);
+    free(p->worker_metrics_port);
+    p->worker_metrics_port = NULL;
+    return rc;
 }

@@ -11,6 +11,7 @@
  * model or version, a failed request, a truncated output) leaves the index
  * as it was, so the rerun answers 404 as before.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -184,8 +185,23 @@ static void *join_main(void *arg)
     char *payload;
     size_t len;
     struct axle_err err;
-    enum axle_status st = predlog_lookup(j->s->log_dir, j->id, j->id_len,
-                                         FEEDBACK_LOG_SCAN_BYTES, &payload, &len, &err);
+    enum axle_status st;
+    if (j->s->log_workers > 0) {
+        /* Under --workers the prediction may have been answered by any
+         * worker: each writes its own directory, so read them all until
+         * one holds the id. */
+        st = AXLE_NOT_FOUND;
+        payload = NULL;
+        for (int k = 1; k <= j->s->log_workers && !payload; k++) {
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof(dir), "%s/worker-%d", j->s->log_dir, k);
+            st = predlog_lookup(dir, j->id, j->id_len, FEEDBACK_LOG_SCAN_BYTES, &payload, &len,
+                                &err);
+        }
+    } else {
+        st = predlog_lookup(j->s->log_dir, j->id, j->id_len, FEEDBACK_LOG_SCAN_BYTES, &payload,
+                            &len, &err);
+    }
     if (payload) {
         remember_record(j, payload, len, st == AXLE_ABORTED);
         free(payload);

@@ -43,6 +43,7 @@ struct server {
     /* Prediction log (--prediction-log; NULL: off). */
     struct predlog *predlog;
     const char *log_dir;         /* --prediction-log; feedback joins read it */
+    int log_workers;             /* N under --workers N: joins read log_dir/worker-1..N */
     int log_sync;                /* --log-durability sync */
     double log_sample_rate;      /* 0..1 */
     size_t log_max_tensor_bytes; /* JSON text per logged tensor; 0: 64 KiB */
