@@ -673,11 +673,11 @@ static int serve_run(struct plan *p, const struct axle_worker *w)
         return AXLE_EXIT_FAIL;
     }
     char detail[160];
-    if (!w) {
-        snprintf(detail, sizeof(detail), "http://%s:%d threads=%d control=%s", host,
-                 http_server_port(s->http), n_threads, p->control);
-        serve_log("listening", NULL, NULL, detail);
-    }
+    snprintf(detail, sizeof(detail), "http://%s:%d threads=%d control=%s", host,
+             http_server_port(s->http), n_threads, p->control);
+    /* A worker's own line has another name: "listening" comes once, from
+     * the supervisor, when every worker listens. */
+    serve_log(w ? "worker_listening" : "listening", NULL, NULL, detail);
     int metrics_port = w ? (p->worker_metrics_port ? p->worker_metrics_port[w->id - 1] : -1)
                          : p->metrics_port;
     if (metrics_port >= 0) {

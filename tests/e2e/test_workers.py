@@ -206,6 +206,12 @@ def test_two_workers_each_listen_and_both_answer(repo, tmp_path):
         assert len(listening) == 1 and "worker" not in listening[0], listening
         assert listening[0]["detail"].startswith("http://127.0.0.1:%d " % s.port)
         assert "workers=2" in listening[0]["detail"]
+        # ... written only once both workers listen.
+        log = s.log()
+        at = log.index(listening[0])
+        mine = [i for i, e in enumerate(log) if e.get("event") == "worker_listening"]
+        assert sorted(log[i]["worker"] for i in mine) == [1, 2]
+        assert all(i < at for i in mine), log
         assert len([e for e in s.events("ready") if "model" not in e and "worker" not in e]) == 1
         kids = s.workers()
         assert len(kids) == 2 and sorted(kids) == sorted([s.worker_pid(1), s.worker_pid(2)])
