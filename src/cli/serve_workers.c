@@ -504,7 +504,12 @@ int axle_workers_run(const struct axle_workers_opts *o)
         return child_rc; /* a worker, done */
     close(S.sigfd);
     free(S.slots);
-    if (!S.stopped_logged)
-        serve_log("stopped", NULL, NULL, S.rc ? "exit status 1" : NULL);
+    if (!S.stopped_logged && S.rc == 0) {
+        serve_log("stopped", NULL, NULL, NULL);
+    } else if (!S.stopped_logged) {
+        char detail[32];
+        snprintf(detail, sizeof(detail), "exit status %d", S.rc);
+        serve_log("stopped", NULL, NULL, detail);
+    }
     return S.rc;
 }

@@ -289,6 +289,24 @@ def test_missing_repository_with_workers_exits_2(tmp_path):
     assert "worker_started" not in p.stderr
 
 
+def test_worker_failing_its_first_start_fails_the_server(repo, tmp_path):
+    # Worker 2's log directory holds a directory where a segment should be:
+    # its recovery refuses it (exit 2) before its listener opens. Worker 1
+    # is drained and the server exits with worker 2's status.
+    logdir = tmp_path / "log"
+    (logdir / "worker-2" / "predlog-00000000000000000001.log").mkdir(parents=True)
+    p = run_axle("serve", repo, "--http-port", 0, "--allow-root", "--drain-delay", "0.2",
+                 "--workers", 2, "--prediction-log", logdir)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert "worker 2: prediction log recovery" in p.stderr
+    events = [json.loads(ln) for ln in p.stderr.splitlines() if ln.startswith("{")]
+    names = [e["event"] for e in events]
+    assert "worker_failed" in names and "listening" not in names, names
+    w1 = [e for e in events if e.get("worker") == 1]
+    assert w1 and w1[-1]["event"] == "stopped", w1
+    assert events[-1] == {**events[-1], "event": "stopped", "detail": "exit status 2"}
+
+
 # --------------------------------------------------------------------------
 # A worker dies
 # --------------------------------------------------------------------------
