@@ -927,7 +927,7 @@ int serve_admit(void *ctx, int method, const char *url, int64_t content_length,
     if (method != HTTP_POST ||
         (strncmp(url, "/v2/models/", 11) != 0 && strncmp(url, "/v1/models/", 11) != 0))
         return 0;
-    int v1 = url[1] == '1';
+    int v1 = url[2] == '1'; /* "/v1/models/" */
     const char *name = url + 11;
     size_t n = strcspn(name, "/:?#");
     if (n == 0 || n > REPO_MAX_NAME || memchr(name, '%', n))

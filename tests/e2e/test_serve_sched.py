@@ -311,6 +311,17 @@ def test_queue_full_is_refused_at_the_head(repo):
         # V1 is admitted the same way.
         r = srv.post("/v1/models/scale:predict", json.dumps({"instances": [[1.0, 2.0]]}).encode())
         assert r.status == 503 and r.error == "queue full"
+        # ... at the head too, before its body is read.
+        s = connect(srv.port)
+        try:
+            s.sendall(b"POST /v1/models/scale:predict HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n")
+            data, closed, _ = recv_all(s, timeout=10, until_responses=1)
+            resps = parse_responses(data)
+            assert [r.status for r in resps] == [503] and not closed, (resps, closed)
+            assert resps[0].error == "queue full"
+        finally:
+            s.close()
         resume(srv)
         assert all(r.status == 200 for r in a.join())
         # Nothing of the refused requests reached the model.
