@@ -46,7 +46,7 @@ struct opt {
 
 enum {
     O_HOST, O_HTTP_PORT, O_THREADS, O_INTRA, O_CONTROL, O_POLL, O_MGMT_TOKEN, O_INFER_TOKEN,
-    O_MAX_BODY, O_DRAIN_TIMEOUT, O_DRAIN_DELAY, O_ACCESS_LOG, O_MODEL_NAME, O_MODEL_DIR,
+    O_MAX_BODY, O_DRAIN_TIMEOUT, O_DRAIN_DELAY, O_DRAIN_REFUSE, O_ACCESS_LOG, O_MODEL_NAME, O_MODEL_DIR,
     O_GRPC_PORT, O_HEADER_TIMEOUT, O_BODY_TIMEOUT, O_IDLE_TIMEOUT, O_MAX_CONNS,
     O_MAX_MODEL_BYTES, O_MAX_BATCH, O_DYNAMIC, O_DELAY, O_PREFERRED, O_INSTANCES,
     O_MAX_QUEUE, O_QUEUE_TIMEOUT, O_PRIORITY_LEVELS, O_REQUEST_TIMEOUT, O_INLINE,
@@ -67,6 +67,7 @@ static struct opt opts[N_OPTS] = {
     [O_MAX_BODY] = {"max-body-bytes", 1, NULL, "request body limit, raw and decompressed (default 67108864)", NULL},
     [O_DRAIN_TIMEOUT] = {"drain-timeout", 1, NULL, "seconds for in-flight requests after the listener closes (default 20)", NULL},
     [O_DRAIN_DELAY] = {"drain-delay", 1, NULL, "seconds the listener stays open after SIGTERM (default 5)", NULL},
+    [O_DRAIN_REFUSE] = {"drain-refuse", 0, NULL, "after SIGTERM answer new inference requests 503 at once (for proxies that retry on 503, not readiness)", NULL},
     [O_ACCESS_LOG] = {"access-log", 1, NULL, "JSON access log: a file, or - for stderr (default off)", NULL},
     [O_MODEL_NAME] = {"model-name", 1, "MODEL_NAME", "name for a single served model file (KServe)", NULL},
     [O_MODEL_DIR] = {"model-dir", 1, NULL, "model file or repository (KServe; same as PATH)", NULL},
@@ -454,6 +455,7 @@ int axle_cmd_serve(int argc, char **argv)
     s->request_timeout_ns = (uint64_t)(request_timeout * 1e9);
     s->repo.mem_budget = budget > 0 ? (int64_t)budget : default_memory_budget();
     s->test_hooks = opts[O_TEST_HOOKS].value != NULL;
+    s->drain_refuse = opts[O_DRAIN_REFUSE].value != NULL;
 
     struct repo *r = &s->repo;
     r->control = CONTROL_NONE;

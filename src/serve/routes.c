@@ -950,6 +950,12 @@ int serve_admit(void *ctx, int method, const char *url, int64_t content_length,
     if (!(v1 ? tail == 8 && strncmp(rest, ":predict", 8) == 0
              : tail == 6 && strncmp(rest, "/infer", 6) == 0))
         return 0;
+    if (s->drain_refuse && atomic_load(&s->draining)) {
+        /* --drain-refuse: a proxy that retries on 503 moves the request
+         * to another replica; it never ran here. */
+        *msg = "shutting down";
+        return 503;
+    }
     struct model_version *v;
     if (repo_acquire(&s->repo, model, ver, &v, NULL) != AXLE_OK)
         return 0;

@@ -26,6 +26,7 @@ struct server {
     struct http_server *http;
     struct http_limits limits;
     atomic_int draining;
+    int drain_refuse;            /* --drain-refuse: inference answers 503 once draining */
     int have_mgmt_token;
     unsigned char mgmt_token_hash[32];
     int have_infer_token;

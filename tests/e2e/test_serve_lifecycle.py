@@ -224,6 +224,38 @@ def test_sigterm_under_load_zero_failed(tmp_path):
         s.kill()
 
 
+def test_drain_refuse_answers_new_inference_503_and_finishes_in_flight(tmp_path):
+    repo = tmp_path / "repo"
+    put_model(repo, "slow", 1, slow_model(n_layers=64, width=SLOW_W))
+    put_model(repo, "iris", 1, IRIS_ONNX)
+    s = Server(repo, "--drain-refuse", "--intra-op-threads", "1", drain_delay=2 * SLOW,
+               threads=2, tmpdir=str(tmp_path))
+    try:
+        assert s.post("/v2/models/iris/infer", BODY).status == 200
+        # A slow request in flight when the signal comes still gets its 200.
+        c = connect(s.port)
+        c.sendall(http_req_bytes("POST", "/v2/models/slow/infer", slow_body(),
+                                 {"Content-Type": "application/json"}))
+        time.sleep(0.05)
+        s.signal(signal.SIGTERM)
+        s.wait_log(lambda e: e.get("event") == "draining")
+        r = s.post("/v2/models/iris/infer", BODY)
+        assert r.status == 503 and r.error == "shutting down"
+        assert r.header("retry-after") == "1"
+        r = s.post("/v1/models/iris:predict", {"instances": X.tolist()})
+        assert r.status == 503 and r.error == "shutting down"
+        assert s.get("/v2/health/live").status == 200
+        assert s.get("/v2/health/ready").status == 503
+        assert s.get("/v2/models/iris").status == 200  # metadata is still served
+        raw, _, _ = recv_all(c, 30, until_responses=1)
+        c.close()
+        assert parse_responses(raw)[0].status == 200
+        assert s.wait(20) == 0
+        s.check_sanitizers()
+    finally:
+        s.kill()
+
+
 def test_sigterm_with_idle_connections_exits_promptly(repo, tmp_path):
     s = Server(repo, "--drain-timeout", "20", drain_delay=0.2, tmpdir=str(tmp_path))
     conns = []
