@@ -186,24 +186,33 @@ static void *join_main(void *arg)
     size_t len;
     struct axle_err err;
     enum axle_status st;
+    int dup = 0;
     if (j->s->log_workers > 0) {
-        /* Under --workers the prediction may have been answered by any
-         * worker: each writes its own directory, so read them all until
-         * one holds the id. */
-        st = AXLE_NOT_FOUND;
+        /* Under --workers any worker may have answered the prediction, and
+         * any may have taken an earlier label for it: each writes its own
+         * directory, so read them all. */
         payload = NULL;
-        for (int k = 1; k <= j->s->log_workers && !payload; k++) {
+        for (int k = 1; k <= j->s->log_workers; k++) {
             char dir[PATH_MAX];
+            char *p = NULL;
+            size_t n = 0;
             snprintf(dir, sizeof(dir), "%s/worker-%d", j->s->log_dir, k);
-            st = predlog_lookup(dir, j->id, j->id_len, FEEDBACK_LOG_SCAN_BYTES, &payload, &len,
-                                &err);
+            st = predlog_lookup(dir, j->id, j->id_len, FEEDBACK_LOG_SCAN_BYTES, &p, &n, &err);
+            dup |= st == AXLE_ABORTED;
+            if (p && !payload) {
+                payload = p;
+                len = n;
+            } else {
+                free(p);
+            }
         }
     } else {
         st = predlog_lookup(j->s->log_dir, j->id, j->id_len, FEEDBACK_LOG_SCAN_BYTES, &payload,
                             &len, &err);
+        dup = st == AXLE_ABORTED;
     }
     if (payload) {
-        remember_record(j, payload, len, st == AXLE_ABORTED);
+        remember_record(j, payload, len, dup);
         free(payload);
     }
     http_deferred_resume(dfr);

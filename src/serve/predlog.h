@@ -137,7 +137,9 @@ enum axle_status predlog_read_file(int dirfd, const char *name, uint64_t max_byt
 /* The newest PREDICTION record whose "request_id" is id, searching the
  * segments of dir from newest to oldest, reading at most max_bytes.
  * *payload is malloc'd and NUL-terminated. AXLE_NOT_FOUND when absent;
- * AXLE_ABORTED (with the record) when a FEEDBACK record for id is newer. */
+ * AXLE_ABORTED (with the record) when a FEEDBACK record for id is newer,
+ * and AXLE_ABORTED with *payload NULL when dir holds a FEEDBACK record for
+ * id but no PREDICTION (one directory of several, under --workers). */
 enum axle_status predlog_lookup(const char *dir, const char *id, size_t id_len,
                                 uint64_t max_bytes, char **payload, size_t *len,
                                 struct axle_err *err);

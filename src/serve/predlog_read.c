@@ -401,5 +401,7 @@ enum axle_status predlog_lookup(const char *dir, const char *id, size_t id_len,
     close(dfd);
     if (st != AXLE_OK)
         return st;
+    if (fb_newer) /* labelled here; its prediction is in another directory, or gone */
+        return axle_err_set(err, AXLE_ABORTED, "feedback already recorded");
     return axle_err_set(err, AXLE_NOT_FOUND, "unknown request id");
 }

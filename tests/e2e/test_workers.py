@@ -605,3 +605,25 @@ def test_sighup_reaches_every_worker_and_logs_are_per_worker(repo, tmp_path):
         assert len(preds) == counts[k]
         total += len(preds)
     assert total == n
+
+
+def test_feedback_finds_its_prediction_on_any_worker_through_the_log(repo, tmp_path):
+    """Each worker logs to its own directory; feedback that reaches a worker
+    which did not answer the prediction is joined from the other's log
+    (without the join, about half of these labels would be 404)."""
+    logdir = tmp_path / "log"
+    logdir.mkdir()
+    n = 24
+    with Workers(repo, 2, "--prediction-log", logdir, "--metrics-port", 0,
+                 tmpdir=str(tmp_path)) as s:
+        for i in range(n):  # a new connection each: the kernel spreads them
+            r = s.post(IRIS_PATH, v2_json([iris_input(X[:1])], id="w-%d" % i))
+            assert r.status == 200, r.body
+        counts = dict(successes(p) for p in s.metrics_ports().values())
+        assert sorted(counts) == [1, 2] and min(counts.values()) > 0, counts
+        time.sleep(0.5)  # past the writer's batch: the records are in the files
+        for i in range(n):
+            r = s.post("/v2/models/iris/feedback", json.dumps({"id": "w-%d" % i, "label": 0}))
+            assert r.status == 202 and r.json() == {"accepted": 1}, (i, r.status, r.body)
+        r = s.post("/v2/models/iris/feedback", json.dumps({"id": "w-none", "label": 0}))
+        assert (r.status, r.error) == (404, "unknown request id")
