@@ -37,7 +37,7 @@ APT_PACKAGES=(
   python3-sklearn python3-protobuf python3-packaging
   python3-pytest python3-requests python3-yaml
   hyperfine time
-  nginx wrk python3-fastapi python3-uvicorn curl
+  nginx iproute2 wrk python3-fastapi python3-uvicorn curl
   prometheus python3-prometheus-client chromium
   skopeo umoci podman runc crun uidmap
 )
