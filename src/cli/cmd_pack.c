@@ -17,9 +17,10 @@
  * 0.0.0.0`, user 65532, port 8080 exposed.
  *
  * Every model is loaded by the engine before anything is written: an image
- * never ships a model axle cannot serve. The layer tar is written first
- * (sha256 of it is the diff_id), then gzip'ed for the OCI layout (sha256
- * of that is the blob digest); the docker-archive keeps it uncompressed.
+ * never ships a model axle cannot serve. The layer tar is streamed once:
+ * its sha256 is the diff_id, and for the OCI layout it goes straight into
+ * the parallel gzip writer (pack_gzip.c; sha256 of its output is the blob
+ * digest); the docker-archive keeps it uncompressed.
  * Tar entries are sorted, owned by 0:0 and dated --created (default
  * 1970-01-01T00:00:00Z), and gzip carries no name or time, so the same
  * inputs give the same digest.
@@ -43,6 +44,7 @@
 #include <zlib.h>
 
 #include "cli/cli.h"
+#include "cli/pack_gzip.h"
 #include "serve/buf.h"
 #include "serve/json.h"
 #include "serve/repo.h"
@@ -425,6 +427,8 @@ struct out {
     EVP_MD_CTX *md;
     int64_t bytes;
     int err;
+    struct pgz *z;      /* set: the bytes go to the gzip writer, not f */
+    enum pgz_mode mode; /* how the gzip writer compresses them */
 };
 
 static void out_init(struct out *o, FILE *f)
@@ -437,7 +441,9 @@ static void out_init(struct out *o, FILE *f)
 
 static void out_write(struct out *o, const void *p, size_t n)
 {
-    if (n && fwrite(p, 1, n, o->f) != n)
+    if (o->z)
+        pgz_write(o->z, p, n, o->mode);
+    else if (n && fwrite(p, 1, n, o->f) != n)
         o->err = 1;
     EVP_DigestUpdate(o->md, p, n);
     o->bytes += (int64_t)n;
@@ -539,13 +545,21 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
 }
 
-/* The layer as an uncompressed tar into f; diff_id out. */
-static int write_layer(struct pack *p, FILE *f, char diff_id[65])
+/* The layer as a tar, into f uncompressed or (z set) into the gzip
+ * writer; diff_id (sha256 of the tar) out. Past 64 MiB of content the
+ * gzip trades size for time: model files (mostly float weights, where
+ * Huffman coding alone compresses as well as LZ77 does) go Huffman-only,
+ * the rest level 1; below it everything is level 6. */
+static int write_layer(struct pack *p, FILE *f, struct pgz *z, char diff_id[65])
 {
     struct out o;
     out_init(&o, f);
+    o.z = z;
+    int big = p->total > (64ll << 20);
+    enum pgz_mode other = big ? PGZ_FAST : PGZ_BEST;
     for (int i = 0; i < p->n; i++) {
         struct entry *e = &p->e[i];
+        o.mode = other;
         if (tar_header(&o, e->name, e->is_dir ? 0 : e->size, e->mode, e->is_dir, p->created) != 0) {
             fprintf(stderr, "axle pack: path too long for the image: %s\n", e->name);
             return -1;
@@ -556,10 +570,12 @@ static int write_layer(struct pack *p, FILE *f, char diff_id[65])
             out_write(&o, e->content, e->content_len);
         } else {
             int64_t before = o.bytes;
+            o.mode = big && e->sha256[0] ? PGZ_HUFFMAN : other;
             if (tar_file_from(p, &o, e->src) != 0 || o.bytes - before != e->size) {
                 fprintf(stderr, "axle pack: %s: read failed or the file changed\n", e->src);
                 return -1;
             }
+            o.mode = other;
         }
         tar_pad(&o, e->size);
     }
@@ -567,37 +583,6 @@ static int write_layer(struct pack *p, FILE *f, char diff_id[65])
     out_write(&o, zero, sizeof(zero));
     out_digest(&o, diff_id);
     return o.err ? -1 : 0;
-}
-
-/* gzip src (from its start) into dst; digest of the compressed bytes. */
-static int gzip_file(FILE *src, FILE *dst, int level, char digest[65], int64_t *size)
-{
-    z_stream z;
-    memset(&z, 0, sizeof(z));
-    /* windowBits 15 + 16: a gzip wrapper with no name and time 0. */
-    if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return -1;
-    struct out o;
-    out_init(&o, dst);
-    static unsigned char in[1 << 20], outb[1 << 20];
-    int flush = Z_NO_FLUSH, zr = Z_OK;
-    rewind(src);
-    do {
-        size_t n = fread(in, 1, sizeof(in), src);
-        flush = n < sizeof(in) ? Z_FINISH : Z_NO_FLUSH;
-        z.next_in = in;
-        z.avail_in = (uInt)n;
-        do {
-            z.next_out = outb;
-            z.avail_out = sizeof(outb);
-            zr = deflate(&z, flush);
-            out_write(&o, outb, sizeof(outb) - z.avail_out);
-        } while (z.avail_out == 0);
-    } while (flush != Z_FINISH);
-    deflateEnd(&z);
-    out_digest(&o, digest);
-    *size = o.bytes;
-    return o.err || zr != Z_STREAM_END ? -1 : 0;
 }
 
 static int copy_into(struct out *o, FILE *src)
@@ -871,16 +856,23 @@ int axle_cmd_pack(int argc, char **argv)
     char diff_id[65], digest[65];
     int64_t gz_size = 0;
     int rc = 1;
-    if (write_layer(&p, layer, diff_id) != 0 || fflush(layer) != 0)
-        goto out;
-    progress(&p, 1);
-    /* Level 6 where axle and its libraries dominate; past 64 MiB of
-     * (mostly incompressible) weights, level 1: 4x faster, nearly as small. */
-    int level = p.total > (64ll << 20) ? 1 : 6;
-    if (!docker && gzip_file(layer, gz, level, digest, &gz_size) != 0) {
-        fprintf(stderr, "axle pack: compressing the layer failed\n");
-        goto out;
+    if (docker) {
+        if (write_layer(&p, layer, NULL, diff_id) != 0 || fflush(layer) != 0)
+            goto out;
+    } else {
+        struct pgz *z = pgz_open(gz, pgz_threads());
+        if (!z) {
+            fprintf(stderr, "axle pack: no memory for the compressor\n");
+            goto out;
+        }
+        int lr = write_layer(&p, NULL, z, diff_id);
+        if (pgz_close(z, digest, &gz_size) != 0 || lr != 0 || fflush(gz) != 0) {
+            if (lr == 0)
+                fprintf(stderr, "axle pack: compressing the layer failed: %s\n", strerror(errno));
+            goto out;
+        }
     }
+    progress(&p, 1);
 
     char when[32];
     iso_time(p.created, when);
