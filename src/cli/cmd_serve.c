@@ -557,6 +557,14 @@ int axle_cmd_serve(int argc, char **argv)
         fprintf(stderr, "axle serve: %s\n", err.msg);
         return AXLE_EXIT_USAGE;
     }
+    /* With --model-control none nothing can ever be added: an empty
+     * repository would report ready while serving nothing. */
+    if (r->control == CONTROL_NONE && !r->single_file && r->n_models == 0) {
+        fprintf(stderr, "axle serve: no models in %s (a repository holds "
+                        "MODEL/VERSION/model.onnx; to serve one file, name the file)\n",
+                r->root);
+        return AXLE_EXIT_USAGE;
+    }
 
 
     struct plan *p = &g_plan;

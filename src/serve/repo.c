@@ -1315,7 +1315,19 @@ enum axle_status repo_open(struct repo *r, struct axle_err *err)
         char p[PATH_MAX];
         snprintf(p, sizeof(p), "%s/%s", r->root, de->d_name);
         struct stat sb;
-        if (lstat(p, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        if (lstat(p, &sb) != 0)
+            continue;
+        if (S_ISREG(sb.st_mode)) {
+            /* A model file dropped at the top is a common slip: say where
+             * it belongs rather than ignore it silently. */
+            size_t n = strlen(de->d_name);
+            if (n > 5 && strcmp(de->d_name + n - 5, ".onnx") == 0)
+                log_event(r, "skipped", "-", 0,
+                          "a model file at the top of a repository is not served: "
+                          "move it to MODEL/1/model.onnx, or serve the file itself");
+            continue;
+        }
+        if (!S_ISDIR(sb.st_mode))
             continue;
         if (!repo_valid_model_name(de->d_name)) {
             log_event(r, "skipped", "-", 0, "directory name is not a valid model name");

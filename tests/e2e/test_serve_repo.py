@@ -500,3 +500,26 @@ def test_sigterm_during_api_load_drains(tmp_path):
         s.check_sanitizers()
     finally:
         s.kill()
+
+
+def test_repository_with_only_a_loose_model_file_is_refused_and_the_file_named(tmp_path):
+    # REPO/foo.onnx is not REPO/MODEL/VERSION/model.onnx: with nothing
+    # servable and no way to add a model later, serving nothing while
+    # reporting ready would be a silent failure.
+    import subprocess
+    from serve_util import AXLE
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(IRIS_ONNX, repo / "foo.onnx")
+    p = subprocess.run([AXLE, "serve", str(repo), "--http-port", "0", "--allow-root"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=30 * SLOW)
+    err = p.stderr.decode()
+    assert p.returncode == 2, err
+    assert "no models in" in err and "MODEL/VERSION/model.onnx" in err, err
+    assert "a model file at the top of a repository is not served" in err, err
+    # With polling an empty repository is legitimate: it starts, and a model
+    # put in place later is served.
+    with Server(repo, "--model-control", "poll", "--poll-interval", "0.2",
+                tmpdir=str(tmp_path), wait_ready=False) as s:
+        put_model(repo, "iris", 1, IRIS_ONNX)
+        wait_for(lambda: s.get("/v2/models/iris/ready").status == 200, what="iris ready")
