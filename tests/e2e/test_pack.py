@@ -1,4 +1,5 @@
-"""`axle pack` end to end: the image it writes is inspected with skopeo,
+"""`axle pack` end to end: the image it writes is inspected with skopeo, unpacked
+with umoci into a runtime bundle whose binary runs on the shipped libraries,
 loaded into podman and run; health and an inference against the running
 container succeed, for the OCI layout and the docker-archive; the same
 inputs and --created give the same digest; bad input exits 2 with a clear
@@ -82,6 +83,37 @@ def test_oci_image_labels_digests_and_contents(tmp_path):
     assert c["User"] == "65532:65532"
     assert c["Entrypoint"] == ["/usr/bin/axle", "serve", "/models", "--host", "0.0.0.0"]
     assert "8080/tcp" in c["ExposedPorts"]
+
+
+def test_umoci_unpacks_a_runtime_bundle_whose_binary_runs_on_its_own_libraries(tmp_path):
+    # umoci reads the OCI layout independently of skopeo and podman and
+    # builds the runtime bundle a runtime would run; the binary must start
+    # with only the loader and libraries the image carries.
+    out = tmp_path / "iris.tar"
+    pack(IRIS_DIR, "-t", "localhost/axle-test-iris:1", "-o", out)
+    lay = tmp_path / "layout"
+    lay.mkdir()
+    with tarfile.open(out) as t:
+        t.extractall(lay)
+    bundle = tmp_path / "bundle"
+    subprocess.run(["umoci", "unpack", "--rootless", "--image", "%s:1" % lay, str(bundle)],
+                   capture_output=True, check=True, timeout=120)
+    spec = json.loads((bundle / "config.json").read_text())
+    assert spec["process"]["user"]["uid"] == 65532
+    assert spec["process"]["args"] == ["/usr/bin/axle", "serve", "/models", "--host", "0.0.0.0"]
+    rootfs = bundle / "rootfs"
+    assert (rootfs / "models" / "iris" / "1" / "model.onnx").read_bytes() == \
+        open(os.path.join(IRIS_DIR, "1", "model.onnx"), "rb").read()
+    loader = next((rootfs / "lib64").glob("ld-linux*"))
+    base = [str(loader), "--inhibit-cache", "--library-path", str(rootfs / "lib" / "axle")]
+    ldd = subprocess.run(base + ["--list", str(rootfs / "usr" / "bin" / "axle")],
+                         capture_output=True, text=True, check=True, timeout=30,
+                         env={}).stdout
+    resolved = [ln.split("=>")[1].split("(")[0].strip() for ln in ldd.splitlines() if "=>" in ln]
+    assert resolved and all(r.startswith(str(rootfs)) for r in resolved), ldd
+    v = subprocess.run(base + [str(rootfs / "usr" / "bin" / "axle"), "--version"],
+                       capture_output=True, text=True, timeout=30, env={})
+    assert v.returncode == 0 and v.stdout.startswith("axle "), (v.returncode, v.stderr)
 
 
 def test_same_inputs_give_the_same_digest(tmp_path):
