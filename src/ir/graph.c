@@ -40,6 +40,8 @@ void axle_attr_dispose(struct axle_attr *a)
         for (int i = 0; i < a->n; i++)
             axle_graph_free(a->graphs[i]);
     axle_free(a->graphs);
+    if (a->opaque != NULL && a->opaque_free != NULL)
+        a->opaque_free(a->opaque);
 }
 
 void axle_graph_free(struct axle_graph *g)

@@ -30,6 +30,9 @@ enum axle_attr_type {
     AXLE_ATTR_STRINGS = 8,
     AXLE_ATTR_TENSORS = 9,
     AXLE_ATTR_GRAPHS = 10,
+    /* Not from any file format: an object an importer built in memory
+     * (a compiled tree ensemble), freed with the graph by opaque_free. */
+    AXLE_ATTR_OPAQUE = 100,
 };
 
 struct axle_attr {
@@ -47,6 +50,8 @@ struct axle_attr {
     char **strings;
     struct axle_tensor **tensors;
     struct axle_graph **graphs;
+    void *opaque;
+    void (*opaque_free)(void *opaque);
 };
 
 struct axle_value {
