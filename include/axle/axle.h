@@ -83,6 +83,11 @@ enum axle_status axle_model_input(const struct axle_model *m, int i,
 enum axle_status axle_model_output(const struct axle_model *m, int i,
                                    struct axle_io_info *out);
 /* Index of the input/output with that name, or -1. */
+/* The file format the model came from: "onnx", "xgboost", "lightgbm". */
+const char *axle_model_format(const struct axle_model *m);
+/* The OIP / KServe platform name for that format ("onnx_onnxv1",
+ * "xgboost_json", "lightgbm_text"). */
+const char *axle_model_platform(const struct axle_model *m);
 int axle_model_input_index(const struct axle_model *m, const char *name);
 int axle_model_output_index(const struct axle_model *m, const char *name);
 

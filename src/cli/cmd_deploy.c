@@ -466,10 +466,8 @@ static int load_models(struct deploy *d, const char *path, const struct stat *sb
         if (dot && dot != single_name)
             *dot = 0;
     } else if (S_ISDIR(sb->st_mode)) {
-        struct stat msb;
         char probe[PATH_MAX];
-        snprintf(probe, sizeof(probe), "%s/model.onnx", path);
-        if (stat(probe, &msb) == 0 && S_ISREG(msb.st_mode)) {
+        if (repo_find_model_file(path, probe, sizeof(probe))) {
             snprintf(single_path, sizeof(single_path), "%s", probe);
             snprintf(single_name, sizeof(single_name), "model");
         }
@@ -805,6 +803,16 @@ static void emit_serving_runtime(struct axle_yaml *y, const struct deploy *d)
     axle_yaml_map(y, NULL);
     axle_yaml_str(y, "name", "onnx");
     axle_yaml_str(y, "version", "1");
+    axle_yaml_bool(y, "autoSelect", 0);
+    axle_yaml_end(y);
+    axle_yaml_map(y, NULL);
+    axle_yaml_str(y, "name", "xgboost");
+    axle_yaml_str(y, "version", "1");
+    axle_yaml_bool(y, "autoSelect", 0);
+    axle_yaml_end(y);
+    axle_yaml_map(y, NULL);
+    axle_yaml_str(y, "name", "lightgbm");
+    axle_yaml_str(y, "version", "4");
     axle_yaml_bool(y, "autoSelect", 0);
     axle_yaml_end(y);
     axle_yaml_map(y, NULL);

@@ -383,7 +383,9 @@ static int validate(struct pack *p, const char *path, const char *single_name,
             json_put_cstr(b, m->name);
             buf_puts(b, ",\"version\":");
             json_put_cstr(b, v->version_str);
-            buf_puts(b, ",\"platform\":\"onnx\",\"inputs\":[");
+            buf_puts(b, ",\"platform\":");
+            json_put_cstr(b, axle_model_format(v->engine));
+            buf_puts(b, ",\"inputs\":[");
             for (int j = 0; j < v->n_inputs; j++) {
                 if (j)
                     buf_putc(b, ',');
@@ -756,7 +758,13 @@ int axle_cmd_pack(int argc, char **argv)
             if (st.st_size > MODEL_FILE_MAX)
                 return bad("%s: larger than 4 GiB", path);
             char name[PATH_MAX];
-            snprintf(name, sizeof(name), "models/%s/1/model.onnx", nm);
+            /* the file keeps its format's name (model.onnx, model.json...) */
+            const char *ext = strrchr(base ? base + 1 : path, '.');
+            const char *file = repo_model_files[0];
+            for (int i = 0; ext && repo_model_files[i]; i++)
+                if (strcmp(strrchr(repo_model_files[i], '.'), ext) == 0)
+                    file = repo_model_files[i];
+            snprintf(name, sizeof(name), "models/%s/1/%s", nm, file);
             if (add(&p, name) && p.e[p.n - 1].src)
                 return bad("model '%s' is given twice", nm);
             p.n--;

@@ -528,8 +528,7 @@ int axle_cmd_serve(int argc, char **argv)
             *dot = 0;
     } else {
         char probe[PATH_MAX];
-        snprintf(probe, sizeof(probe), "%s/model.onnx", path);
-        if (stat(probe, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        if (repo_find_model_file(path, probe, sizeof(probe))) {
             snprintf(single_path, sizeof(single_path), "%s", probe);
             snprintf(single_name, sizeof(single_name), "model");
         }

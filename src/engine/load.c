@@ -169,6 +169,16 @@ static enum axle_status finish(struct axle_ir_model *ir,
     return AXLE_OK;
 }
 
+/* Native tree formats (import/xgboost, import/lightgbm). */
+bool axle_xgboost_sniff(const uint8_t *buf, size_t len) __attribute__((weak));
+enum axle_status axle_xgboost_import(const uint8_t *buf, size_t len,
+                                     struct axle_ir_model **out,
+                                     struct axle_err *err) __attribute__((weak));
+bool axle_lightgbm_sniff(const uint8_t *buf, size_t len) __attribute__((weak));
+enum axle_status axle_lightgbm_import(const uint8_t *buf, size_t len,
+                                      struct axle_ir_model **out,
+                                      struct axle_err *err) __attribute__((weak));
+
 static enum axle_status import_bytes(const uint8_t *buf, size_t len,
                                      int dirfd,
                                      const struct axle_load_opts *opts,
@@ -182,7 +192,13 @@ static enum axle_status import_bytes(const uint8_t *buf, size_t len,
     struct axle_ir_model *ir = NULL;
     enum axle_status st;
 
-    st = axle_onnx_import(buf, len, &oo, &ir, err);
+    /* The format is read from the bytes, not the file name. */
+    if (axle_xgboost_sniff && axle_xgboost_sniff(buf, len))
+        st = axle_xgboost_import(buf, len, &ir, err);
+    else if (axle_lightgbm_sniff && axle_lightgbm_sniff(buf, len))
+        st = axle_lightgbm_import(buf, len, &ir, err);
+    else
+        st = axle_onnx_import(buf, len, &oo, &ir, err);
     if (st != AXLE_OK)
         return st;
     return finish(ir, opts, out, err);
@@ -290,6 +306,21 @@ enum axle_status axle_model_output(const struct axle_model *m, int i,
         return AXLE_OUT_OF_RANGE;
     *out = m->outputs[i];
     return AXLE_OK;
+}
+
+const char *axle_model_format(const struct axle_model *m)
+{
+    return m->ir->format ? m->ir->format : "onnx";
+}
+
+const char *axle_model_platform(const struct axle_model *m)
+{
+    const char *f = axle_model_format(m);
+    if (strcmp(f, "xgboost") == 0)
+        return "xgboost_json";
+    if (strcmp(f, "lightgbm") == 0)
+        return "lightgbm_text";
+    return "onnx_onnxv1";
 }
 
 int axle_model_input_index(const struct axle_model *m, const char *name)

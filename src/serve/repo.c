@@ -22,7 +22,21 @@
 #include "serve/json.h"
 #include "serve/monitor.h"
 
-#define MODEL_FILE "model.onnx"
+const char *const repo_model_files[] = {"model.onnx", "model.json", "model.ubj",
+                                        "model.txt", NULL};
+
+const char *repo_find_model_file(const char *dir, char *out, size_t out_len)
+{
+    for (int i = 0; repo_model_files[i]; i++) {
+        struct stat sb;
+        if (snprintf(out, out_len, "%s/%s", dir, repo_model_files[i]) >= (int)out_len)
+            return NULL;
+        /* a symlink counts as present: the load then refuses it by name */
+        if (lstat(out, &sb) == 0 && !S_ISDIR(sb.st_mode))
+            return repo_model_files[i];
+    }
+    return NULL;
+}
 #define CONFIG_MAX_BYTES (1u << 20)
 
 const char *version_state_name(enum version_state s)
@@ -1038,11 +1052,9 @@ static int wanted_versions(struct repo *r, struct served_model *m, int64_t *out)
         int64_t v;
         if (!repo_parse_version(de->d_name, &v))
             continue;
-        char rel[PATH_MAX];
-        if (snprintf(rel, sizeof(rel), "%s/%s/%s", dir, de->d_name, MODEL_FILE) >= (int)sizeof(rel))
-            continue;
-        struct stat sb;
-        if (lstat(rel, &sb) != 0)
+        char vdir[PATH_MAX], rel[PATH_MAX];
+        if (snprintf(vdir, sizeof(vdir), "%s/%s", dir, de->d_name) >= (int)sizeof(vdir) ||
+            !repo_find_model_file(vdir, rel, sizeof(rel)))
             continue;
         all[n++] = v;
     }
@@ -1107,10 +1119,23 @@ static uint64_t file_sig(struct repo *r, const char *rel)
     return h | 1;
 }
 
+/* REPO-relative path of version ver's model file (model.onnx when none of
+ * the known names is present, so the load reports it missing). */
+static void version_file(struct repo *r, const struct served_model *m, int64_t ver,
+                         char *rel, size_t len)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    const char *name = NULL;
+    if (r->root && snprintf(dir, sizeof(dir), "%s/%s/%lld", r->root, m->name,
+                            (long long)ver) < (int)sizeof(dir))
+        name = repo_find_model_file(dir, path, sizeof(path));
+    snprintf(rel, len, "%s/%lld/%s", m->name, (long long)ver, name ? name : repo_model_files[0]);
+}
+
 static uint64_t version_sig(struct repo *r, const struct served_model *m, int64_t ver)
 {
     char rel[PATH_MAX];
-    snprintf(rel, sizeof(rel), "%s/%lld/%s", m->name, (long long)ver, MODEL_FILE);
+    version_file(r, m, ver, rel, sizeof(rel));
     return file_sig(r, rel);
 }
 
@@ -1191,7 +1216,7 @@ static enum axle_status sync_model(struct repo *r, struct served_model *m, int f
     enum axle_status result = AXLE_OK;
     for (int i = 0; i < n_load; i++) {
         char rel[PATH_MAX];
-        snprintf(rel, sizeof(rel), "%s/%lld/%s", m->name, (long long)to_load[i], MODEL_FILE);
+        version_file(r, m, to_load[i], rel, sizeof(rel));
         struct axle_err lerr;
         log_event(r, "loading", m->name, to_load[i], NULL);
         struct model_version *v = NULL;

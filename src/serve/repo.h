@@ -260,6 +260,13 @@ int repo_ready(struct repo *r);
 void repo_foreach(struct repo *r, void (*fn)(void *arg, struct served_model *m), void *arg);
 
 /* Names (SECURITY.md D10). */
+/* The model file names a version directory may hold, in the order they are
+ * looked for: ONNX, XGBoost JSON and UBJSON, LightGBM text. NULL-terminated. */
+extern const char *const repo_model_files[];
+/* The first of repo_model_files present in dir (any entry but a
+ * directory; symlinks are refused later, at load) (written
+ * to out as "dir/name"); NULL when there is none. */
+const char *repo_find_model_file(const char *dir, char *out, size_t out_len);
 int repo_valid_model_name(const char *s);
 int repo_parse_version(const char *s, int64_t *out);
 

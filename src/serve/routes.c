@@ -285,7 +285,9 @@ static void model_metadata(struct server *s, struct http_req *r, struct model_ve
     buf_puts(b, ",\"versions\":[");
     struct versions_arg a = {b, v->model->name, 0};
     repo_foreach(&s->repo, collect_versions, &a);
-    buf_puts(b, "],\"platform\":\"onnx_onnxv1\",\"inputs\":");
+    buf_puts(b, "],\"platform\":");
+    json_put_cstr(b, axle_model_platform(v->engine));
+    buf_puts(b, ",\"inputs\":");
     put_io_list(b, v->inputs, v->n_inputs);
     buf_puts(b, ",\"outputs\":");
     put_io_list(b, v->outputs, v->n_outputs);
