@@ -93,6 +93,10 @@ static enum axle_status read_header(struct lgb_reader *r, struct header *h,
                                 "truncated model: the text ends in the "
                                 "header (no 'Tree=' block, no 'end of "
                                 "trees' line)");
+        if (r->cut && !lgb_span_eq(*line, "end of trees"))
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                "truncated model: the text ends in the "
+                                "header");
         if (line->len == 0)
             continue;
         if (lgb_span_starts(*line, "Tree=") ||

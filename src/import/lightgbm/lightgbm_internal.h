@@ -26,6 +26,7 @@ struct lgb_reader {
     size_t pos;      /* offset of the next line */
     size_t line_off; /* offset of the line last returned */
     int64_t line_no; /* 1-based number of the line last returned */
+    bool cut;        /* the line last returned ends the text without a LF */
 };
 
 void lgb_reader_init(struct lgb_reader *r, const uint8_t *buf, size_t len);
@@ -52,6 +53,11 @@ bool lgb_parse_i64(struct lgb_span tok, int64_t *v);
 /* Plain decimal floating point ([-+]digits[.digits][e[-+]digits]); no hex,
  * no inf / nan; the value must be finite (1e400 is refused). */
 bool lgb_parse_f64(struct lgb_span tok, double *v);
+
+/* A split threshold: what lgb_parse_f64 takes, or [-+]inf / [-+]infinity
+ * (any case), which LightGBM 4.x writes for a split that sends every
+ * non-missing value one way. */
+bool lgb_parse_threshold(struct lgb_span tok, double *v);
 
 /* Copies up to 40 bytes of s into buf (>= 48 bytes) for an error message,
  * bytes outside printable ASCII as '?', "..." when cut. Returns buf. */

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/err.h"
 #include "import/lightgbm/lightgbm.h"
@@ -21,6 +22,7 @@ void lgb_reader_init(struct lgb_reader *r, const uint8_t *buf, size_t len)
     r->pos = 0;
     r->line_off = 0;
     r->line_no = 0;
+    r->cut = false;
 }
 
 enum axle_status lgb_next_line(struct lgb_reader *r, struct lgb_span *line,
@@ -51,6 +53,7 @@ enum axle_status lgb_next_line(struct lgb_reader *r, struct lgb_span *line,
                             "line %lld holds a NUL byte (not a text model)",
                             (long long)r->line_no);
     r->pos += n + (nl != NULL ? 1 : 0);
+    r->cut = nl == NULL;
     if (n > 0 && start[n - 1] == '\r')
         n--;
     line->p = start;
@@ -192,6 +195,24 @@ bool lgb_parse_f64(struct lgb_span tok, double *v)
         return false;
     *v = d;
     return true;
+}
+
+bool lgb_parse_threshold(struct lgb_span tok, double *v)
+{
+    struct lgb_span t = tok;
+    bool neg = false;
+
+    if (t.len > 0 && (t.p[0] == '-' || t.p[0] == '+')) {
+        neg = t.p[0] == '-';
+        t.p++;
+        t.len--;
+    }
+    if ((t.len == 3 && strncasecmp(t.p, "inf", 3) == 0) ||
+        (t.len == 8 && strncasecmp(t.p, "infinity", 8) == 0)) {
+        *v = neg ? -INFINITY : INFINITY;
+        return true;
+    }
+    return lgb_parse_f64(tok, v);
 }
 
 const char *lgb_show(struct lgb_span s, char *buf)

@@ -23,6 +23,7 @@
  * (each node one parent, all reachable from the root) before the forest
  * sees them.
  */
+#include <math.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -99,6 +100,10 @@ enum axle_status lgb_tree_read(struct lgb_reader *r, int32_t index,
         st = lgb_next_line(r, &line, eof, err);
         if (st != AXLE_OK || *eof)
             return st;
+        if (r->cut)
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                "truncated model: the text ends inside "
+                                "tree %d", index);
         if (line.len == 0 || lgb_span_starts(line, "Tree=") ||
             lgb_span_eq(line, "end of trees"))
             break;
@@ -231,14 +236,17 @@ static enum axle_status doubles(const struct lgb_tree *t, int fld, int64_t n,
                                 struct axle_err *err)
 {
     struct lgb_span rest = t->val[fld], tok;
+    bool inf_ok = fld == LGB_THRESHOLD;
     char show[48];
 
     for (int64_t i = 0; i < n && lgb_next_token(&rest, &tok); i++)
-        if (!lgb_parse_f64(tok, &out[i]))
+        if (inf_ok ? !lgb_parse_threshold(tok, &out[i])
+                   : !lgb_parse_f64(tok, &out[i]))
             return axle_err_set(err, AXLE_INVALID_ARGUMENT,
-                                "tree %d: %s[%lld] '%s' is not a finite "
+                                "tree %d: %s[%lld] '%s' is not a %s"
                                 "number", ti, field_names[fld],
-                                (long long)i, lgb_show(tok, show));
+                                (long long)i, lgb_show(tok, show),
+                                inf_ok ? "" : "finite ");
     return AXLE_OK;
 }
 
@@ -513,6 +521,22 @@ static enum axle_status parse_tree(struct lgb_tree_ctx *c,
     return AXLE_OK;
 }
 
+/* LightGBM's predictor reads an input with |x| <= kZeroThreshold (1e-35f)
+ * as 0.0: it leaves such values out of the row it builds
+ * (c_api.cpp RowPairFunctionFromDenseMatric), and absent means zero. For
+ * "x <= t" that matters only when t lies in [-kZ, kZ), which is where
+ * LightGBM puts the bin edge between negatives, zero and positives: there
+ * the float threshold that decides tiny inputs as 0 is used instead. */
+static double zero_band(double t)
+{
+    const float kz = 1e-35f;
+    if (t >= -(double)kz && t < 0)
+        return (double)nextafterf(-kz, -INFINITY); /* tiny -> right */
+    if (t >= 0 && t < (double)kz)
+        return (double)kz; /* tiny -> left */
+    return t;
+}
+
 /* Internal node i of the parsed tree as a forest node. */
 static enum axle_status split_node(const struct parsed *p, int64_t i,
                                    int64_t cat_base, int32_t ti,
@@ -542,7 +566,7 @@ static enum axle_status split_node(const struct parsed *p, int64_t i,
         return AXLE_OK;
     }
     nd->cond = AXLE_COND_LE;
-    nd->threshold = thr;
+    nd->threshold = zero_band(thr);
     switch ((dt >> 2) & 3) {
     case MISSING_NAN:
         nd->missing_yes = (dt & DT_DEFAULT_LEFT) != 0;
