@@ -244,6 +244,41 @@ static void threshold_is_compared_in_double(void **state)
     free(s);
 }
 
+static void tiny_inputs_are_read_as_zero(void **state)
+{
+    /* LightGBM 4.7's predictor drops |x| <= 1e-35f from the row, so they
+     * compare as 0.0 (expectations taken from lightgbm.Booster.predict). */
+    static const struct {
+        const char *t;
+        double want[7];
+    } cases[] = {
+        {"-1.0000000180025095e-35", {1, -1, 1, 1, 1, 1, 1}},
+        {"1.0000000180025095e-35", {-1, -1, -1, -1, -1, 1, -1}},
+        {"0", {-1, -1, -1, -1, -1, 1, -1}},
+        {"-5e-36", {1, -1, 1, 1, 1, 1, 1}},
+    };
+    const float xs[7] = {-1e-35f, -2e-35f, -1e-36f, 0, 1e-35f, 1.1e-35f, NAN};
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *tree = replace("Tree=0\nnum_leaves=2\nnum_cat=0\n"
+                             "split_feature=0\nthreshold=@T@\n"
+                             "decision_type=2\nleft_child=-1\n"
+                             "right_child=-2\nleaf_value=-1 1\n\n",
+                             "@T@", cases[i].t);
+        char *s = model_text(1, "regression", "", tree);
+        struct axle_ir_model *m = NULL;
+        struct axle_err err = {0};
+        assert_int_equal(import_str(s, &m, &err), AXLE_OK);
+        for (int j = 0; j < 7; j++)
+            if (predict1(model_forest(m), &xs[j]) != cases[i].want[j])
+                fail_msg("threshold %s, x=%g: got %g", cases[i].t, xs[j],
+                         predict1(model_forest(m), &xs[j]));
+        axle_ir_model_free(m);
+        free(s);
+        free(tree);
+    }
+}
+
 static void infinite_threshold_sends_all_values_left(void **state)
 {
     /* LightGBM 4 writes "inf" for a NaN-versus-the-rest split. */
@@ -1011,6 +1046,7 @@ int main(void)
         cmocka_unit_test(sniff_accepts_tree_line_only),
         cmocka_unit_test(numerical_missing_types_follow_lightgbm),
         cmocka_unit_test(threshold_is_compared_in_double),
+        cmocka_unit_test(tiny_inputs_are_read_as_zero),
         cmocka_unit_test(infinite_threshold_sends_all_values_left),
         cmocka_unit_test(categorical_set_goes_left_nan_and_negative_right),
         cmocka_unit_test(linear_leaves_fall_back_to_leaf_value_on_nan),

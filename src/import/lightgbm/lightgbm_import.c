@@ -22,6 +22,7 @@
 #include "import/lightgbm/lightgbm.h"
 #include "import/lightgbm/lightgbm_internal.h"
 #include "ir/model.h"
+#include "ir/op.h"
 #include "kernels/forest.h"
 
 bool axle_lightgbm_sniff(const uint8_t *buf, size_t len)
@@ -578,6 +579,10 @@ enum axle_status axle_lightgbm_import(const uint8_t *buf, size_t len,
     f = NULL; /* owned by the model now, or freed */
     if (st != AXLE_OK)
         goto out;
+    /* The wrapper may leave operator resolution to its callers (the ONNX
+     * importer resolves its own nodes); resolve the one node here. */
+    if (m->graph->n_nodes == 1 && m->graph->nodes[0].op == NULL)
+        m->graph->nodes[0].op = axle_op_find("ai.axle", "Forest");
     if ((st = add_meta(m, &h, err)) != AXLE_OK)
         goto out;
     *out = m;
