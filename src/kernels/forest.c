@@ -27,18 +27,12 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/pool.h"
+#include "base/cpu.h"
 #include "kernels/forest.h"
+#include "kernels/forest_internal.h"
 
 #define BLOCK 64
 #define ZERO_THRESHOLD 1e-35f
-
-union pslot {
-    struct {
-        float t;
-        uint32_t f; /* feature | missing-goes-high << 31 */
-    } n;
-    double v;
-};
 
 enum gkind {
     G_GE_F = 0, /* x >= t (float): true */
@@ -62,15 +56,6 @@ struct gnode {
     uint32_t cat_off, cat_words;
 };
 
-struct axle_forest_tree {
-    bool perfect;
-    int depth;
-    int32_t target;     /* perfect: every leaf's target */
-    union pslot *slots; /* perfect: 2^(depth+1) - 1 */
-    struct gnode *gn;   /* general */
-    int32_t root_leaf;  /* general: the tree is one leaf (~index), or 0 */
-};
-
 /* ---- builder ---------------------------------------------------------- */
 
 struct axle_forest *axle_forest_new(int32_t n_features, int32_t n_targets)
@@ -91,6 +76,9 @@ void axle_forest_free(struct axle_forest *f)
     if (f->compiled != NULL)
         for (int32_t i = 0; i < f->n_trees; i++) {
             axle_free(f->compiled[i].slots);
+            axle_free(f->compiled[i].pt);
+            axle_free(f->compiled[i].pf);
+            axle_free(f->compiled[i].pv);
             axle_free(f->compiled[i].gn);
         }
     axle_free(f->compiled);
@@ -566,6 +554,18 @@ enum axle_status axle_forest_finish(struct axle_forest *f,
                 break;
             }
             fill_perfect(f, nodes, f->tree_root[t], ct->slots, 0, 0, depth);
+            {
+                int64_t ns = ((int64_t)1 << depth) - 1;
+                ct->pt = axle_xcalloc((size_t)ns + 32, sizeof(float));
+                ct->pf = axle_xcalloc((size_t)ns + 32, sizeof(int32_t));
+                ct->pv = axle_xcalloc((size_t)ns + 33, sizeof(double));
+                for (int64_t i = 0; i < ns; i++) {
+                    ct->pt[i] = ct->slots[i].n.t;
+                    ct->pf[i] = (int32_t)ct->slots[i].n.f;
+                }
+                for (int64_t i = 0; i <= ns; i++)
+                    ct->pv[i] = ct->slots[ns + i].v;
+            }
             f->n_perfect++;
         } else {
             compile_general(f, t, ct);
@@ -654,6 +654,18 @@ static void run_perfect(const struct axle_forest_tree *ct, const float *x,
                         bool accf, bool nan)
 {
     const union pslot *s = ct->slots;
+
+    /* One target, 16 rows or more: the vector walk takes whole groups. */
+    if (as == 1 && n >= 16 && ct->depth >= 1 &&
+        axle_cpu_get()->isa >= AXLE_ISA_AVX512) {
+        int64_t done = axle_forest_walk16_avx512(ct, x, n, stride, acc, accf,
+                                                 nan);
+        x += done * stride;
+        acc += done;
+        n -= done;
+        if (n == 0)
+            return;
+    }
     switch (ct->depth) {
     WALK_CASE(0)
     WALK_CASE(1)
@@ -801,6 +813,46 @@ static bool block_has_nan(const float *x, int64_t n, int64_t stride,
     return false;
 }
 
+/* One row: eight trees walked side by side, so that eight chains of
+ * dependent loads (the slots of 300 trees live in L2, not L1) overlap
+ * instead of queueing; leaves are still added in tree order. */
+#define ROW_LANES 8
+static int32_t one_row_perfect(const struct axle_forest *f, int32_t t0,
+                               const float *x, double *acc, bool nan)
+{
+    const struct axle_forest_tree *ct[ROW_LANES];
+    uint32_t idx[ROW_LANES];
+    int n = 0, dmax = 0;
+
+    while (n < ROW_LANES && t0 + n < f->n_trees &&
+           f->compiled[t0 + n].perfect) {
+        ct[n] = &f->compiled[t0 + n];
+        idx[n] = 0;
+        if (ct[n]->depth > dmax)
+            dmax = ct[n]->depth;
+        n++;
+    }
+    for (int d = 0; d < dmax; d++)
+        for (int k = 0; k < n; k++) {
+            const union pslot *s = ct[k]->slots;
+            uint32_t i = idx[k], h;
+            float v;
+            if (d >= ct[k]->depth)
+                continue;
+            v = x[s[i].n.f & 0x7fffffffu];
+            h = v >= s[i].n.t;
+            if (nan)
+                h |= (v != v) & (s[i].n.f >> 31);
+            idx[k] = 2 * i + 1 + h;
+        }
+    for (int k = 0; k < n; k++) {
+        double *a = &acc[ct[k]->target];
+        double sum = *a + ct[k]->slots[idx[k]].v;
+        *a = f->acc_float ? (double)(float)sum : sum;
+    }
+    return n;
+}
+
 static void score_block(const struct axle_forest *f, const float *x,
                         int64_t n, int64_t stride, double *acc)
 {
@@ -818,6 +870,18 @@ static void score_block(const struct axle_forest *f, const float *x,
                                                  : f->base[t])
                                  : 0.0;
     nan = block_has_nan(x, n, stride, f->n_features);
+    if (n == 1) {
+        for (int32_t t = 0; t < f->n_trees;) {
+            int32_t done = f->compiled[t].perfect
+                               ? one_row_perfect(f, t, x, acc, nan) : 0;
+            if (done == 0) {
+                run_general(f, &f->compiled[t], x, 1, stride, acc, T);
+                done = 1;
+            }
+            t += done;
+        }
+        goto finish;
+    }
     for (int32_t t = 0; t < f->n_trees; t++) {
         const struct axle_forest_tree *ct = &f->compiled[t];
         if (ct->perfect)
@@ -826,6 +890,7 @@ static void score_block(const struct axle_forest *f, const float *x,
         else
             run_general(f, ct, x, n, stride, acc, T);
     }
+finish:
     if (f->agg == AXLE_AGG_AVERAGE && f->n_trees > 0)
         for (int64_t i = 0; i < n * T; i++)
             acc[i] /= (double)f->n_trees;
