@@ -581,9 +581,12 @@ static enum axle_status read_gblinear(struct xgb_import *im, uint32_t gb,
         if (i < F * T && w[i] != 0.0f)
             nz++;
     }
-    /* intercept: bias + base margin, in float (gblinear.cc Pred) */
+    /* intercept: bias + base margin, in float (gblinear.cc Pred). The
+     * library adds the first output's intercept to every output (xgboost
+     * 3.2 with per-class base_score: margins are bias[g] + base_score[0],
+     * checked with output_margin). */
     for (int64_t g = 0; g < T; g++) {
-        float b = w[F * T + g] + im->margin[g];
+        float b = w[F * T + g] + im->margin[0];
         im->f->base[g] = b;
     }
     if (nz <= AXLE_XGB_LINEAR_SPLIT_MAX) {
