@@ -23,7 +23,9 @@ the tests need no LightGBM. Predictions are made on the float32 array itself
 what LightGBM serves for those inputs. Rerunning with the same LightGBM and
 numpy versions reproduces the files byte for byte (one thread, seeded).
 
-Options: --only a,b  generate only these cases; --list  print the case names.
+Options: --only a,b  generate only these cases; --list  print the case names;
+--seeds DIR  write the fuzz seed corpus instead (tests/fuzz/corpus/lightgbm):
+tiny models of most cases (4 leaves, 2 rounds), most cut after "end of trees".
 """
 
 import argparse
@@ -333,12 +335,39 @@ def generate(name, out_root):
     return size
 
 
+SEED_CASES = ["binary", "multiclass", "multiclassova", "regression", "reg_sqrt", "poisson",
+              "cross_entropy", "lambdarank", "categorical", "missing_zero", "missing_none",
+              "linear_tree", "rf", "rf_multiclass"]
+
+
+def write_seeds(out):
+    import lightgbm as lgb
+
+    os.makedirs(out, exist_ok=True)
+    for i, name in enumerate(SEED_CASES):
+        rng = np.random.default_rng(zlib.crc32(name.encode()))
+        params, x, y, ds_kw, rounds = CASES[name](rng)
+        params = dict(BASE, **params)
+        params["num_leaves"] = 4
+        booster = lgb.train(params, lgb.Dataset(x, label=y, **ds_kw), num_boost_round=2)
+        text = booster.model_to_string()
+        if i % 4 != 0:  # most seeds without the parameters tail
+            text = text[: text.index("end of trees") + len("end of trees\n")]
+        with open(os.path.join(out, "seed-%s.txt" % name), "w") as f:
+            f.write(text)
+    print("%d seeds in %s" % (len(SEED_CASES), out))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("outdir", nargs="?", default=DEFAULT_OUT)
     ap.add_argument("--only", default="")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--seeds", metavar="DIR")
     a = ap.parse_args()
+    if a.seeds:
+        write_seeds(a.seeds)
+        return
     if a.list:
         print("\n".join(CASES))
         return

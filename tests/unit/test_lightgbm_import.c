@@ -682,6 +682,9 @@ static void rejects_bad_categorical_sets(void **state)
     } while (0)
     BAD("threshold=0", "threshold=1", "not a category-set index (num_cat=1)");
     BAD("threshold=0", "threshold=0.5", "not a category-set index");
+    /* fuzz finding: inf cast to an integer before the range check */
+    BAD("threshold=0", "threshold=inf", "not a category-set index");
+    BAD("threshold=0", "threshold=-1e300", "not a category-set index");
     BAD("cat_threshold=5 2", "cat_threshold=5", "cat_threshold has 1 values, expected 2");
     BAD("cat_boundaries=0 2", "cat_boundaries=1 2", "starts at 1");
     BAD("cat_boundaries=0 2", "cat_boundaries=0", "cat_boundaries has 1 values");

@@ -551,7 +551,10 @@ static enum axle_status split_node(const struct parsed *p, int64_t i,
     nd->yes = (int32_t)local_index(n_int, p->left[i]);
     nd->no = (int32_t)local_index(n_int, p->right[i]);
     if (dt & DT_CATEGORICAL) {
-        int64_t k = (int64_t)thr;
+        int64_t k = 0;
+        /* range first: converting inf or 1e300 to an integer is undefined */
+        if (thr >= 0 && thr < (double)p->n_cat)
+            k = (int64_t)thr;
         if (!(thr >= 0 && thr < (double)p->n_cat) || (double)k != thr)
             return axle_err_set(err, AXLE_INVALID_ARGUMENT,
                                 "invalid category sets: tree %d node %lld: "
