@@ -281,15 +281,18 @@ static void expect_error(const char *s, const char *what)
         fail_msg("error '%s' does not mention '%s'", err.msg, what);
 }
 
-/* The model text with the first `from` replaced by `to`. */
+/* The model text with the first `from` replaced by `to` (a static buffer,
+ * valid until the next call). */
 static const char *edit(const char *s, const char *from, const char *to)
 {
-    static char out[1 << 16];
+    /* built in tmp, so that s may be a previous result (nested edits) */
+    static char out[1 << 16], tmp[1 << 16];
     const char *p = strstr(s, from);
     if (p == NULL)
         fail_msg("'%s' not in the model", from);
-    snprintf(out, sizeof(out), "%.*s%s%s", (int)(p - s), s, to,
+    snprintf(tmp, sizeof(tmp), "%.*s%s%s", (int)(p - s), s, to,
              p + strlen(from));
+    memcpy(out, tmp, sizeof(out));
     return out;
 }
 
@@ -595,6 +598,32 @@ static void test_categorical_rules(void **state)
     assert_true(predict1(f, 0, 0, 16777216.0f) == 10);
     assert_true(predict1(f, 0, 0, NAN) == 20); /* missing: default right */
     axle_ir_model_free(m);
+
+    /* A categorical split with no category list (or only categories XGBoost
+     * never matches) has an empty set: every value goes left. Regression:
+     * fuzz_xgboost found the empty set reaching the forest as a NULL set. */
+    for (int v = 0; v < 2; v++) {
+        char s[1 << 16];
+        snprintf(s, sizeof(s), "%s",
+                 gbtree("reg:squarederror", "\"0\"", 0, TREE_CAT, "0", 1));
+        if (v == 0)
+            m = import_ok(edit(edit(s, "\"categories_nodes\":[0]",
+                                    "\"categories_nodes\":[]"),
+                               "\"categories_segments\":[0],"
+                               "\"categories_sizes\":[4]",
+                               "\"categories_segments\":[],"
+                               "\"categories_sizes\":[]"));
+        else
+            m = import_ok(edit(edit(s, "[0,2,40,16777216]",
+                                    "[16777216,99999999]"),
+                               "\"categories_sizes\":[4]",
+                               "\"categories_sizes\":[2]"));
+        f = model_forest(m);
+        assert_true(predict1(f, 0, 0, 0) == 10);
+        assert_true(predict1(f, 0, 0, 40) == 10);
+        assert_true(predict1(f, 0, 0, NAN) == 20);
+        axle_ir_model_free(m);
+    }
 }
 
 static void test_base_score_links(void **state)

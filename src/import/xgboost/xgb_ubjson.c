@@ -163,7 +163,7 @@ static enum axle_status read_length(struct ubj_parser *p, uint64_t max,
     }
     if ((uint64_t)v > max) {
         char m[96];
-        snprintf(m, sizeof(m), "%s %lld exceeds the %llu available",
+        snprintf(m, sizeof(m), "%s %lld over the limit %llu",
                  what, (long long)v, (unsigned long long)max);
         return malformed(p, at, m);
     }

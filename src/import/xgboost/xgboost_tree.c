@@ -186,10 +186,13 @@ static enum axle_status node_cats(struct xgb_tree_ctx *ctx,
 
     nd->cat_off = 0;
     nd->cat_words = 0;
-    if (k < 0) /* no category list: an empty set, as in XGBoost */
-        return AXLE_OK;
-    xgb_arr_i64(ti->d, ti->cat_segs, (uint32_t)k, &beg);
-    xgb_arr_i64(ti->d, ti->cat_sizes, (uint32_t)k, &size);
+    /* k < 0: no category list, an empty set as in XGBoost. An empty set is
+     * stored as one zero word, so that the forest's set pointer is never
+     * NULL. */
+    if (k >= 0) {
+        xgb_arr_i64(ti->d, ti->cat_segs, (uint32_t)k, &beg);
+        xgb_arr_i64(ti->d, ti->cat_sizes, (uint32_t)k, &size);
+    }
     for (int64_t j = beg; j < beg + size; j++) {
         int64_t c;
         if (xgb_arr_i64(ti->d, ti->cats, (uint32_t)j, &c) != 0)
@@ -203,9 +206,7 @@ static enum axle_status node_cats(struct xgb_tree_ctx *ctx,
         if (c < CAT_LIMIT && c > max)
             max = c;
     }
-    if (max < 0)
-        return AXLE_OK;
-    n_words = max / 32 + 1;
+    n_words = max < 0 ? 1 : max / 32 + 1;
     if (ctx->cat_words + n_words > AXLE_XGB_MAX_CAT_WORDS)
         return axle_err_set(err, AXLE_INVALID_ARGUMENT,
                             "tree %d node %lld: category sets exceed %d "
