@@ -239,6 +239,7 @@ enum axle_status axle_forest_model(struct axle_forest *f, const char *format,
     }
     ni = axle_graph_add_node(g, "Forest", "ai.axle", "forest");
     axle_node_set_io(&g->nodes[ni], 1, &in, n_out, outs);
+    g->nodes[ni].op = &axle_op_forest;
     a = axle_node_add_attr(&g->nodes[ni], "forest");
     a->type = AXLE_ATTR_OPAQUE;
     a->opaque = f;
