@@ -218,6 +218,7 @@ enum axle_status axle_forest_model(struct axle_forest *f, const char *format,
         }
     }
     g = axle_graph_new();
+    axle_free(g->name);
     g->name = axle_xstrdup(format);
     g->opset = 17;
     in = axle_graph_value(g, "input");
