@@ -129,7 +129,7 @@ int main(int argc, char **argv)
     snprintf(cfg, sizeof(cfg),
              "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
              "\"iteration_end\": 0, \"strict_shape\": false, "
-             "\"missing\": NaN}");
+             "\"missing\": NaN, \"cache_id\": 0}");
     MEASURE(t_xgb, XGB_CHECK(XGBoosterPredictFromDense(bst, arr, cfg, NULL,
                                                        &shape, &dim, &xres)));
 
