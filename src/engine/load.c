@@ -16,7 +16,9 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "engine/engine.h"
+#include "import/lightgbm/lightgbm.h"
 #include "import/onnx/onnx.h"
+#include "import/xgboost/xgboost.h"
 #include "ir/tensor.h"
 
 #define DEFAULT_MAX_MODEL_BYTES ((size_t)2 << 30)
@@ -169,16 +171,6 @@ static enum axle_status finish(struct axle_ir_model *ir,
     return AXLE_OK;
 }
 
-/* Native tree formats (import/xgboost, import/lightgbm). */
-bool axle_xgboost_sniff(const uint8_t *buf, size_t len) __attribute__((weak));
-enum axle_status axle_xgboost_import(const uint8_t *buf, size_t len,
-                                     struct axle_ir_model **out,
-                                     struct axle_err *err) __attribute__((weak));
-bool axle_lightgbm_sniff(const uint8_t *buf, size_t len) __attribute__((weak));
-enum axle_status axle_lightgbm_import(const uint8_t *buf, size_t len,
-                                      struct axle_ir_model **out,
-                                      struct axle_err *err) __attribute__((weak));
-
 static enum axle_status import_bytes(const uint8_t *buf, size_t len,
                                      int dirfd,
                                      const struct axle_load_opts *opts,
@@ -193,9 +185,9 @@ static enum axle_status import_bytes(const uint8_t *buf, size_t len,
     enum axle_status st;
 
     /* The format is read from the bytes, not the file name. */
-    if (axle_xgboost_sniff && axle_xgboost_sniff(buf, len))
+    if (axle_xgboost_sniff(buf, len))
         st = axle_xgboost_import(buf, len, &ir, err);
-    else if (axle_lightgbm_sniff && axle_lightgbm_sniff(buf, len))
+    else if (axle_lightgbm_sniff(buf, len))
         st = axle_lightgbm_import(buf, len, &ir, err);
     else
         st = axle_onnx_import(buf, len, &oo, &ir, err);
