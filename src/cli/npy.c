@@ -6,7 +6,8 @@
  * literal {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } padded
  * with spaces and a newline, then the raw C-order data. Only little-endian
  * (or byte-order-free) numeric and bool dtypes are accepted; the header is
- * parsed as data, never evaluated.
+ * parsed as data, never evaluated. String tensors are written (not read) as
+ * numpy's fixed-width byte strings ('|S<n>').
  */
 #include <errno.h>
 #include <stdio.h>
@@ -197,8 +198,9 @@ enum axle_status axle_npy_write(const char *path, const struct axle_tensor *t,
                                 struct axle_err *err)
 {
     const char *descr = NULL;
-    char dict[512];
+    char dict[512], sdescr[32];
     char shape[256] = "";
+    size_t str_len = 0; /* STRING: bytes per element ('|S<n>') */
     size_t off = 0, total, pad;
     int64_t nbytes = axle_tensor_nbytes(t);
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};
@@ -208,6 +210,21 @@ enum axle_status axle_npy_write(const char *path, const struct axle_tensor *t,
     for (size_t i = 0; i < N_NPY_TYPES; i++)
         if (npy_types[i].dt == t->dtype)
             descr = npy_types[i].descr;
+    if (t->dtype == AXLE_DTYPE_STRING && nbytes >= 0) {
+        /* numpy's fixed-width byte strings: each element NUL-padded to
+         * the longest (numpy.lib.format writes '|S<n>') */
+        int64_t n = axle_tensor_numel(t);
+        for (int64_t i = 0; i < n; i++) {
+            const char *e = ((char *const *)t->data)[i];
+            size_t l = e ? strlen(e) : 0;
+            if (l > str_len)
+                str_len = l;
+        }
+        if (str_len == 0)
+            str_len = 1;
+        snprintf(sdescr, sizeof(sdescr), "S%zu", str_len);
+        descr = sdescr;
+    }
     if (t->dtype == AXLE_DTYPE_BFLOAT16 || descr == NULL || nbytes < 0)
         return axle_err_set(err, AXLE_UNIMPLEMENTED,
                             "npy: cannot write dtype %s",
@@ -222,7 +239,7 @@ enum axle_status axle_npy_write(const char *path, const struct axle_tensor *t,
     w = snprintf(dict, sizeof(dict),
                  "{'descr': '%c%s', 'fortran_order': False, 'shape': (%s), }",
                  strcmp(descr, "i1") == 0 || strcmp(descr, "u1") == 0 ||
-                         strcmp(descr, "b1") == 0
+                         strcmp(descr, "b1") == 0 || str_len > 0
                      ? '|' : '<',
                  descr, shape);
     total = 10 + (size_t)w + 1;
@@ -239,8 +256,19 @@ enum axle_status axle_npy_write(const char *path, const struct axle_tensor *t,
     for (size_t i = 0; i < pad; i++)
         fputc(' ', f);
     fputc('\n', f);
-    if (nbytes > 0)
+    if (str_len > 0) {
+        int64_t n = axle_tensor_numel(t);
+        for (int64_t i = 0; i < n; i++) {
+            const char *e = ((char *const *)t->data)[i];
+            size_t l = e ? strlen(e) : 0;
+            if (l)
+                fwrite(e, 1, l, f);
+            for (; l < str_len; l++)
+                fputc('\0', f);
+        }
+    } else if (nbytes > 0) {
         fwrite(t->data, 1, (size_t)nbytes, f);
+    }
     if (fclose(f) != 0)
         return axle_err_set(err, AXLE_INVALID_ARGUMENT,
                             "cannot write '%.200s'", path);
