@@ -166,6 +166,8 @@ int64_t axle_forest_add_leaf(struct axle_forest *f, int64_t n,
     grow((void **)&f->leaf_value, &cap, off + n, sizeof(double),
          AXLE_FOREST_MAX_NODES);
     f->cap_leaf = cap;
+    if (n == 0) /* a leaf without weights adds nothing to any target */
+        return off;
     memcpy(f->leaf_target + off, targets, (size_t)n * sizeof(int32_t));
     memcpy(f->leaf_value + off, values, (size_t)n * sizeof(double));
     f->n_leaf += n;
@@ -179,7 +181,8 @@ int64_t axle_forest_add_cats(struct axle_forest *f, int64_t n,
     if (n < 0 || !grow((void **)&f->cats, &f->cap_cats, off + n,
                        sizeof(uint32_t), AXLE_FOREST_MAX_NODES))
         return -1;
-    memcpy(f->cats + off, words, (size_t)n * sizeof(uint32_t));
+    if (n > 0)
+        memcpy(f->cats + off, words, (size_t)n * sizeof(uint32_t));
     f->n_cats += n;
     return off;
 }
