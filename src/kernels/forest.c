@@ -856,6 +856,49 @@ static int32_t one_row_perfect(const struct axle_forest *f, int32_t t0,
     return n;
 }
 
+/* Blocks of at least FULL_MIN_ROWS rows over at most FULL_MAX_FEATURES
+ * features are copied feature-major (128 KiB on the stack at most) so that
+ * shallow perfect trees can be evaluated whole (forest_avx512.c); other
+ * trees of the same forest still walk the row-major block. */
+#define FULL_MIN_ROWS 8
+#define FULL_MAX_FEATURES 256
+
+static void score_block_full(const struct axle_forest *f, const float *x,
+                             int64_t n, int64_t stride, double *acc, bool nan)
+{
+    /* the block, then (with NaNs) its copy with NaN as +inf */
+    float xt[2 * FULL_MAX_FEATURES * BLOCK];
+    int32_t nf = f->n_features, T = f->n_targets;
+    int64_t padded = (n + 15) / 16 * 16;
+    int64_t hi_off = nan ? (int64_t)nf * BLOCK : 0;
+
+    for (int32_t j = 0; j < nf; j++) {
+        float *col = xt + (size_t)j * BLOCK;
+        for (int64_t r = 0; r < n; r++)
+            col[r] = x[r * stride + j];
+        for (int64_t r = n; r < padded; r++)
+            col[r] = 0.0f;
+        if (nan)
+            for (int64_t r = 0; r < padded; r++)
+                col[hi_off + r] = col[r] != col[r] ? INFINITY : col[r];
+    }
+    for (int32_t t = 0; t < f->n_trees;) {
+        const struct axle_forest_tree *ct = &f->compiled[t];
+        int32_t done = axle_forest_full_avx512(ct, f->n_trees - t, xt, hi_off,
+                                               n, acc, T, f->acc_float);
+        if (done > 0) {
+            t += done;
+            continue;
+        }
+        if (ct->perfect)
+            run_perfect(ct, x, n, stride, acc + ct->target, T, f->acc_float,
+                        nan);
+        else
+            run_general(f, ct, x, n, stride, acc, T);
+        t++;
+    }
+}
+
 static void score_block(const struct axle_forest *f, const float *x,
                         int64_t n, int64_t stride, double *acc)
 {
@@ -883,6 +926,11 @@ static void score_block(const struct axle_forest *f, const float *x,
             }
             t += done;
         }
+        goto finish;
+    }
+    if (n >= FULL_MIN_ROWS && f->n_features <= FULL_MAX_FEATURES &&
+        axle_cpu_get()->isa >= AXLE_ISA_AVX512) {
+        score_block_full(f, x, n, stride, acc, nan);
         goto finish;
     }
     for (int32_t t = 0; t < f->n_trees; t++) {

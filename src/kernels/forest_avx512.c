@@ -109,3 +109,178 @@ int64_t axle_forest_walk16_avx512(const struct axle_forest_tree *ct,
     }
     return r;
 }
+
+/*
+ * Whole-tree evaluation for shallow perfect trees (depth <= 6, at most 63
+ * splits), on a block of up to 64 rows stored feature-major.
+ *
+ * Instead of walking, every split of the tree is tested against every row:
+ * one broadcast threshold compared with 16 contiguous feature values gives
+ * a 16-row mask, with no gather. Then each row finds its leaf by reading
+ * its own bit of the mask of the split it is at, level by level: the masks
+ * of a level (at most 32 of them) sit in one or two registers, so that step
+ * is a permute, as for the thresholds above. A split tests 2^depth - 1
+ * nodes instead of depth, but 16 rows at a time and without the feature
+ * gathers, which are what bounds the walk above.
+ */
+/* The split masks of one tree for one block: m[c][node], bit r set when row
+ * 16c + r goes to the high side; the spare entries let level 5 read two
+ * whole registers. */
+struct full_masks {
+    uint16_t m[4][64 + 16];
+};
+
+static inline __attribute__((always_inline)) void
+full_compare(const struct axle_forest_tree *ct, int depth, const float *xt,
+             int64_t hi_off, int nc, struct full_masks *fm)
+{
+    const int nodes = (1 << depth) - 1;
+    const float *pt = ct->pt;
+    const int32_t *pf = ct->pf;
+
+    for (int k = 0; k < nodes; k++) {
+        uint32_t f = (uint32_t)pf[k];
+        /* a split that sends missing values high reads the copy whose
+         * NaNs are +inf */
+        const float *col = xt + (int64_t)(f & 0x7fffffffu) * 64 +
+                           (int64_t)(f >> 31) * hi_off;
+        __m512 t = _mm512_set1_ps(pt[k]);
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            _store_mask16((__mmask16 *)&fm->m[c][k],
+                          _mm512_cmp_ps_mask(t, _mm512_loadu_ps(col + 16 * c),
+                                             _CMP_LE_OQ));
+    }
+}
+
+static inline __attribute__((always_inline)) void
+full_walk(const struct axle_forest_tree *ct, int depth,
+          const struct full_masks *fm, int nc, int64_t n, double *acc,
+          int64_t as, bool accf)
+{
+    const __m512i lane_bit = _mm512_sllv_epi32(
+        _mm512_set1_epi32(1),
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                          15));
+    const __m512i one = _mm512_set1_epi32(1);
+
+#pragma GCC unroll 4
+    for (int c = 0; c < nc; c++) {
+        __m512i j = _mm512_setzero_si512();
+        int64_t left = n - 16 * c;
+        double tmp[16];
+
+#pragma GCC unroll 6
+        for (int L = 0; L < depth; L++) {
+            const uint16_t *ml = fm->m[c] + (1 << L) - 1;
+            __m512i bits, jj = _mm512_add_epi32(j, j);
+            if (L <= 4)
+                bits = _mm512_permutexvar_epi32(
+                    j, _mm512_cvtepu16_epi32(
+                           _mm256_loadu_si256((const __m256i *)ml)));
+            else
+                bits = _mm512_permutex2var_epi32(
+                    _mm512_cvtepu16_epi32(
+                        _mm256_loadu_si256((const __m256i *)ml)),
+                    j,
+                    _mm512_cvtepu16_epi32(
+                        _mm256_loadu_si256((const __m256i *)(ml + 16))));
+            j = _mm512_mask_add_epi32(
+                jj, _mm512_test_epi32_mask(bits, lane_bit), jj, one);
+        }
+        {
+            const double *lv = ct->pv;
+            __m512d l0 = _mm512_i32gather_pd(_mm512_castsi512_si256(j), lv, 8);
+            __m512d l1 = _mm512_i32gather_pd(_mm512_extracti64x4_epi64(j, 1),
+                                             lv, 8);
+            double *a = acc + 16 * c * as;
+            if (as == 1) {
+                __mmask8 v0 = left >= 8 ? 0xff : (__mmask8)((1u << left) - 1);
+                __mmask8 v1 = left >= 16 ? 0xff
+                              : left > 8 ? (__mmask8)((1u << (left - 8)) - 1)
+                                         : 0;
+                __m512d a0 = _mm512_add_pd(_mm512_maskz_loadu_pd(v0, a), l0);
+                __m512d a1 =
+                    _mm512_add_pd(_mm512_maskz_loadu_pd(v1, a + 8), l1);
+                if (accf) {
+                    a0 = _mm512_cvtps_pd(_mm512_cvtpd_ps(a0));
+                    a1 = _mm512_cvtps_pd(_mm512_cvtpd_ps(a1));
+                }
+                _mm512_mask_storeu_pd(a, v0, a0);
+                _mm512_mask_storeu_pd(a + 8, v1, a1);
+            } else {
+                _mm512_storeu_pd(tmp, l0);
+                _mm512_storeu_pd(tmp + 8, l1);
+                for (int r = 0; r < 16 && r < left; r++) {
+                    double s = a[r * as] + tmp[r];
+                    a[r * as] = accf ? (double)(float)s : s;
+                }
+            }
+        }
+    }
+}
+
+static bool full_ok(const struct axle_forest_tree *ct)
+{
+    return ct->perfect && ct->depth >= 1 && ct->depth <= 6;
+}
+
+#define DEPTHS(X) X(1) X(2) X(3) X(4) X(5) X(6)
+#define CMP_CASE(D)                                                          \
+    case D:                                                                  \
+        if (nc == 4) full_compare(ct, D, xt, hi_off, 4, fm);                 \
+        else full_compare(ct, D, xt, hi_off, nc, fm);                        \
+        break;
+#define WALK_CASE(D)                                                         \
+    case D:                                                                  \
+        if (nc == 4) full_walk(ct, D, fm, 4, n, acc, as, accf);              \
+        else full_walk(ct, D, fm, nc, n, acc, as, accf);                     \
+        break;
+
+static void compare_any(const struct axle_forest_tree *ct, const float *xt,
+                        int64_t hi_off, int nc, struct full_masks *fm)
+{
+    switch (ct->depth) {
+    DEPTHS(CMP_CASE)
+    default:
+        break;
+    }
+}
+
+static void walk_any(const struct axle_forest_tree *ct,
+                     const struct full_masks *fm, int nc, int64_t n,
+                     double *acc, int64_t as, bool accf)
+{
+    switch (ct->depth) {
+    DEPTHS(WALK_CASE)
+    default:
+        break;
+    }
+}
+
+int32_t axle_forest_full_avx512(const struct axle_forest_tree *cts,
+                                int32_t n_trees, const float *xt,
+                                int64_t hi_off, int64_t n, double *acc,
+                                int64_t as, bool accf)
+{
+    /* Two mask buffers: tree i + 1 is compared before tree i walks, so the
+     * walk's vector loads of the masks do not wait on the stores that
+     * just wrote them (a load over several pending narrow stores cannot
+     * be forwarded and stalls until they drain). */
+    struct full_masks fm[2];
+    int nc = (int)((n + 15) / 16);
+    int32_t k = 0;
+
+    if (n_trees == 0 || !full_ok(&cts[0]))
+        return 0;
+    compare_any(&cts[0], xt, hi_off, nc, &fm[0]);
+    for (;; k++) {
+        bool more = k + 1 < n_trees && full_ok(&cts[k + 1]);
+        if (more)
+            compare_any(&cts[k + 1], xt, hi_off, nc, &fm[(k + 1) & 1]);
+        walk_any(&cts[k], &fm[k & 1], nc, n, acc + cts[k].target, as, accf);
+        if (!more)
+            break;
+    }
+    return k + 1;
+}

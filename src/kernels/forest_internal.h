@@ -40,4 +40,15 @@ int64_t axle_forest_walk16_avx512(const struct axle_forest_tree *ct,
                                   const float *x, int64_t n, int64_t stride,
                                   double *acc, bool accf, bool nan);
 
+/* Adds trees cts[0..k) for rows [0, n) (n <= 64) of a block stored
+ * feature-major with a row stride of 64 (xt[f * 64 + r], rows n ..
+ * round_up(n, 16) zero) into acc[r * as + target], where k is the length
+ * of the run of perfect trees of depth 1..6 at the start of cts; returns k.
+ * Splits that send missing values high read xt + hi_off instead, the same
+ * block with NaN as +inf (hi_off 0 when the block has no NaN). */
+int32_t axle_forest_full_avx512(const struct axle_forest_tree *cts,
+                                int32_t n_trees, const float *xt,
+                                int64_t hi_off, int64_t n, double *acc,
+                                int64_t as, bool accf);
+
 #endif
