@@ -79,6 +79,7 @@ void axle_forest_free(struct axle_forest *f)
             axle_free(f->compiled[i].pt);
             axle_free(f->compiled[i].pf);
             axle_free(f->compiled[i].pv);
+            axle_free(f->compiled[i].pvf);
             axle_free(f->compiled[i].gn);
         }
     axle_free(f->compiled);
@@ -568,6 +569,19 @@ enum axle_status axle_forest_finish(struct axle_forest *f,
                 }
                 for (int64_t i = 0; i <= ns; i++)
                     ct->pv[i] = ct->slots[ns + i].v;
+                /* shallow trees whose leaves are all floats (XGBoost's
+                 * always are) also keep them as 64 floats, which the whole
+                 * tree evaluator selects by permutes instead of gathers */
+                if (depth <= 6) {
+                    bool exact = true;
+                    for (int64_t i = 0; i <= ns; i++)
+                        exact &= (double)(float)ct->pv[i] == ct->pv[i];
+                    if (exact) {
+                        ct->pvf = axle_xcalloc(64, sizeof(float));
+                        for (int64_t i = 0; i <= ns; i++)
+                            ct->pvf[i] = (float)ct->pv[i];
+                    }
+                }
             }
             f->n_perfect++;
         } else {

@@ -123,11 +123,11 @@ int64_t axle_forest_walk16_avx512(const struct axle_forest_tree *ct,
  * nodes instead of depth, but 16 rows at a time and without the feature
  * gathers, which are what bounds the walk above.
  */
-/* The split masks of one tree for one block: m[c][node], bit r set when row
- * 16c + r goes to the high side; the spare entries let level 5 read two
- * whole registers. */
+/* The split masks of one tree for one block: m[node] bit r set when row r
+ * goes to the high side; the spare entries let level 5 read four whole
+ * registers. */
 struct full_masks {
-    uint16_t m[4][64 + 16];
+    uint64_t m[64 + 32];
 };
 
 static inline __attribute__((always_inline)) void
@@ -145,11 +145,16 @@ full_compare(const struct axle_forest_tree *ct, int depth, const float *xt,
         const float *col = xt + (int64_t)(f & 0x7fffffffu) * 64 +
                            (int64_t)(f >> 31) * hi_off;
         __m512 t = _mm512_set1_ps(pt[k]);
+        __mmask16 q[4] = {0, 0, 0, 0};
 #pragma GCC unroll 4
         for (int c = 0; c < nc; c++)
-            _store_mask16((__mmask16 *)&fm->m[c][k],
-                          _mm512_cmp_ps_mask(t, _mm512_loadu_ps(col + 16 * c),
-                                             _CMP_LE_OQ));
+            q[c] = _mm512_cmp_ps_mask(t, _mm512_loadu_ps(col + 16 * c),
+                                      _CMP_LE_OQ);
+        /* one store per split: four narrow mask stores cost more here
+         * than the two unpacks */
+        _store_mask64((__mmask64 *)&fm->m[k],
+                      _mm512_kunpackd(_mm512_kunpackw(q[3], q[2]),
+                                      _mm512_kunpackw(q[1], q[0])));
     }
 }
 
@@ -163,37 +168,62 @@ full_walk(const struct axle_forest_tree *ct, int depth,
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
                           15));
     const __m512i one = _mm512_set1_epi32(1);
+    const __m512i sixteen = _mm512_set1_epi32(16);
 
 #pragma GCC unroll 4
     for (int c = 0; c < nc; c++) {
+        /* rows 16c .. 16c + 15 are bits 16(c & 1) + r of dword c >> 1 of
+         * each split's mask */
+        const __m512i bit = _mm512_slli_epi32(lane_bit, 16 * (c & 1));
+        const __m512i half = _mm512_set1_epi32(c >> 1);
         __m512i j = _mm512_setzero_si512();
         int64_t left = n - 16 * c;
         double tmp[16];
 
 #pragma GCC unroll 6
         for (int L = 0; L < depth; L++) {
-            const uint16_t *ml = fm->m[c] + (1 << L) - 1;
+            const uint64_t *ml = fm->m + (1 << L) - 1;
             __m512i bits, jj = _mm512_add_epi32(j, j);
-            if (L <= 4)
-                bits = _mm512_permutexvar_epi32(
-                    j, _mm512_cvtepu16_epi32(
-                           _mm256_loadu_si256((const __m256i *)ml)));
-            else
-                bits = _mm512_permutex2var_epi32(
-                    _mm512_cvtepu16_epi32(
-                        _mm256_loadu_si256((const __m256i *)ml)),
-                    j,
-                    _mm512_cvtepu16_epi32(
-                        _mm256_loadu_si256((const __m256i *)(ml + 16))));
-            j = _mm512_mask_add_epi32(
-                jj, _mm512_test_epi32_mask(bits, lane_bit), jj, one);
+            __m512i dw = _mm512_add_epi32(jj, half);
+            if (L <= 3) {
+                bits = _mm512_permutexvar_epi32(dw, _mm512_loadu_si512(ml));
+            } else if (L == 4) {
+                bits = _mm512_permutex2var_epi32(_mm512_loadu_si512(ml), dw,
+                                                 _mm512_loadu_si512(ml + 8));
+            } else {
+                __m512i lo = _mm512_permutex2var_epi32(
+                    _mm512_loadu_si512(ml), dw, _mm512_loadu_si512(ml + 8));
+                __m512i hi = _mm512_permutex2var_epi32(
+                    _mm512_loadu_si512(ml + 16), dw,
+                    _mm512_loadu_si512(ml + 24));
+                bits = _mm512_mask_blend_epi32(
+                    _mm512_test_epi32_mask(j, sixteen), lo, hi);
+            }
+            j = _mm512_mask_add_epi32(jj, _mm512_test_epi32_mask(bits, bit),
+                                      jj, one);
         }
         {
             const double *lv = ct->pv;
-            __m512d l0 = _mm512_i32gather_pd(_mm512_castsi512_si256(j), lv, 8);
-            __m512d l1 = _mm512_i32gather_pd(_mm512_extracti64x4_epi64(j, 1),
-                                             lv, 8);
+            __m512d l0, l1;
             double *a = acc + 16 * c * as;
+            if (ct->pvf != NULL) {
+                /* 64 float leaves in four registers: two 32-way selects
+                 * and a blend on bit 5 of the leaf index */
+                const float *q = ct->pvf;
+                __m512 lo = _mm512_permutex2var_ps(_mm512_loadu_ps(q), j,
+                                                   _mm512_loadu_ps(q + 16));
+                __m512 hi = _mm512_permutex2var_ps(_mm512_loadu_ps(q + 32), j,
+                                                   _mm512_loadu_ps(q + 48));
+                __m512 lf = _mm512_mask_blend_ps(
+                    _mm512_test_epi32_mask(j, _mm512_set1_epi32(32)), lo, hi);
+                l0 = _mm512_cvtps_pd(_mm512_castps512_ps256(lf));
+                l1 = _mm512_cvtps_pd(_mm256_castpd_ps(
+                    _mm512_extractf64x4_pd(_mm512_castps_pd(lf), 1)));
+            } else {
+                l0 = _mm512_i32gather_pd(_mm512_castsi512_si256(j), lv, 8);
+                l1 = _mm512_i32gather_pd(_mm512_extracti64x4_epi64(j, 1), lv,
+                                         8);
+            }
             if (as == 1) {
                 __mmask8 v0 = left >= 8 ? 0xff : (__mmask8)((1u << left) - 1);
                 __mmask8 v1 = left >= 16 ? 0xff

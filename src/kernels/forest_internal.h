@@ -30,6 +30,7 @@ struct axle_forest_tree {
     float *pt;
     int32_t *pf;
     double *pv;
+    float *pvf;         /* perfect, depth <= 6, float leaves: 64 of them */
     struct gnode *gn;   /* general */
     int32_t root_leaf;  /* general: root node index, or ~leaf for a stump */
 };
