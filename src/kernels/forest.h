@@ -150,6 +150,8 @@ struct axle_forest {
     bool finished;
     struct axle_forest_tree *compiled;
     int32_t n_perfect;       /* trees that took the perfect layout */
+    struct axle_row_group *row_groups; /* single rows: 16 trees per vector */
+    int32_t n_row_groups;
     int32_t max_depth;
     int64_t total_depth;     /* sum of tree depths: node visits per row */
 };

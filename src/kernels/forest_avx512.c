@@ -12,6 +12,7 @@
  * Called only after a cpuid check (forest.c).
  */
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "kernels/forest_internal.h"
@@ -313,4 +314,101 @@ int32_t axle_forest_full_avx512(const struct axle_forest_tree *cts,
             break;
     }
     return k + 1;
+}
+
+/*
+ * Single rows, sixteen trees per vector (forest_internal.h): the row's
+ * features sit in two registers, so a split's feature value is a permute,
+ * not a load; every split of the sixteen trees is compared, then each lane
+ * finds its leaf from the masks as in the block evaluator above, and one
+ * gather fetches the sixteen leaves. The next group is compared before the
+ * current one walks.
+ */
+struct row_masks {
+    uint16_t m[64 + 16];
+};
+
+static inline __attribute__((always_inline)) void
+row_compare(const struct axle_row_group *g, __m512 x0, __m512 x1, __m512 h0,
+            __m512 h1, bool nan, struct row_masks *rm)
+{
+    const __m512i high = _mm512_set1_epi32(0x80);
+    for (int k = 0; k < 63; k++) {
+        __m512i fi = _mm512_cvtepu8_epi32(
+            _mm_loadu_si128((const __m128i *)(g->feat + 16 * k)));
+        __m512 v = _mm512_permutex2var_ps(x0, fi, x1);
+        if (nan)
+            v = _mm512_mask_blend_ps(_mm512_test_epi32_mask(fi, high), v,
+                                     _mm512_permutex2var_ps(h0, fi, h1));
+        _store_mask16((__mmask16 *)&rm->m[k],
+                      _mm512_cmp_ps_mask(_mm512_loadu_ps(g->t + 16 * k), v,
+                                         _CMP_LE_OQ));
+    }
+}
+
+static inline __attribute__((always_inline)) void
+row_walk(const struct axle_row_group *g, const struct row_masks *rm,
+         float *leaves)
+{
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                           11, 12, 13, 14, 15);
+    const __m512i lane_bit = _mm512_sllv_epi32(_mm512_set1_epi32(1), lane);
+    const __m512i one = _mm512_set1_epi32(1);
+    __m512i j = _mm512_setzero_si512();
+
+#pragma GCC unroll 6
+    for (int L = 0; L < AXLE_ROW_GROUP_DEPTH; L++) {
+        const uint16_t *ml = rm->m + (1 << L) - 1;
+        __m512i bits, jj = _mm512_add_epi32(j, j);
+        if (L <= 4)
+            bits = _mm512_permutexvar_epi32(
+                j, _mm512_cvtepu16_epi32(
+                       _mm256_loadu_si256((const __m256i *)ml)));
+        else
+            bits = _mm512_permutex2var_epi32(
+                _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)ml)),
+                j,
+                _mm512_cvtepu16_epi32(
+                    _mm256_loadu_si256((const __m256i *)(ml + 16))));
+        j = _mm512_mask_add_epi32(jj, _mm512_test_epi32_mask(bits, lane_bit),
+                                  jj, one);
+    }
+    _mm512_storeu_ps(leaves,
+                     _mm512_i32gather_ps(
+                         _mm512_add_epi32(_mm512_slli_epi32(j, 4), lane),
+                         g->v, 4));
+}
+
+void axle_forest_row_groups_avx512(const struct axle_row_group *g, int32_t n,
+                                   const float *x, int32_t nf, bool nan,
+                                   float *leaves)
+{
+    float xs[32] = {0}, hs[32] = {0};
+    struct row_masks rm[2];
+    __m512 x0, x1, h0, h1;
+
+    for (int32_t i = 0; i < nf && i < 32; i++) {
+        xs[i] = x[i];
+        hs[i] = x[i] != x[i] ? INFINITY : x[i];
+    }
+    x0 = _mm512_loadu_ps(xs);
+    x1 = _mm512_loadu_ps(xs + 16);
+    h0 = _mm512_loadu_ps(hs);
+    h1 = _mm512_loadu_ps(hs + 16);
+    if (n <= 0)
+        return;
+    if (nan)
+        row_compare(&g[0], x0, x1, h0, h1, true, &rm[0]);
+    else
+        row_compare(&g[0], x0, x1, h0, h1, false, &rm[0]);
+    for (int32_t i = 0; i < n; i++) {
+        if (i + 1 < n) {
+            if (nan)
+                row_compare(&g[i + 1], x0, x1, h0, h1, true, &rm[(i + 1) & 1]);
+            else
+                row_compare(&g[i + 1], x0, x1, h0, h1, false,
+                            &rm[(i + 1) & 1]);
+        }
+        row_walk(&g[i], &rm[i & 1], leaves + 16 * i);
+    }
 }

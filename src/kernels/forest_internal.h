@@ -35,6 +35,30 @@ struct axle_forest_tree {
     int32_t root_leaf;  /* general: root node index, or ~leaf for a stump */
 };
 
+/*
+ * Single rows: sixteen consecutive trees side by side, one per vector lane
+ * (forest_avx512.c). Each tree is deepened to depth 6 (splits below its own
+ * depth never send a row high, and its leaves are repeated to match), and
+ * the group is stored split-major: split k of lane i at [k * 16 + i].
+ */
+#define AXLE_ROW_GROUP 16
+#define AXLE_ROW_GROUP_DEPTH 6
+#define AXLE_ROW_GROUP_MAX_FEATURES 32
+
+struct axle_row_group {
+    int32_t first;                    /* the group's first tree */
+    int32_t target[AXLE_ROW_GROUP];
+    float *t;                         /* 63 x 16 thresholds (NaN: never) */
+    uint8_t *feat;                    /* 63 x 16: feature | missing-high << 7 */
+    float *v;                         /* 64 x 16 leaves */
+};
+
+/* Leaves of one row x (nf <= 32 features, nan: it has a NaN) for groups
+ * g[0..n): leaves[16 * i + lane] is what tree g[i].first + lane gives. */
+void axle_forest_row_groups_avx512(const struct axle_row_group *g, int32_t n,
+                                   const float *x, int32_t nf, bool nan,
+                                   float *leaves);
+
 /* Walks rows [0, r) of n (r a multiple of 16) through perfect tree ct and
  * adds the leaves into acc[0..r) (one target, contiguous); returns r. */
 int64_t axle_forest_walk16_avx512(const struct axle_forest_tree *ct,

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/cpu.h"
 #include "base/err.h"
 #include "base/pool.h"
 #include "kernels/forest.h"
@@ -121,6 +122,7 @@ struct gen_opts {
     bool numeric_only;  /* LT/LE/GT/GE only */
     bool single_target; /* one (target, value) per leaf, per tree */
     bool linear;
+    bool float_leaves;  /* leaf values exact in float (as XGBoost's) */
     int n_targets;
 };
 
@@ -139,6 +141,8 @@ static int gen_node(struct axle_forest *f, const struct gen_opts *o,
         for (int k = 0; k < len; k++) {
             tg[k] = o->single_target ? tree_target : (int32_t)(rnd() % o->n_targets);
             v[k] = urand() * 2 - 1;
+            if (o->float_leaves)
+                v[k] = (float)v[k];
         }
         nd->cond = AXLE_COND_LEAF;
         nd->leaf_off = (uint32_t)axle_forest_add_leaf(f, len, tg, v);
@@ -262,6 +266,32 @@ static void test_perfect_numeric(void **state)
     axle_pool_free(pool);
 }
 
+/* Float leaves let shallow perfect trees take the whole-tree block
+ * evaluator and, sixteen at a time, the single-row vector path; both must
+ * agree with the reference, and single rows with blocks bit for bit.
+ * 53 trees: three groups of sixteen and a tail that walks. */
+static void test_perfect_float_leaves(void **state)
+{
+    struct gen_opts o = {.max_depth = 6, .numeric_only = true,
+                         .single_target = true, .float_leaves = true};
+    struct axle_pool *pool;
+    (void)state;
+    assert_int_equal(axle_pool_new(2, &pool), AXLE_OK);
+    for (int rep = 0; rep < 6; rep++) {
+        struct axle_forest *f;
+        o.n_targets = rep < 4 ? 1 : 3;
+        f = gen_forest(&o, 53, rep == 5 ? AXLE_AGG_AVERAGE : AXLE_AGG_SUM,
+                       rep % 2);
+        assert_int_equal(f->n_perfect, 53);
+        if (axle_cpu_get()->isa >= AXLE_ISA_AVX512)
+            assert_int_equal(f->n_row_groups, 3);
+        check_forest(f, pool, 300);
+        check_forest(f, pool, 37); /* partial blocks: 16 + 16 + 5 rows */
+        axle_forest_free(f);
+    }
+    axle_pool_free(pool);
+}
+
 static void test_general_all_conditions(void **state)
 {
     struct gen_opts o = {.max_depth = 9, .numeric_only = false,
@@ -377,6 +407,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_perfect_numeric),
+        cmocka_unit_test(test_perfect_float_leaves),
         cmocka_unit_test(test_general_all_conditions),
         cmocka_unit_test(test_min_max_and_missing_value),
         cmocka_unit_test(test_threshold_rounding),
