@@ -509,66 +509,70 @@ static bool row_group_ok(const struct axle_forest_tree *ct)
            ct->pvf != NULL;
 }
 
-/* Single rows of narrow inputs go sixteen trees at a time where sixteen
+/* The next group at or after tree *t: its first tree (*t on return) and
+ * its lanes; 0 when there is none. A run of eligible trees becomes groups
+ * of sixteen and a last one of at least ROW_GROUP_MIN trees. */
+#define ROW_GROUP_MIN 4
+static int next_row_group(const struct axle_forest *f, int32_t *t)
+{
+    while (*t < f->n_trees) {
+        int k = 0;
+        while (k < AXLE_ROW_GROUP && *t + k < f->n_trees &&
+               row_group_ok(&f->compiled[*t + k]))
+            k++;
+        if (k >= ROW_GROUP_MIN)
+            return k;
+        *t += k + 1;
+    }
+    return 0;
+}
+
+/* Single rows of narrow inputs go sixteen trees at a time where
  * consecutive trees are shallow perfect trees with float leaves. */
 static void build_row_groups(struct axle_forest *f)
 {
     const int D = AXLE_ROW_GROUP_DEPTH, G = AXLE_ROW_GROUP;
-    int32_t n = 0;
+    int32_t n = 0, t = 0;
+    int k;
 
     if (f->n_features > AXLE_ROW_GROUP_MAX_FEATURES ||
         axle_cpu_get()->isa < AXLE_ISA_AVX512)
         return;
-    for (int32_t t = 0; t + G <= f->n_trees;) {
-        int32_t k = 0;
-        while (k < G && row_group_ok(&f->compiled[t + k]))
-            k++;
-        if (k == G) {
-            n++;
-            t += G;
-        } else {
-            t += k + 1;
-        }
+    while ((k = next_row_group(f, &t)) > 0) {
+        n++;
+        t += k;
     }
     if (n == 0)
         return;
     f->row_groups = axle_xcalloc((size_t)n, sizeof(*f->row_groups));
-    for (int32_t t = 0; t + G <= f->n_trees;) {
-        struct axle_row_group *g;
-        int32_t k = 0;
-        while (k < G && row_group_ok(&f->compiled[t + k]))
-            k++;
-        if (k < G) {
-            t += k + 1;
-            continue;
-        }
-        g = &f->row_groups[f->n_row_groups++];
+    t = 0;
+    while ((k = next_row_group(f, &t)) > 0) {
+        struct axle_row_group *g = &f->row_groups[f->n_row_groups++];
         g->first = t;
-        g->t = axle_xcalloc(63 * (size_t)G, sizeof(float));
+        g->lanes = k;
+        g->t = axle_xmalloc(63 * (size_t)G * sizeof(float));
         g->feat = axle_xcalloc(63 * (size_t)G, 1);
         g->v = axle_xcalloc(64 * (size_t)G, sizeof(float));
-        for (int i = 0; i < G; i++) {
+        for (int i = 0; i < 63 * G; i++)
+            g->t[i] = NAN; /* never high; also the unused lanes */
+        for (int i = 0; i < k; i++) {
             const struct axle_forest_tree *ct = &f->compiled[t + i];
             int d = ct->depth;
             g->target[i] = ct->target;
-            for (int L = 0; L < D; L++)
+            for (int L = 0; L < d; L++)
                 for (int p = 0; p < (1 << L); p++) {
-                    int k6 = (1 << L) - 1 + p, kd = (1 << L) - 1 + p;
-                    if (L < d) {
-                        uint32_t fe = (uint32_t)ct->pf[kd];
-                        g->t[k6 * G + i] = ct->pt[kd];
-                        g->feat[k6 * G + i] =
-                            (uint8_t)((fe & 0x1fu) | ((fe >> 31) << 7));
-                    } else {
-                        g->t[k6 * G + i] = NAN; /* never high */
-                    }
+                    int kd = (1 << L) - 1 + p;
+                    uint32_t fe = (uint32_t)ct->pf[kd];
+                    g->t[kd * G + i] = ct->pt[kd];
+                    g->feat[kd * G + i] =
+                        (uint8_t)((fe & 0x1fu) | ((fe >> 31) << 7));
                 }
             /* below its own depth a row only goes low: leaf p of the
              * deepened tree is leaf p >> (6 - d) of the tree */
             for (int p = 0; p < 64; p++)
                 g->v[p * G + i] = ct->pvf[p >> (D - d)];
         }
-        t += G;
+        t += k;
     }
 }
 
@@ -1003,30 +1007,30 @@ static void one_row_groups(const struct axle_forest *f, const float *x,
     while (t < f->n_trees) {
         const struct axle_forest_tree *ct = &f->compiled[t];
         if (g < f->n_row_groups && f->row_groups[g].first == t) {
-            int32_t k = 1;
+            const struct axle_row_group *rg = &f->row_groups[g];
+            int32_t k = 0, end = t;
             while (k < ROW_GROUP_CHUNK && g + k < f->n_row_groups &&
-                   f->row_groups[g + k].first ==
-                       t + k * AXLE_ROW_GROUP)
-                k++;
-            axle_forest_row_groups_avx512(&f->row_groups[g], k, x,
-                                          f->n_features, nan, leaves);
+                   rg[k].first == end)
+                end += rg[k++].lanes;
             if (T == 1 && f->acc_float) {
                 /* one float chain: a float add rounds exactly as the
                  * double add then the rounding to float does (53 >= 2 * 24
                  * + 2 bits), at a third of the latency */
                 float a = (float)acc[0];
-                for (int32_t i = 0; i < k * AXLE_ROW_GROUP; i++)
-                    a += leaves[i];
+                axle_forest_row_groups_avx512(rg, k, x, f->n_features, nan,
+                                              leaves, &a);
                 acc[0] = a;
             } else {
+                axle_forest_row_groups_avx512(rg, k, x, f->n_features, nan,
+                                              leaves, NULL);
                 for (int32_t i = 0; i < k; i++)
-                    for (int l = 0; l < AXLE_ROW_GROUP; l++) {
-                        double *a = &acc[f->row_groups[g + i].target[l]];
+                    for (int l = 0; l < rg[i].lanes; l++) {
+                        double *a = &acc[rg[i].target[l]];
                         double sum = *a + leaves[i * AXLE_ROW_GROUP + l];
                         *a = f->acc_float ? (double)(float)sum : sum;
                     }
             }
-            t += k * AXLE_ROW_GROUP;
+            t = end;
             g += k;
             continue;
         }

@@ -328,11 +328,59 @@ struct row_masks {
     uint16_t m[64 + 16];
 };
 
+/* One step of a lane's walk: from its position j at level L to level
+ * L + 1, by its own bit of the mask of the split it is at. */
+static inline __attribute__((always_inline)) __m512i
+row_step(const struct row_masks *rm, int L, __m512i j)
+{
+    const __m512i lane_bit = _mm512_sllv_epi32(
+        _mm512_set1_epi32(1), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+                                                10, 11, 12, 13, 14, 15));
+    const uint16_t *ml = rm->m + (1 << L) - 1;
+    __m512i bits, jj = _mm512_add_epi32(j, j);
+    if (L <= 4)
+        bits = _mm512_permutexvar_epi32(
+            j, _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)ml)));
+    else
+        bits = _mm512_permutex2var_epi32(
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)ml)), j,
+            _mm512_cvtepu16_epi32(
+                _mm256_loadu_si256((const __m256i *)(ml + 16))));
+    return _mm512_mask_add_epi32(jj, _mm512_test_epi32_mask(bits, lane_bit),
+                                 jj, _mm512_set1_epi32(1));
+}
+
+/* The leaves the lanes reached, stored to leaves[0..16); with sum, added
+ * to it in tree order. */
 static inline __attribute__((always_inline)) void
+row_finish(const struct axle_row_group *g, __m512i j, float *leaves,
+           float *sum)
+{
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                           11, 12, 13, 14, 15);
+    _mm512_storeu_ps(leaves,
+                     _mm512_i32gather_ps(
+                         _mm512_add_epi32(_mm512_slli_epi32(j, 4), lane),
+                         g->v, 4));
+    if (sum != NULL) {
+        float a = *sum;
+        for (int l = 0; l < g->lanes; l++)
+            a += leaves[l];
+        *sum = a;
+    }
+}
+
+/* Compares every split of group g into rm; when cur is given, the walk of
+ * the previous group (masks cm) goes one level per eight splits in between,
+ * so its dependent steps hide behind the independent compares. Returns the
+ * previous group's final positions. */
+static inline __attribute__((always_inline)) __m512i
 row_compare(const struct axle_row_group *g, __m512 x0, __m512 x1, __m512 h0,
-            __m512 h1, bool nan, struct row_masks *rm)
+            __m512 h1, bool nan, struct row_masks *rm,
+            const struct row_masks *cm)
 {
     const __m512i high = _mm512_set1_epi32(0x80);
+    __m512i j = _mm512_setzero_si512();
     for (int k = 0; k < 63; k++) {
         __m512i fi = _mm512_cvtepu8_epi32(
             _mm_loadu_si128((const __m128i *)(g->feat + 16 * k)));
@@ -343,45 +391,15 @@ row_compare(const struct axle_row_group *g, __m512 x0, __m512 x1, __m512 h0,
         _store_mask16((__mmask16 *)&rm->m[k],
                       _mm512_cmp_ps_mask(_mm512_loadu_ps(g->t + 16 * k), v,
                                          _CMP_LE_OQ));
+        if (cm != NULL && (k & 7) == 7 && (k >> 3) < AXLE_ROW_GROUP_DEPTH)
+            j = row_step(cm, k >> 3, j);
     }
-}
-
-static inline __attribute__((always_inline)) void
-row_walk(const struct axle_row_group *g, const struct row_masks *rm,
-         float *leaves)
-{
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                           11, 12, 13, 14, 15);
-    const __m512i lane_bit = _mm512_sllv_epi32(_mm512_set1_epi32(1), lane);
-    const __m512i one = _mm512_set1_epi32(1);
-    __m512i j = _mm512_setzero_si512();
-
-#pragma GCC unroll 6
-    for (int L = 0; L < AXLE_ROW_GROUP_DEPTH; L++) {
-        const uint16_t *ml = rm->m + (1 << L) - 1;
-        __m512i bits, jj = _mm512_add_epi32(j, j);
-        if (L <= 4)
-            bits = _mm512_permutexvar_epi32(
-                j, _mm512_cvtepu16_epi32(
-                       _mm256_loadu_si256((const __m256i *)ml)));
-        else
-            bits = _mm512_permutex2var_epi32(
-                _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)ml)),
-                j,
-                _mm512_cvtepu16_epi32(
-                    _mm256_loadu_si256((const __m256i *)(ml + 16))));
-        j = _mm512_mask_add_epi32(jj, _mm512_test_epi32_mask(bits, lane_bit),
-                                  jj, one);
-    }
-    _mm512_storeu_ps(leaves,
-                     _mm512_i32gather_ps(
-                         _mm512_add_epi32(_mm512_slli_epi32(j, 4), lane),
-                         g->v, 4));
+    return j;
 }
 
 void axle_forest_row_groups_avx512(const struct axle_row_group *g, int32_t n,
                                    const float *x, int32_t nf, bool nan,
-                                   float *leaves)
+                                   float *leaves, float *sum)
 {
     float xs[32] = {0}, hs[32] = {0};
     struct row_masks rm[2];
@@ -398,17 +416,25 @@ void axle_forest_row_groups_avx512(const struct axle_row_group *g, int32_t n,
     if (n <= 0)
         return;
     if (nan)
-        row_compare(&g[0], x0, x1, h0, h1, true, &rm[0]);
+        row_compare(&g[0], x0, x1, h0, h1, true, &rm[0], NULL);
     else
-        row_compare(&g[0], x0, x1, h0, h1, false, &rm[0]);
+        row_compare(&g[0], x0, x1, h0, h1, false, &rm[0], NULL);
     for (int32_t i = 0; i < n; i++) {
+        __m512i j;
+        float *out = sum != NULL ? leaves : leaves + 16 * i;
         if (i + 1 < n) {
+            /* group i + 1's compares carry group i's walk */
             if (nan)
-                row_compare(&g[i + 1], x0, x1, h0, h1, true, &rm[(i + 1) & 1]);
+                j = row_compare(&g[i + 1], x0, x1, h0, h1, true,
+                                &rm[(i + 1) & 1], &rm[i & 1]);
             else
-                row_compare(&g[i + 1], x0, x1, h0, h1, false,
-                            &rm[(i + 1) & 1]);
+                j = row_compare(&g[i + 1], x0, x1, h0, h1, false,
+                                &rm[(i + 1) & 1], &rm[i & 1]);
+        } else {
+            j = _mm512_setzero_si512();
+            for (int L = 0; L < AXLE_ROW_GROUP_DEPTH; L++)
+                j = row_step(&rm[i & 1], L, j);
         }
-        row_walk(&g[i], &rm[i & 1], leaves + 16 * i);
+        row_finish(&g[i], j, out, sum);
     }
 }

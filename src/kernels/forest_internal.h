@@ -36,7 +36,7 @@ struct axle_forest_tree {
 };
 
 /*
- * Single rows: sixteen consecutive trees side by side, one per vector lane
+ * Single rows: up to sixteen consecutive trees side by side, one per lane
  * (forest_avx512.c). Each tree is deepened to depth 6 (splits below its own
  * depth never send a row high, and its leaves are repeated to match), and
  * the group is stored split-major: split k of lane i at [k * 16 + i].
@@ -47,6 +47,7 @@ struct axle_forest_tree {
 
 struct axle_row_group {
     int32_t first;                    /* the group's first tree */
+    int32_t lanes;                    /* its trees: 4 .. 16 */
     int32_t target[AXLE_ROW_GROUP];
     float *t;                         /* 63 x 16 thresholds (NaN: never) */
     uint8_t *feat;                    /* 63 x 16: feature | missing-high << 7 */
@@ -54,10 +55,12 @@ struct axle_row_group {
 };
 
 /* Leaves of one row x (nf <= 32 features, nan: it has a NaN) for groups
- * g[0..n): leaves[16 * i + lane] is what tree g[i].first + lane gives. */
+ * g[0..n): leaves[16 * i + lane] is what tree g[i].first + lane gives; or,
+ * with sum, they are added to *sum one by one in tree order, in float, and
+ * leaves is scratch for 16. */
 void axle_forest_row_groups_avx512(const struct axle_row_group *g, int32_t n,
                                    const float *x, int32_t nf, bool nan,
-                                   float *leaves);
+                                   float *leaves, float *sum);
 
 /* Walks rows [0, r) of n (r a multiple of 16) through perfect tree ct and
  * adds the leaves into acc[0..r) (one target, contiguous); returns r. */
