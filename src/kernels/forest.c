@@ -80,6 +80,7 @@ void axle_forest_free(struct axle_forest *f)
             axle_free(f->compiled[i].pf);
             axle_free(f->compiled[i].pv);
             axle_free(f->compiled[i].pvf);
+            axle_free(f->compiled[i].pr);
             axle_free(f->compiled[i].gn);
         }
     for (int32_t i = 0; i < f->n_row_groups; i++) {
@@ -88,6 +89,8 @@ void axle_forest_free(struct axle_forest *f)
         axle_free(f->row_groups[i].v);
     }
     axle_free(f->row_groups);
+    axle_free(f->cuts);
+    axle_free(f->cut_off);
     axle_free(f->compiled);
     axle_free(f->base);
     axle_free(f->tree_root);
@@ -503,6 +506,123 @@ static void compile_general(const struct axle_forest *f, int32_t t,
     ct->root_leaf = root; /* >= 0: root node index */
 }
 
+static bool ranked_tree(const struct axle_forest_tree *ct)
+{
+    return ct->perfect && ct->depth >= 1 && ct->depth <= 6;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Index of t among the n sorted cuts c (t is one of them). */
+static uint16_t cut_index(const float *c, int32_t n, float t)
+{
+    int32_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int32_t mid = (lo + hi) / 2;
+        if (c[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (uint16_t)lo;
+}
+
+/* The number of the n sorted cuts c that are <= x (0 for NaN). */
+static inline uint16_t rank_of(const float *c, int32_t n, float x)
+{
+    const float *b = c;
+    while (n > 1) {
+        int32_t half = n / 2;
+        b = b[half - 1] <= x ? b + half : b;
+        n -= half;
+    }
+    return (uint16_t)((b - c) + (n == 1 && b[0] <= x));
+}
+
+#define MAX_CUTS 65000 /* per feature; ranks stay below 0xfffe */
+
+/* Shallow perfect trees are also compiled against the forest's cuts, so
+ * that the block evaluator compares 16-bit ranks, 32 rows per instruction,
+ * instead of floats, 16 (forest_avx512.c). */
+static void build_cuts(struct axle_forest *f)
+{
+    int32_t nf = f->n_features;
+    int64_t total = 0;
+    int32_t *count;
+
+    if (axle_cpu_get()->isa < AXLE_ISA_AVX512 || nf <= 0)
+        return;
+    count = axle_xcalloc((size_t)nf + 1, sizeof(int32_t));
+    for (int32_t t = 0; t < f->n_trees; t++) {
+        const struct axle_forest_tree *ct = &f->compiled[t];
+        if (!ranked_tree(ct))
+            continue;
+        for (int k = 0; k < (1 << ct->depth) - 1; k++)
+            if (ct->pt[k] == ct->pt[k]) {
+                count[ct->pf[k] & 0x7fffffff]++;
+                total++;
+            }
+    }
+    f->cut_off = axle_xcalloc((size_t)nf + 1, sizeof(int32_t));
+    f->cuts = axle_xmalloc((size_t)(total > 0 ? total : 1) * sizeof(float));
+    for (int32_t j = 0; j < nf; j++)
+        f->cut_off[j + 1] = f->cut_off[j] + count[j];
+    memset(count, 0, ((size_t)nf + 1) * sizeof(int32_t));
+    for (int32_t t = 0; t < f->n_trees; t++) {
+        const struct axle_forest_tree *ct = &f->compiled[t];
+        if (!ranked_tree(ct))
+            continue;
+        for (int k = 0; k < (1 << ct->depth) - 1; k++)
+            if (ct->pt[k] == ct->pt[k]) {
+                int32_t j = ct->pf[k] & 0x7fffffff;
+                f->cuts[f->cut_off[j] + count[j]++] = ct->pt[k];
+            }
+    }
+    /* sort and keep the distinct values of each feature, in place */
+    {
+        int32_t w = 0;
+        for (int32_t j = 0; j < nf; j++) {
+            float *c = f->cuts + f->cut_off[j];
+            int32_t n = f->cut_off[j + 1] - f->cut_off[j], u = 0;
+            qsort(c, (size_t)n, sizeof(float), cmp_float);
+            for (int32_t i = 0; i < n; i++)
+                if (u == 0 || c[i] != f->cuts[w + u - 1])
+                    f->cuts[w + u++] = c[i];
+            f->cut_off[j] = w;
+            w += u;
+            if (u > MAX_CUTS) {
+                axle_free(count);
+                axle_free(f->cuts);
+                axle_free(f->cut_off);
+                f->cuts = NULL;
+                f->cut_off = NULL;
+                return;
+            }
+        }
+        f->cut_off[nf] = w;
+    }
+    axle_free(count);
+    for (int32_t t = 0; t < f->n_trees; t++) {
+        struct axle_forest_tree *ct = &f->compiled[t];
+        int nodes = (1 << ct->depth) - 1;
+        if (!ranked_tree(ct))
+            continue;
+        ct->pr = axle_xcalloc((size_t)nodes + 1, sizeof(uint16_t));
+        for (int k = 0; k < nodes; k++) {
+            int32_t j = ct->pf[k] & 0x7fffffff;
+            ct->pr[k] = ct->pt[k] != ct->pt[k]
+                            ? 0xffff
+                            : cut_index(f->cuts + f->cut_off[j],
+                                        f->cut_off[j + 1] - f->cut_off[j],
+                                        ct->pt[k]);
+        }
+    }
+}
+
 static bool row_group_ok(const struct axle_forest_tree *ct)
 {
     return ct->perfect && ct->depth <= AXLE_ROW_GROUP_DEPTH &&
@@ -669,6 +789,8 @@ enum axle_status axle_forest_finish(struct axle_forest *f,
     }
     axle_free(seen);
     axle_free(stack);
+    if (st == AXLE_OK)
+        build_cuts(f);
     if (st == AXLE_OK)
         build_row_groups(f);
     if (st == AXLE_OK)
@@ -952,34 +1074,33 @@ static int32_t one_row_perfect(const struct axle_forest *f, int32_t t0,
 }
 
 /* Blocks of at least FULL_MIN_ROWS rows over at most FULL_MAX_FEATURES
- * features are copied feature-major (128 KiB on the stack at most) so that
- * shallow perfect trees can be evaluated whole (forest_avx512.c); other
- * trees of the same forest still walk the row-major block. */
+ * features become feature-major ranks (128 KiB on the stack at most) so
+ * that shallow perfect trees can be evaluated whole (forest_avx512.c);
+ * other trees of the same forest still walk the row-major block. */
 #define FULL_MIN_ROWS 8
 #define FULL_MAX_FEATURES 256
 
 static void score_block_full(const struct axle_forest *f, const float *x,
                              int64_t n, int64_t stride, double *acc, bool nan)
 {
-    /* the block, then (with NaNs) its copy with NaN as +inf */
-    float xt[2 * FULL_MAX_FEATURES * BLOCK];
+    /* the block's ranks, then (with NaNs) the same with NaN above all */
+    uint16_t xr[2 * FULL_MAX_FEATURES * BLOCK];
+    float xt[FULL_MAX_FEATURES * BLOCK];
     int32_t nf = f->n_features, T = f->n_targets;
-    int64_t padded = (n + 15) / 16 * 16;
     int64_t hi_off = nan ? (int64_t)nf * BLOCK : 0;
 
     for (int32_t j = 0; j < nf; j++) {
         float *col = xt + (size_t)j * BLOCK;
         for (int64_t r = 0; r < n; r++)
             col[r] = x[r * stride + j];
-        for (int64_t r = n; r < padded; r++)
+        for (int64_t r = n; r < BLOCK; r++)
             col[r] = 0.0f;
-        if (nan)
-            for (int64_t r = 0; r < padded; r++)
-                col[hi_off + r] = col[r] != col[r] ? INFINITY : col[r];
     }
+    axle_forest_rank_block_avx512(f->cuts, f->cut_off, nf, xt, n, nan, xr,
+                                  hi_off);
     for (int32_t t = 0; t < f->n_trees;) {
         const struct axle_forest_tree *ct = &f->compiled[t];
-        int32_t done = axle_forest_full_avx512(ct, f->n_trees - t, xt, hi_off,
+        int32_t done = axle_forest_full_avx512(ct, f->n_trees - t, xr, hi_off,
                                                n, acc, T, f->acc_float);
         if (done > 0) {
             t += done;
@@ -1076,7 +1197,7 @@ static void score_block(const struct axle_forest *f, const float *x,
         goto finish;
     }
     if (n >= FULL_MIN_ROWS && f->n_features <= FULL_MAX_FEATURES &&
-        axle_cpu_get()->isa >= AXLE_ISA_AVX512) {
+        f->cuts != NULL) {
         score_block_full(f, x, n, stride, acc, nan);
         goto finish;
     }

@@ -151,6 +151,10 @@ struct axle_forest {
     struct axle_forest_tree *compiled;
     int32_t n_perfect;       /* trees that took the perfect layout */
     struct axle_row_group *row_groups; /* single rows: 16 trees per vector */
+    /* the cuts: feature j's distinct perfect-tree thresholds, sorted, are
+     * cuts[cut_off[j] .. cut_off[j + 1]) (NULL: the forest is not ranked) */
+    float *cuts;
+    int32_t *cut_off;
     int32_t n_row_groups;
     int32_t max_depth;
     int64_t total_depth;     /* sum of tree depths: node visits per row */

@@ -132,30 +132,25 @@ struct full_masks {
 };
 
 static inline __attribute__((always_inline)) void
-full_compare(const struct axle_forest_tree *ct, int depth, const float *xt,
+full_compare(const struct axle_forest_tree *ct, int depth, const uint16_t *xr,
              int64_t hi_off, int nc, struct full_masks *fm)
 {
     const int nodes = (1 << depth) - 1;
-    const float *pt = ct->pt;
+    const uint16_t *pr = ct->pr;
     const int32_t *pf = ct->pf;
 
     for (int k = 0; k < nodes; k++) {
         uint32_t f = (uint32_t)pf[k];
         /* a split that sends missing values high reads the copy whose
-         * NaNs are +inf */
-        const float *col = xt + (int64_t)(f & 0x7fffffffu) * 64 +
-                           (int64_t)(f >> 31) * hi_off;
-        __m512 t = _mm512_set1_ps(pt[k]);
-        __mmask16 q[4] = {0, 0, 0, 0};
-#pragma GCC unroll 4
-        for (int c = 0; c < nc; c++)
-            q[c] = _mm512_cmp_ps_mask(t, _mm512_loadu_ps(col + 16 * c),
-                                      _CMP_LE_OQ);
-        /* one store per split: four narrow mask stores cost more here
-         * than the two unpacks */
-        _store_mask64((__mmask64 *)&fm->m[k],
-                      _mm512_kunpackd(_mm512_kunpackw(q[3], q[2]),
-                                      _mm512_kunpackw(q[1], q[0])));
+         * NaNs rank above every cut */
+        const uint16_t *col = xr + (int64_t)(f & 0x7fffffffu) * 64 +
+                              (int64_t)(f >> 31) * hi_off;
+        __m512i b = _mm512_set1_epi16((short)pr[k]);
+        __mmask32 lo = _mm512_cmpgt_epu16_mask(_mm512_loadu_si512(col), b);
+        __mmask32 hi = nc > 2 ? _mm512_cmpgt_epu16_mask(
+                                    _mm512_loadu_si512(col + 32), b)
+                              : 0;
+        _store_mask64((__mmask64 *)&fm->m[k], _mm512_kunpackd(hi, lo));
     }
 }
 
@@ -253,7 +248,7 @@ full_walk(const struct axle_forest_tree *ct, int depth,
 
 static bool full_ok(const struct axle_forest_tree *ct)
 {
-    return ct->perfect && ct->depth >= 1 && ct->depth <= 6;
+    return ct->perfect && ct->depth >= 1 && ct->depth <= 6 && ct->pr != NULL;
 }
 
 #define DEPTHS(X) X(1) X(2) X(3) X(4) X(5) X(6)
@@ -268,7 +263,7 @@ static bool full_ok(const struct axle_forest_tree *ct)
         else full_walk(ct, D, fm, nc, n, acc, as, accf);                     \
         break;
 
-static void compare_any(const struct axle_forest_tree *ct, const float *xt,
+static void compare_any(const struct axle_forest_tree *ct, const uint16_t *xt,
                         int64_t hi_off, int nc, struct full_masks *fm)
 {
     switch (ct->depth) {
@@ -290,7 +285,7 @@ static void walk_any(const struct axle_forest_tree *ct,
 }
 
 int32_t axle_forest_full_avx512(const struct axle_forest_tree *cts,
-                                int32_t n_trees, const float *xt,
+                                int32_t n_trees, const uint16_t *xt,
                                 int64_t hi_off, int64_t n, double *acc,
                                 int64_t as, bool accf)
 {
@@ -436,5 +431,58 @@ void axle_forest_row_groups_avx512(const struct axle_row_group *g, int32_t n,
                 j = row_step(&rm[i & 1], L, j);
         }
         row_finish(&g[i], j, out, sum);
+    }
+}
+
+/*
+ * Ranks of a block (see axle_forest_full_avx512): for 16 rows at once, a
+ * branch-free binary search over the feature's cuts, each step one gather
+ * from the cut table (which sits in L1); the features' searches are
+ * independent, so their gathers overlap.
+ */
+void axle_forest_rank_block_avx512(const float *cuts, const int32_t *cut_off,
+                                   int32_t nf, const float *xt, int64_t n,
+                                   bool nan, uint16_t *xr, int64_t hi_off)
+{
+    int nc = (int)((n + 15) / 16);
+    for (int32_t j = 0; j < nf; j++) {
+        const float *c = cuts + cut_off[j];
+        int32_t count = cut_off[j + 1] - cut_off[j];
+        for (int ch = 0; ch < 4; ch++) {
+            uint16_t *out = xr + (int64_t)j * 64 + 16 * ch;
+            __m512i base = _mm512_setzero_si512();
+            __m512 v;
+            int32_t m = count;
+            if (ch >= nc || count == 0) {
+                _mm256_storeu_si256((__m256i *)out, _mm256_setzero_si256());
+                if (nan)
+                    _mm256_storeu_si256((__m256i *)(out + hi_off),
+                                        _mm256_setzero_si256());
+                continue;
+            }
+            v = _mm512_loadu_ps(xt + (int64_t)j * 64 + 16 * ch);
+            while (m > 1) {
+                int32_t half = m / 2;
+                __m512 cv = _mm512_i32gather_ps(
+                    _mm512_add_epi32(base, _mm512_set1_epi32(half - 1)), c,
+                    4);
+                base = _mm512_mask_add_epi32(
+                    base, _mm512_cmp_ps_mask(cv, v, _CMP_LE_OQ), base,
+                    _mm512_set1_epi32(half));
+                m -= half;
+            }
+            base = _mm512_mask_add_epi32(
+                base,
+                _mm512_cmp_ps_mask(_mm512_i32gather_ps(base, c, 4), v,
+                                   _CMP_LE_OQ),
+                base, _mm512_set1_epi32(1));
+            _mm256_storeu_si256((__m256i *)out, _mm512_cvtepi32_epi16(base));
+            if (nan)
+                _mm256_storeu_si256(
+                    (__m256i *)(out + hi_off),
+                    _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(
+                        _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), base,
+                        _mm512_set1_epi32(0xfffe))));
+        }
     }
 }

@@ -31,6 +31,10 @@ struct axle_forest_tree {
     int32_t *pf;
     double *pv;
     float *pvf;         /* perfect, depth <= 6, float leaves: 64 of them */
+    /* perfect, depth 1..6, forest ranked: each split's threshold as its
+     * index among the sorted distinct thresholds of its feature (the cuts;
+     * 0xffff: never true), so that x >= t is rank(x) > index */
+    uint16_t *pr;
     struct gnode *gn;   /* general */
     int32_t root_leaf;  /* general: root node index, or ~leaf for a stump */
 };
@@ -68,14 +72,22 @@ int64_t axle_forest_walk16_avx512(const struct axle_forest_tree *ct,
                                   const float *x, int64_t n, int64_t stride,
                                   double *acc, bool accf, bool nan);
 
-/* Adds trees cts[0..k) for rows [0, n) (n <= 64) of a block stored
- * feature-major with a row stride of 64 (xt[f * 64 + r], rows n ..
- * round_up(n, 16) zero) into acc[r * as + target], where k is the length
- * of the run of perfect trees of depth 1..6 at the start of cts; returns k.
- * Splits that send missing values high read xt + hi_off instead, the same
- * block with NaN as +inf (hi_off 0 when the block has no NaN). */
+/* Adds trees cts[0..k) for rows [0, n) (n <= 64) of a block of ranks
+ * (rank(x) = the number of the feature's cuts <= x, NaN 0) stored
+ * feature-major with a row stride of 64 (xr[f * 64 + r], rows n .. 63
+ * zero) into acc[r * as + target], where k is the length of the run of
+ * ranked perfect trees of depth 1..6 at the start of cts; returns k.
+ * Splits that send missing values high read xr + hi_off instead, the same
+ * ranks with NaN as 0xfffe (hi_off 0 when the block has no NaN). */
+/* The ranks xr of rows [0, n) of a block stored feature-major as floats
+ * (xt[f * 64 + r]) against the forest's cuts; rows n .. 63 get 0, and with
+ * nan the copy at xr + hi_off has NaN as 0xfffe. */
+void axle_forest_rank_block_avx512(const float *cuts, const int32_t *cut_off,
+                                   int32_t nf, const float *xt, int64_t n,
+                                   bool nan, uint16_t *xr, int64_t hi_off);
+
 int32_t axle_forest_full_avx512(const struct axle_forest_tree *cts,
-                                int32_t n_trees, const float *xt,
+                                int32_t n_trees, const uint16_t *xr,
                                 int64_t hi_off, int64_t n, double *acc,
                                 int64_t as, bool accf);
 
