@@ -84,8 +84,7 @@ void axle_forest_free(struct axle_forest *f)
             axle_free(f->compiled[i].gn);
         }
     for (int32_t i = 0; i < f->n_row_groups; i++) {
-        axle_free(f->row_groups[i].t);
-        axle_free(f->row_groups[i].feat);
+        axle_free(f->row_groups[i].split);
         axle_free(f->row_groups[i].v);
     }
     axle_free(f->row_groups);
@@ -625,7 +624,7 @@ static void build_cuts(struct axle_forest *f)
 
 static bool row_group_ok(const struct axle_forest_tree *ct)
 {
-    return ct->perfect && ct->depth <= AXLE_ROW_GROUP_DEPTH &&
+    return ct->pr != NULL && ct->depth <= AXLE_ROW_GROUP_DEPTH &&
            ct->pvf != NULL;
 }
 
@@ -655,9 +654,11 @@ static void build_row_groups(struct axle_forest *f)
     int32_t n = 0, t = 0;
     int k;
 
-    if (f->n_features > AXLE_ROW_GROUP_MAX_FEATURES ||
-        axle_cpu_get()->isa < AXLE_ISA_AVX512)
+    if (f->n_features > AXLE_ROW_GROUP_MAX_FEATURES || f->cuts == NULL)
         return;
+    for (int32_t j = 0; j < f->n_features; j++)
+        if (f->cut_off[j + 1] - f->cut_off[j] > AXLE_ROW_GROUP_MAX_CUTS)
+            return;
     while ((k = next_row_group(f, &t)) > 0) {
         n++;
         t += k;
@@ -670,23 +671,20 @@ static void build_row_groups(struct axle_forest *f)
         struct axle_row_group *g = &f->row_groups[f->n_row_groups++];
         g->first = t;
         g->lanes = k;
-        g->t = axle_xmalloc(63 * (size_t)G * sizeof(float));
-        g->feat = axle_xcalloc(63 * (size_t)G, 1);
+        g->split = axle_xmalloc(63 * (size_t)G * sizeof(uint16_t));
         g->v = axle_xcalloc(64 * (size_t)G, sizeof(float));
         for (int i = 0; i < 63 * G; i++)
-            g->t[i] = NAN; /* never high; also the unused lanes */
+            g->split[i] = 1023 << 6; /* never high; also the unused lanes */
         for (int i = 0; i < k; i++) {
             const struct axle_forest_tree *ct = &f->compiled[t + i];
             int d = ct->depth;
             g->target[i] = ct->target;
-            for (int L = 0; L < d; L++)
-                for (int p = 0; p < (1 << L); p++) {
-                    int kd = (1 << L) - 1 + p;
-                    uint32_t fe = (uint32_t)ct->pf[kd];
-                    g->t[kd * G + i] = ct->pt[kd];
-                    g->feat[kd * G + i] =
-                        (uint8_t)((fe & 0x1fu) | ((fe >> 31) << 7));
-                }
+            for (int kd = 0; kd < (1 << d) - 1; kd++) {
+                uint32_t fe = (uint32_t)ct->pf[kd];
+                uint32_t b = ct->pr[kd] == 0xffff ? 1023 : ct->pr[kd];
+                g->split[kd * G + i] = (uint16_t)(
+                    (b << 6) | ((fe >> 31) << 5) | (fe & 0x1fu));
+            }
             /* below its own depth a row only goes low: leaf p of the
              * deepened tree is leaf p >> (6 - d) of the tree */
             for (int p = 0; p < 64; p++)
@@ -1123,8 +1121,14 @@ static void one_row_groups(const struct axle_forest *f, const float *x,
                            double *acc, bool nan)
 {
     float leaves[ROW_GROUP_CHUNK * AXLE_ROW_GROUP];
+    uint16_t ranks[64] = {0};
     int32_t t = 0, g = 0, T = f->n_targets;
 
+    for (int32_t j = 0; j < f->n_features; j++) {
+        ranks[j] = rank_of(f->cuts + f->cut_off[j],
+                           f->cut_off[j + 1] - f->cut_off[j], x[j]);
+        ranks[32 + j] = x[j] != x[j] ? 1023 : ranks[j];
+    }
     while (t < f->n_trees) {
         const struct axle_forest_tree *ct = &f->compiled[t];
         if (g < f->n_row_groups && f->row_groups[g].first == t) {
@@ -1138,12 +1142,11 @@ static void one_row_groups(const struct axle_forest *f, const float *x,
                  * double add then the rounding to float does (53 >= 2 * 24
                  * + 2 bits), at a third of the latency */
                 float a = (float)acc[0];
-                axle_forest_row_groups_avx512(rg, k, x, f->n_features, nan,
-                                              leaves, &a);
+                axle_forest_row_groups_avx512(rg, k, ranks, nan, leaves, &a);
                 acc[0] = a;
             } else {
-                axle_forest_row_groups_avx512(rg, k, x, f->n_features, nan,
-                                              leaves, NULL);
+                axle_forest_row_groups_avx512(rg, k, ranks, nan, leaves,
+                                              NULL);
                 for (int32_t i = 0; i < k; i++)
                     for (int l = 0; l < rg[i].lanes; l++) {
                         double *a = &acc[rg[i].target[l]];

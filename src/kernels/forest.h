@@ -150,7 +150,7 @@ struct axle_forest {
     bool finished;
     struct axle_forest_tree *compiled;
     int32_t n_perfect;       /* trees that took the perfect layout */
-    struct axle_row_group *row_groups; /* single rows: 16 trees per vector */
+    struct axle_row_group *row_groups; /* single rows: 32 trees per vector */
     /* the cuts: feature j's distinct perfect-tree thresholds, sorted, are
      * cuts[cut_off[j] .. cut_off[j + 1]) (NULL: the forest is not ranked) */
     float *cuts;

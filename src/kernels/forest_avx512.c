@@ -312,125 +312,115 @@ int32_t axle_forest_full_avx512(const struct axle_forest_tree *cts,
 }
 
 /*
- * Single rows, sixteen trees per vector (forest_internal.h): the row's
- * features sit in two registers, so a split's feature value is a permute,
- * not a load; every split of the sixteen trees is compared, then each lane
- * finds its leaf from the masks as in the block evaluator above, and one
- * gather fetches the sixteen leaves. The next group is compared before the
- * current one walks.
+ * Single rows, 32 trees per vector (forest_internal.h): the row's ranks sit
+ * in two registers (as they are and with NaN above every cut), so a split's
+ * rank is one word permute, not a load; every split of the 32 trees is
+ * compared, 32 words at a time, with one 64-byte load per split (the
+ * groups stream from L2, and its bandwidth is what bounds this), then each tree finds its leaf from the
+ * masks as in the block evaluator above (two passes of 16 lanes), and two
+ * gathers fetch the 32 leaves. A group's walk is interleaved with the next
+ * group's compares, which do not depend on it.
  */
 struct row_masks {
-    uint16_t m[64 + 16];
+    uint32_t m[64 + 16];
 };
 
-/* One step of a lane's walk: from its position j at level L to level
- * L + 1, by its own bit of the mask of the split it is at. */
+/* One step of a lane's walk: from position j at level L to level L + 1 by
+ * its own bit (lane + 16 * pass) of the mask of the split it is at. */
 static inline __attribute__((always_inline)) __m512i
-row_step(const struct row_masks *rm, int L, __m512i j)
+row_step(const struct row_masks *rm, int L, int pass, __m512i j)
 {
     const __m512i lane_bit = _mm512_sllv_epi32(
-        _mm512_set1_epi32(1), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
-                                                10, 11, 12, 13, 14, 15));
-    const uint16_t *ml = rm->m + (1 << L) - 1;
+        _mm512_set1_epi32(1 << (16 * pass)),
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                          15));
+    const uint32_t *ml = rm->m + (1 << L) - 1;
     __m512i bits, jj = _mm512_add_epi32(j, j);
     if (L <= 4)
-        bits = _mm512_permutexvar_epi32(
-            j, _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)ml)));
+        bits = _mm512_permutexvar_epi32(j, _mm512_loadu_si512(ml));
     else
-        bits = _mm512_permutex2var_epi32(
-            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)ml)), j,
-            _mm512_cvtepu16_epi32(
-                _mm256_loadu_si256((const __m256i *)(ml + 16))));
+        bits = _mm512_permutex2var_epi32(_mm512_loadu_si512(ml), j,
+                                         _mm512_loadu_si512(ml + 16));
     return _mm512_mask_add_epi32(jj, _mm512_test_epi32_mask(bits, lane_bit),
                                  jj, _mm512_set1_epi32(1));
 }
 
-/* The leaves the lanes reached, stored to leaves[0..16); with sum, added
- * to it in tree order. */
+/* The leaves the lanes reached into leaves[0..32); with sum, added to it in
+ * tree order. */
 static inline __attribute__((always_inline)) void
-row_finish(const struct axle_row_group *g, __m512i j, float *leaves,
-           float *sum)
+row_finish(const struct axle_row_group *g, __m512i j0, __m512i j1,
+           float *leaves, float *sum)
 {
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
                                            11, 12, 13, 14, 15);
+    const int G = AXLE_ROW_GROUP;
     _mm512_storeu_ps(leaves,
                      _mm512_i32gather_ps(
-                         _mm512_add_epi32(_mm512_slli_epi32(j, 4), lane),
+                         _mm512_add_epi32(_mm512_slli_epi32(j0, 5), lane),
                          g->v, 4));
+    _mm512_storeu_ps(leaves + 16,
+                     _mm512_i32gather_ps(
+                         _mm512_add_epi32(_mm512_slli_epi32(j1, 5), lane),
+                         g->v + 16, 4));
     if (sum != NULL) {
         float a = *sum;
-        for (int l = 0; l < g->lanes; l++)
+        for (int l = 0; l < g->lanes && l < G; l++)
             a += leaves[l];
         *sum = a;
     }
 }
 
-/* Compares every split of group g into rm; when cur is given, the walk of
- * the previous group (masks cm) goes one level per eight splits in between,
- * so its dependent steps hide behind the independent compares. Returns the
- * previous group's final positions. */
-static inline __attribute__((always_inline)) __m512i
-row_compare(const struct axle_row_group *g, __m512 x0, __m512 x1, __m512 h0,
-            __m512 h1, bool nan, struct row_masks *rm,
-            const struct row_masks *cm)
+/* Compares every split of group g into rm; with cm, walks the previous
+ * group (masks cm) one level per eight splits, into *j0 / *j1. */
+static inline __attribute__((always_inline)) void
+row_compare(const struct axle_row_group *g, __m512i r0, __m512i r1,
+            struct row_masks *rm, const struct row_masks *cm, __m512i *j0,
+            __m512i *j1)
 {
-    const __m512i high = _mm512_set1_epi32(0x80);
-    __m512i j = _mm512_setzero_si512();
     for (int k = 0; k < 63; k++) {
-        __m512i fi = _mm512_cvtepu8_epi32(
-            _mm_loadu_si128((const __m128i *)(g->feat + 16 * k)));
-        __m512 v = _mm512_permutex2var_ps(x0, fi, x1);
-        if (nan)
-            v = _mm512_mask_blend_ps(_mm512_test_epi32_mask(fi, high), v,
-                                     _mm512_permutex2var_ps(h0, fi, h1));
-        _store_mask16((__mmask16 *)&rm->m[k],
-                      _mm512_cmp_ps_mask(_mm512_loadu_ps(g->t + 16 * k), v,
-                                         _CMP_LE_OQ));
-        if (cm != NULL && (k & 7) == 7 && (k >> 3) < AXLE_ROW_GROUP_DEPTH)
-            j = row_step(cm, k >> 3, j);
+        /* one word per split and tree: its cut index << 6 | the rank's
+         * place in r0:r1 (the permute reads only those low six bits); the
+         * row's ranks are << 6, so rank > index is the word compare */
+        __m512i w = _mm512_loadu_si512(g->split + 32 * k);
+        __m512i v = _mm512_permutex2var_epi16(r0, w, r1);
+        _store_mask32((__mmask32 *)&rm->m[k], _mm512_cmpgt_epu16_mask(v, w));
+        if (cm != NULL && (k & 7) == 7 && (k >> 3) < AXLE_ROW_GROUP_DEPTH) {
+            *j0 = row_step(cm, k >> 3, 0, *j0);
+            *j1 = row_step(cm, k >> 3, 1, *j1);
+        }
     }
-    return j;
 }
 
 void axle_forest_row_groups_avx512(const struct axle_row_group *g, int32_t n,
-                                   const float *x, int32_t nf, bool nan,
+                                   const uint16_t *ranks, bool nan,
                                    float *leaves, float *sum)
 {
-    float xs[32] = {0}, hs[32] = {0};
+    uint16_t rs[64];
     struct row_masks rm[2];
-    __m512 x0, x1, h0, h1;
+    __m512i r0, r1;
 
-    for (int32_t i = 0; i < nf && i < 32; i++) {
-        xs[i] = x[i];
-        hs[i] = x[i] != x[i] ? INFINITY : x[i];
+    for (int i = 0; i < 32; i++) {
+        rs[i] = (uint16_t)(ranks[i] << 6);
+        rs[32 + i] = (uint16_t)((nan ? ranks[32 + i] : ranks[i]) << 6);
     }
-    x0 = _mm512_loadu_ps(xs);
-    x1 = _mm512_loadu_ps(xs + 16);
-    h0 = _mm512_loadu_ps(hs);
-    h1 = _mm512_loadu_ps(hs + 16);
+    r0 = _mm512_loadu_si512(rs);
+    r1 = _mm512_loadu_si512(rs + 32);
     if (n <= 0)
         return;
-    if (nan)
-        row_compare(&g[0], x0, x1, h0, h1, true, &rm[0], NULL);
-    else
-        row_compare(&g[0], x0, x1, h0, h1, false, &rm[0], NULL);
+    row_compare(&g[0], r0, r1, &rm[0], NULL, NULL, NULL);
     for (int32_t i = 0; i < n; i++) {
-        __m512i j;
-        float *out = sum != NULL ? leaves : leaves + 16 * i;
+        __m512i j0 = _mm512_setzero_si512(), j1 = _mm512_setzero_si512();
+        float *out = sum != NULL ? leaves : leaves + AXLE_ROW_GROUP * i;
         if (i + 1 < n) {
-            /* group i + 1's compares carry group i's walk */
-            if (nan)
-                j = row_compare(&g[i + 1], x0, x1, h0, h1, true,
-                                &rm[(i + 1) & 1], &rm[i & 1]);
-            else
-                j = row_compare(&g[i + 1], x0, x1, h0, h1, false,
-                                &rm[(i + 1) & 1], &rm[i & 1]);
+            row_compare(&g[i + 1], r0, r1, &rm[(i + 1) & 1], &rm[i & 1], &j0,
+                        &j1);
         } else {
-            j = _mm512_setzero_si512();
-            for (int L = 0; L < AXLE_ROW_GROUP_DEPTH; L++)
-                j = row_step(&rm[i & 1], L, j);
+            for (int L = 0; L < AXLE_ROW_GROUP_DEPTH; L++) {
+                j0 = row_step(&rm[i & 1], L, 0, j0);
+                j1 = row_step(&rm[i & 1], L, 1, j1);
+            }
         }
-        row_finish(&g[i], j, out, sum);
+        row_finish(&g[i], j0, j1, out, sum);
     }
 }
 

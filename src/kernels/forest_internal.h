@@ -40,30 +40,35 @@ struct axle_forest_tree {
 };
 
 /*
- * Single rows: up to sixteen consecutive trees side by side, one per lane
- * (forest_avx512.c). Each tree is deepened to depth 6 (splits below its own
- * depth never send a row high, and its leaves are repeated to match), and
- * the group is stored split-major: split k of lane i at [k * 16 + i].
+ * Single rows: up to 32 consecutive ranked trees side by side, one per
+ * 16-bit lane (forest_avx512.c). Each tree is deepened to depth 6 (splits
+ * below its own depth never send a row high, and its leaves are repeated to
+ * match), and the group is stored split-major: split k of lane i at
+ * [k * 32 + i].
  */
-#define AXLE_ROW_GROUP 16
+#define AXLE_ROW_GROUP 32
 #define AXLE_ROW_GROUP_DEPTH 6
 #define AXLE_ROW_GROUP_MAX_FEATURES 32
 
 struct axle_row_group {
     int32_t first;                    /* the group's first tree */
-    int32_t lanes;                    /* its trees: 4 .. 16 */
+    int32_t lanes;                    /* its trees: 4 .. 32 */
     int32_t target[AXLE_ROW_GROUP];
-    float *t;                         /* 63 x 16 thresholds (NaN: never) */
-    uint8_t *feat;                    /* 63 x 16: feature | missing-high << 7 */
-    float *v;                         /* 64 x 16 leaves */
+    /* 63 x 32: cut index << 6 | missing-high << 5 | feature (index 1023:
+     * never high) */
+    uint16_t *split;
+    float *v;                         /* 64 x 32 leaves */
 };
 
-/* Leaves of one row x (nf <= 32 features, nan: it has a NaN) for groups
- * g[0..n): leaves[16 * i + lane] is what tree g[i].first + lane gives; or,
- * with sum, they are added to *sum one by one in tree order, in float, and
- * leaves is scratch for 16. */
+#define AXLE_ROW_GROUP_MAX_CUTS 1022 /* per feature: ranks fit in 10 bits */
+
+/* Leaves of one row for groups g[0..n), from the row's ranks (ranks[0..32)
+ * as they are, ranks[32..64) with NaN as 1023; used only with nan):
+ * leaves[32 * i + lane] is what tree g[i].first + lane gives; or, with
+ * sum, they are added to *sum one by one in tree order, in float, and
+ * leaves is scratch for 32. */
 void axle_forest_row_groups_avx512(const struct axle_row_group *g, int32_t n,
-                                   const float *x, int32_t nf, bool nan,
+                                   const uint16_t *ranks, bool nan,
                                    float *leaves, float *sum);
 
 /* Walks rows [0, r) of n (r a multiple of 16) through perfect tree ct and
