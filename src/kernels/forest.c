@@ -530,18 +530,6 @@ static uint16_t cut_index(const float *c, int32_t n, float t)
     return (uint16_t)lo;
 }
 
-/* The number of the n sorted cuts c that are <= x (0 for NaN). */
-static inline uint16_t rank_of(const float *c, int32_t n, float x)
-{
-    const float *b = c;
-    while (n > 1) {
-        int32_t half = n / 2;
-        b = b[half - 1] <= x ? b + half : b;
-        n -= half;
-    }
-    return (uint16_t)((b - c) + (n == 1 && b[0] <= x));
-}
-
 #define MAX_CUTS 65000 /* per feature; ranks stay below 0xfffe */
 
 /* Shallow perfect trees are also compiled against the forest's cuts, so
@@ -1121,14 +1109,11 @@ static void one_row_groups(const struct axle_forest *f, const float *x,
                            double *acc, bool nan)
 {
     float leaves[ROW_GROUP_CHUNK * AXLE_ROW_GROUP];
-    uint16_t ranks[64] = {0};
+    uint16_t ranks[64];
     int32_t t = 0, g = 0, T = f->n_targets;
 
-    for (int32_t j = 0; j < f->n_features; j++) {
-        ranks[j] = rank_of(f->cuts + f->cut_off[j],
-                           f->cut_off[j + 1] - f->cut_off[j], x[j]);
-        ranks[32 + j] = x[j] != x[j] ? 1023 : ranks[j];
-    }
+    axle_forest_rank_row_avx512(f->cuts, f->cut_off, f->n_features, x,
+                                ranks);
     while (t < f->n_trees) {
         const struct axle_forest_tree *ct = &f->compiled[t];
         if (g < f->n_row_groups && f->row_groups[g].first == t) {

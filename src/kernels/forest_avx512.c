@@ -476,3 +476,45 @@ void axle_forest_rank_block_avx512(const float *cuts, const int32_t *cut_off,
         }
     }
 }
+
+/* The ranks of one row (nf <= 32): the same search as above, the lanes
+ * being features, each with its own cut table and count. */
+void axle_forest_rank_row_avx512(const float *cuts, const int32_t *cut_off,
+                                 int32_t nf, const float *x, uint16_t *ranks)
+{
+    for (int c = 0; c < 2; c++) {
+        int32_t left = nf - 16 * c;
+        __mmask16 valid = left >= 16 ? 0xffff
+                          : left > 0 ? (__mmask16)((1u << left) - 1)
+                                     : 0;
+        __m512i start = _mm512_maskz_loadu_epi32(valid, cut_off + 16 * c);
+        __m512i n = _mm512_sub_epi32(
+            _mm512_maskz_loadu_epi32(valid, cut_off + 16 * c + 1), start);
+        __m512 v = _mm512_maskz_loadu_ps(valid, x + 16 * c);
+        __m512i base = start, one = _mm512_set1_epi32(1);
+        __mmask16 active, m;
+
+        while ((active = _mm512_cmpgt_epi32_mask(n, one)) != 0) {
+            __m512i half = _mm512_srli_epi32(n, 1);
+            __m512 cv = _mm512_mask_i32gather_ps(
+                v, active, _mm512_sub_epi32(_mm512_add_epi32(base, half), one),
+                cuts, 4);
+            m = _mm512_mask_cmp_ps_mask(active, cv, v, _CMP_LE_OQ);
+            base = _mm512_mask_add_epi32(base, m, base, half);
+            n = _mm512_mask_sub_epi32(n, active, n, half);
+        }
+        active = _mm512_cmpeq_epi32_mask(n, one);
+        m = _mm512_mask_cmp_ps_mask(
+            active, _mm512_mask_i32gather_ps(v, active, base, cuts, 4), v,
+            _CMP_LE_OQ);
+        base = _mm512_mask_add_epi32(base, m, base, one);
+        base = _mm512_sub_epi32(base, start);
+        _mm256_storeu_si256((__m256i *)(ranks + 16 * c),
+                            _mm512_cvtepi32_epi16(base));
+        _mm256_storeu_si256(
+            (__m256i *)(ranks + 32 + 16 * c),
+            _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(
+                _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), base,
+                _mm512_set1_epi32(1023))));
+    }
+}

@@ -67,6 +67,11 @@ struct axle_row_group {
  * leaves[32 * i + lane] is what tree g[i].first + lane gives; or, with
  * sum, they are added to *sum one by one in tree order, in float, and
  * leaves is scratch for 32. */
+/* ranks[0..32) of one row x (nf <= 32 features) against the cuts, and
+ * ranks[32..64) the same with NaN as 1023; 0 past nf. */
+void axle_forest_rank_row_avx512(const float *cuts, const int32_t *cut_off,
+                                 int32_t nf, const float *x, uint16_t *ranks);
+
 void axle_forest_row_groups_avx512(const struct axle_row_group *g, int32_t n,
                                    const uint16_t *ranks, bool nan,
                                    float *leaves, float *sum);
