@@ -889,10 +889,13 @@ static void run_perfect(const struct axle_forest_tree *ct, const float *x,
     }
 }
 
-static bool in_set(const uint32_t *bits, uint32_t words, float x)
+static bool in_set(const uint32_t *bits, uint32_t words, float x,
+                   bool negative_out)
 {
     int64_t c;
-    if (!(x > -1.0f) || !(x < 2147483648.0f))
+    if (negative_out ? !(x >= 0.0f) : !(x > -1.0f))
+        return false; /* NaN too */
+    if (!(x < 2147483648.0f))
         return false;
     c = (int64_t)x; /* truncates toward zero */
     if (c < 0 || c >= (int64_t)words * 32)
@@ -921,7 +924,10 @@ static int64_t walk_general(const struct axle_forest *f,
         case G_GE_D: c = (double)v >= g->td; break;
         case G_EQ_D: c = (double)v == g->td; break;
         case G_NE_D: c = (double)v != g->td; break;
-        default: c = in_set(f->cats + g->cat_off, g->cat_words, v); break;
+        default:
+            c = in_set(f->cats + g->cat_off, g->cat_words, v,
+                       f->cat_negative_out);
+            break;
         }
         i = c ? g->yes : g->no;
     }

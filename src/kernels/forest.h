@@ -125,6 +125,9 @@ struct axle_forest {
     bool base_first;
     double *base;            /* n_targets values (zeros by default) */
     bool has_missing_value;  /* inputs equal to missing_value are missing */
+    /* categorical splits: a negative input is in no set (XGBoost); without
+     * it, -1 < x < 0 truncates to category 0 (LightGBM, ONNX-ML) */
+    bool cat_negative_out;
     float missing_value;
     enum axle_forest_transform transform;
     double sigmoid_scale;    /* AXLE_XF_LOGISTIC; 1 by default */

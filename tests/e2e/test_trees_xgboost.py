@@ -41,10 +41,7 @@ CASES = sorted(d for d in os.listdir(FIXTURES)
 # forest.c's categorical test reads any x in (-1, 0) as category 0 (LightGBM's
 # rule: truncate, then test); XGBoost calls every x < 0 invalid and goes left.
 # These cases feed such values; they pass once the forest has XGBoost's rule.
-KNOWN_DIFFERENCES = {
-    c: "kernels/forest.c in_set(): x in (-1, 0) is category 0; XGBoost: x < 0 goes left"
-    for c in CASES if c.startswith("categorical_negative_fraction")
-}
+KNOWN_DIFFERENCES = {}  # case -> reason, for an xfail
 
 
 def axle(*args):

@@ -807,6 +807,7 @@ enum axle_status axle_xgboost_import(const uint8_t *buf, size_t len,
         goto out;
     im.f = axle_forest_new((int32_t)im.num_feature, im.n_targets);
     im.f->acc_float = true;
+    im.f->cat_negative_out = true; /* XGBoost: x < 0 is no category */
     im.f->base_first = true;
     im.f->transform = im.obj->xf;
     im.f->output = im.obj->output;
