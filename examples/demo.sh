@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # examples/demo.sh - what `make demo` runs: `axle serve` over the example
 # repository (examples/models: an iris classifier and an MNIST CNN exported
-# from PyTorch, laid out REPO/MODEL/VERSION/model.onnx) on 127.0.0.1:8080,
+# from PyTorch, laid out REPO/MODEL/VERSION/model.onnx, and an XGBoost iris
+# classifier, iris_xgboost/1/model.json) on 127.0.0.1:8080,
 # with ready-to-paste curl commands. Ctrl-C (SIGINT) drains and stops it.
 #
 # Environment: AXLE (binary, default build/axle), AXLE_HTTP_PORT (8080).
@@ -29,6 +30,9 @@ Paste these in another terminal:
   curl -s $URL/v1/models/iris:predict -H 'Content-Type: application/json' \\
     -d '{"instances":[[5.1,3.5,1.4,0.2],[6.3,3.3,6.0,2.5]]}'
   curl -s $URL/v2/models/mnist_cnn
+  curl -s $URL/v2/models/iris_xgboost
+  curl -s $URL/v2/models/iris_xgboost/infer -H 'Content-Type: application/json' \\
+    -d '{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[6.3,3.3,6.0,2.5]}]}'
   curl -s $URL/v2/models/stats
 
 Stop with Ctrl-C.
