@@ -17,6 +17,17 @@
 
 #include "kernels/forest_internal.h"
 
+/* Scratch arrays on the stack are reached through an opaque pointer, so the
+ * compiler cannot assume the 64-byte alignment it gave them and turn the
+ * unaligned vector accesses into aligned ones: under ASan's
+ * detect_stack_use_after_return the frame lives on a fake stack that is not
+ * 64-byte aligned, and an aligned access there faults. */
+static inline void *opaque(void *p)
+{
+    __asm__("" : "+r"(p));
+    return p;
+}
+
 static inline __attribute__((always_inline)) void
 group16(const struct axle_forest_tree *ct, int depth, const float *x,
         int64_t stride, double *acc, bool accf, bool nan)
@@ -174,7 +185,7 @@ full_walk(const struct axle_forest_tree *ct, int depth,
         const __m512i half = _mm512_set1_epi32(c >> 1);
         __m512i j = _mm512_setzero_si512();
         int64_t left = n - 16 * c;
-        double tmp[16];
+        double tmp_[16], *tmp = opaque(tmp_);
 
 #pragma GCC unroll 6
         for (int L = 0; L < depth; L++) {
@@ -293,7 +304,7 @@ int32_t axle_forest_full_avx512(const struct axle_forest_tree *cts,
      * walk's vector loads of the masks do not wait on the stores that
      * just wrote them (a load over several pending narrow stores cannot
      * be forwarded and stalls until they drain). */
-    struct full_masks fm[2];
+    struct full_masks fm_[2], *fm = opaque(fm_);
     int nc = (int)((n + 15) / 16);
     int32_t k = 0;
 
@@ -395,8 +406,8 @@ void axle_forest_row_groups_avx512(const struct axle_row_group *g, int32_t n,
                                    const uint16_t *ranks, bool nan,
                                    float *leaves, float *sum)
 {
-    uint16_t rs[64];
-    struct row_masks rm[2];
+    uint16_t rs_[64], *rs = opaque(rs_);
+    struct row_masks rm_[2], *rm = opaque(rm_);
     __m512i r0, r1;
 
     for (int i = 0; i < 32; i++) {
