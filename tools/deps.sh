@@ -27,7 +27,10 @@ export DEBIAN_FRONTEND=noninteractive
 # data), sklearn (iris classifier). protobuf/packaging are listed because the
 # onnxruntime wheel needs them and must not pull newer ones from PyPI that
 # would shadow Debian's (onnx 1.12's generated code wants protobuf 3.x/4.21).
-# Benchmarks: hyperfine, GNU time.
+# Benchmarks: hyperfine, GNU time; the tree benchmarks (bench/trees.sh):
+# libxgboost-dev (XGBoost's C API, bench/trees_bench.c) and python3-xgboost
+# (the same 1.7 library, trains the model in bench/trees_model.py), scipy for
+# the lightgbm pin below.
 APT_PACKAGES=(
   build-essential cmake pkg-config ninja-build
   libprotobuf-c-dev protobuf-c-compiler libopenblas-dev libjansson-dev
@@ -36,7 +39,7 @@ APT_PACKAGES=(
   python3-venv python3-numpy python3-onnx python3-torch python3-torchvision
   python3-sklearn python3-protobuf python3-packaging
   python3-pytest python3-requests python3-yaml
-  hyperfine time
+  hyperfine time libxgboost-dev python3-xgboost python3-scipy
   nginx iproute2 wrk python3-fastapi python3-uvicorn curl
   prometheus python3-prometheus-client chromium
   skopeo umoci podman runc crun uidmap
@@ -45,9 +48,14 @@ APT_PACKAGES=(
 # PyPI pins. onnxruntime 1.26.0: newest release whose wheel (cp311 manylinux_2_27)
 # accepts Debian's numpy 1.24 and protobuf 4.21 as they are; 1.28+ require
 # protobuf >= 4.25.8, which would shadow Debian's and break onnx 1.12.
+# lightgbm 4.7.0: LightGBM's own predictor for bench/trees_lgb.py (and the
+# LightGBM model of bench/trees_model.py); Debian has no python3-lightgbm. Its
+# numpy/scipy come from Debian; narwhals (pure Python) is pinned with it.
 PIP_PINS=(
   onnxruntime==1.26.0
   flatbuffers==25.12.19
+  lightgbm==4.7.0
+  narwhals==2.29.0
 )
 # Triton's own HTTP client for the serving tests, installed with --no-deps:
 # its metadata asks for urllib3 2.x, which would shadow Debian's urllib3 1.26
@@ -133,7 +141,8 @@ fi
 
 # --- 4. smoke check ----------------------------------------------------------
 "$VENV/bin/python" -c '
-import numpy, onnx, torch, torchvision, onnxruntime, sklearn, tritonclient.http
-print("deps: python ok: numpy %s onnx %s torch %s onnxruntime %s" % (
-    numpy.__version__, onnx.__version__, torch.__version__, onnxruntime.__version__))
+import numpy, onnx, torch, torchvision, onnxruntime, sklearn, tritonclient.http, lightgbm
+print("deps: python ok: numpy %s onnx %s torch %s onnxruntime %s lightgbm %s" % (
+    numpy.__version__, onnx.__version__, torch.__version__, onnxruntime.__version__,
+    lightgbm.__version__))
 '
