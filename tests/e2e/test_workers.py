@@ -436,7 +436,14 @@ def test_kill9_worker_is_restarted_and_only_its_connections_fail(repo, tmp_path)
         # Failures only on connections the killed worker held, or on ones
         # opened while it was dying (its listener was still in the group).
         window = {p for p, t in clients.connects if t_kill <= t <= t_dead}
-        stray = [f for f in clients.failed if f[0] not in held[victim] | window]
+        # A connect that failed outright (no local port: the SYN went to the
+        # dying listener and was reset) counts when it failed while the
+        # worker was dying; its error can surface a little after the
+        # listener row is gone.
+        def in_window(f):
+            return f[0] is None and t_kill <= f[1] <= t_dead + 1.0
+        stray = [f for f in clients.failed
+                 if f[0] not in held[victim] | window and not in_window(f)]
         assert stray == [], (stray, held, clients.failed)
         assert clients.ok > ok_before
         assert s.alive() and s.worker_pid(other) == other_pid
