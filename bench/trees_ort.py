@@ -19,7 +19,8 @@ older than XGB.json it is made by running this script as
     FIXTURES_PY bench/trees_ort.py --convert XGB.json OUT.onnx
 
 with FIXTURES_PY (default .venv-fixtures/bin/python: PyPI onnxmltools and
-xgboost, tools/gen_tree_fixtures_onnxml.py's environment). Cases: batch
+xgboost, tools/gen_tree_fixtures_onnxml.py's environment, made by
+tools/fixtures_venv.sh). Cases: batch
 10 000 and batch 1, 1 and 2 threads; rounds alternate the engines' order.
 Outputs are compared (class-1 probability) against ONNX Runtime's, as
 absolute differences: ONNX Runtime forms the binary probability as the

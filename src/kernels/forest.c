@@ -532,33 +532,12 @@ static uint16_t cut_index(const float *c, int32_t n, float t)
 
 #define MAX_CUTS 65000 /* per feature; ranks stay below 0xfffe */
 
-/* Shallow perfect trees are also compiled against the forest's cuts, so
- * that the block evaluator compares 16-bit ranks, 32 rows per instruction,
- * instead of floats, 16 (forest_avx512.c). */
-static void build_cuts(struct axle_forest *f)
+/* Counts the thresholds of ranked trees per feature into count[]; with
+ * fill, also stores each at f->cuts[f->cut_off[j] + its count so far]. */
+static int64_t walk_cuts(struct axle_forest *f, int32_t *count, bool fill)
 {
-    int32_t nf = f->n_features;
     int64_t total = 0;
-    int32_t *count;
 
-    if (axle_cpu_get()->isa < AXLE_ISA_AVX512 || nf <= 0)
-        return;
-    count = axle_xcalloc((size_t)nf + 1, sizeof(int32_t));
-    for (int32_t t = 0; t < f->n_trees; t++) {
-        const struct axle_forest_tree *ct = &f->compiled[t];
-        if (!ranked_tree(ct))
-            continue;
-        for (int k = 0; k < (1 << ct->depth) - 1; k++)
-            if (ct->pt[k] == ct->pt[k]) {
-                count[ct->pf[k] & 0x7fffffff]++;
-                total++;
-            }
-    }
-    f->cut_off = axle_xcalloc((size_t)nf + 1, sizeof(int32_t));
-    f->cuts = axle_xmalloc((size_t)(total > 0 ? total : 1) * sizeof(float));
-    for (int32_t j = 0; j < nf; j++)
-        f->cut_off[j + 1] = f->cut_off[j] + count[j];
-    memset(count, 0, ((size_t)nf + 1) * sizeof(int32_t));
     for (int32_t t = 0; t < f->n_trees; t++) {
         const struct axle_forest_tree *ct = &f->compiled[t];
         if (!ranked_tree(ct))
@@ -566,9 +545,34 @@ static void build_cuts(struct axle_forest *f)
         for (int k = 0; k < (1 << ct->depth) - 1; k++)
             if (ct->pt[k] == ct->pt[k]) {
                 int32_t j = ct->pf[k] & 0x7fffffff;
-                f->cuts[f->cut_off[j] + count[j]++] = ct->pt[k];
+                if (fill)
+                    f->cuts[f->cut_off[j] + count[j]] = ct->pt[k];
+                count[j]++;
+                total++;
             }
     }
+    return total;
+}
+
+/* Shallow perfect trees are also compiled against the forest's cuts, so
+ * that the block evaluator compares 16-bit ranks, 32 rows per instruction,
+ * instead of floats, 16 (forest_avx512.c). */
+static void build_cuts(struct axle_forest *f)
+{
+    int32_t nf = f->n_features;
+    int64_t total;
+    int32_t *count;
+
+    if (axle_cpu_get()->isa < AXLE_ISA_AVX512 || nf <= 0)
+        return;
+    count = axle_xcalloc((size_t)nf + 1, sizeof(int32_t));
+    total = walk_cuts(f, count, false);
+    f->cut_off = axle_xcalloc((size_t)nf + 1, sizeof(int32_t));
+    f->cuts = axle_xmalloc((size_t)(total > 0 ? total : 1) * sizeof(float));
+    for (int32_t j = 0; j < nf; j++)
+        f->cut_off[j + 1] = f->cut_off[j] + count[j];
+    memset(count, 0, ((size_t)nf + 1) * sizeof(int32_t));
+    walk_cuts(f, count, true);
     /* sort and keep the distinct values of each feature, in place */
     {
         int32_t w = 0;

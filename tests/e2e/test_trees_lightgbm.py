@@ -24,15 +24,14 @@ Environment: AXLE_BIN (binary, default build/axle), AXLE_E2E_TIMEOUT
 import json
 import os
 import re
-import subprocess
 
 import numpy as np
 import pytest
 
+from cli_util import axle, axle_bin, describe  # noqa: F401 (axle_bin: fixture)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-AXLE = os.environ.get("AXLE_BIN") or os.path.join(ROOT, "build", "axle")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "trees", "lightgbm")
-TIMEOUT = float(os.environ.get("AXLE_E2E_TIMEOUT", "120"))
 RTOL = 1e-6
 
 CASES = sorted(d for d in os.listdir(FIXTURES)
@@ -40,27 +39,9 @@ CASES = sorted(d for d in os.listdir(FIXTURES)
     if os.path.isdir(FIXTURES) else []
 
 
-def axle(*args):
-    return subprocess.run([AXLE, *args], stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=TIMEOUT)
-
-
-def describe(proc):
-    return "exit %d\n--- stdout\n%s\n--- stderr\n%s" % (
-        proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:])
-
-
 def load_meta(case):
     with open(os.path.join(FIXTURES, case, "meta.json")) as f:
         return json.load(f)
-
-
-@pytest.fixture(scope="session")
-def axle_bin():
-    # Not a skip: a missing binary is a broken build.
-    if not (os.path.isfile(AXLE) and os.access(AXLE, os.X_OK)):
-        pytest.fail("axle binary not found at %s: run `make build` or set AXLE_BIN" % AXLE)
-    return AXLE
 
 
 def test_fixtures_are_present():

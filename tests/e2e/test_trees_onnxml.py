@@ -27,10 +27,10 @@ import subprocess
 import numpy as np
 import pytest
 
+from cli_util import axle_bin, describe, TIMEOUT  # noqa: F401 (axle_bin: fixture)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-AXLE = os.environ.get("AXLE_BIN") or os.path.join(ROOT, "build", "axle")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "trees", "onnxml")
-TIMEOUT = float(os.environ.get("AXLE_E2E_TIMEOUT", "120"))
 RTOL = 1e-6
 ATOL = 1e-6
 
@@ -49,18 +49,6 @@ BAD = _cases("bad")
 
 def sanitize(name):
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)
-
-
-def describe(proc):
-    return "exit %d\n--- stdout\n%s\n--- stderr\n%s" % (
-        proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:])
-
-
-@pytest.fixture(scope="session")
-def axle_bin():
-    if not (os.path.isfile(AXLE) and os.access(AXLE, os.X_OK)):
-        pytest.fail("axle binary not found at %s: run `make build` or set AXLE_BIN" % AXLE)
-    return AXLE
 
 
 def run_axle(binary, case_dir, out_dir):

@@ -23,15 +23,14 @@ import json
 import os
 import re
 import struct
-import subprocess
 
 import numpy as np
 import pytest
 
+from cli_util import axle, axle_bin, describe  # noqa: F401 (axle_bin: fixture)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-AXLE = os.environ.get("AXLE_BIN") or os.path.join(ROOT, "build", "axle")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "trees", "xgboost")
-TIMEOUT = float(os.environ.get("AXLE_E2E_TIMEOUT", "120"))
 RTOL = 1e-6
 ATOL = 1e-6
 
@@ -42,24 +41,6 @@ CASES = sorted(d for d in os.listdir(FIXTURES)
 # rule: truncate, then test); XGBoost calls every x < 0 invalid and goes left.
 # These cases feed such values; they pass once the forest has XGBoost's rule.
 KNOWN_DIFFERENCES = {}  # case -> reason, for an xfail
-
-
-def axle(*args):
-    return subprocess.run([AXLE, *args], stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True, timeout=TIMEOUT)
-
-
-def describe(proc):
-    return "exit %d\n--- stdout\n%s\n--- stderr\n%s" % (
-        proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:])
-
-
-@pytest.fixture(scope="session")
-def axle_bin():
-    # Not a skip: a missing binary is a broken build.
-    if not (os.path.isfile(AXLE) and os.access(AXLE, os.X_OK)):
-        pytest.fail("axle binary not found at %s: run `make build` or set AXLE_BIN" % AXLE)
-    return AXLE
 
 
 def load_meta(case):
