@@ -1,7 +1,8 @@
 /*
  * cmd_inspect.c - `axle inspect MODEL [--json]`: format, producer, opsets,
  * inputs and outputs (symbolic dims by name), operator histogram, parameter
- * count and bytes, estimated FLOPs per sample.
+ * count and bytes, estimated FLOPs per sample. `axle inspect --ops` lists
+ * the operators this build implements instead.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "engine/stats.h"
+#include "ir/op.h"
 
 struct op_count {
     const char *name;
@@ -21,12 +23,15 @@ static void inspect_usage(FILE *f)
 {
     fprintf(f,
         "usage: axle inspect MODEL [--json]\n"
+        "       axle inspect --ops\n"
         "\n"
         "Describes a model file: format, producer, opsets, inputs and outputs\n"
         "(dtype and shape, dynamic dims by name), operator histogram,\n"
         "parameter count and bytes, estimated FLOPs per sample (batch 1).\n"
         "\n"
         "  --json   one JSON object on stdout\n"
+        "  --ops    list the operators axle implements (DOMAIN<TAB>NAME, one\n"
+        "           per line; the default ONNX domain prints as ai.onnx)\n"
         "  --help   this text\n");
 }
 
@@ -98,10 +103,17 @@ static void print_io_text(const char *kind, const struct axle_io_info *io)
     printf("%s\n", io->rank < 0 ? "?]" : "]");
 }
 
+static void print_op(const struct axle_op *op, void *ctx)
+{
+    (void)ctx;
+    printf("%s\t%s\n", op->domain[0] ? op->domain : "ai.onnx", op->name);
+}
+
 int axle_cmd_inspect(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"ops", no_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -112,17 +124,22 @@ int axle_cmd_inspect(int argc, char **argv)
     struct op_count *ops;
     const struct axle_ir_model *ir;
     enum axle_status st;
-    int json = 0, c, n_ops;
+    int json = 0, list_ops = 0, c, n_ops;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
+        case 'o': list_ops = 1; break;
         case 'h': inspect_usage(stdout); return AXLE_EXIT_OK;
         default: inspect_usage(stderr); return AXLE_EXIT_USAGE;
         }
     }
-    if (optind != argc - 1) {
+    if (list_ops && optind == argc) {
+        axle_op_foreach(print_op, NULL);
+        return AXLE_EXIT_OK;
+    }
+    if (list_ops || optind != argc - 1) {
         inspect_usage(stderr);
         return AXLE_EXIT_USAGE;
     }

@@ -329,3 +329,19 @@ def test_inspect_json_counts_mlp_parameters_and_flops(axle_bin, models_dir):
     macs = 784 * 512 + 512 * 512 + 512 * 10
     assert 2 * macs <= info["flops"] <= 2 * macs * 1.01, info["flops"]
     assert info["ops"] == {"Gemm": 3, "Relu": 2}
+
+
+def test_inspect_ops_lists_each_implemented_operator_once(axle_bin):
+    proc = axle("inspect", "--ops")
+    assert proc.returncode == 0, describe(proc)
+    rows = [tuple(line.split("\t")) for line in proc.stdout.splitlines()]
+    assert all(len(r) == 2 and r[0] and r[1] for r in rows), proc.stdout[:2000]
+    assert len(rows) == len(set(rows)), "an operator is listed twice"
+    for want in [("ai.onnx", "Conv"), ("ai.onnx", "LSTM"), ("ai.onnx.ml", "TreeEnsembleClassifier"),
+                 ("ai.axle", "Forest")]:
+        assert want in rows, "%s missing from `axle inspect --ops`" % (want,)
+    # A name ONNX does not have is never listed.
+    assert not any(r[1] == "NoSuchOp" for r in rows)
+    # --ops takes no model.
+    proc = axle("inspect", "--ops", "model.onnx")
+    assert proc.returncode == 2, describe(proc)
