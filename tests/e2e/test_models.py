@@ -340,8 +340,6 @@ def test_inspect_ops_lists_each_implemented_operator_once(axle_bin):
     for want in [("ai.onnx", "Conv"), ("ai.onnx", "LSTM"), ("ai.onnx.ml", "TreeEnsembleClassifier"),
                  ("ai.axle", "Forest")]:
         assert want in rows, "%s missing from `axle inspect --ops`" % (want,)
-    # A name ONNX does not have is never listed.
-    assert not any(r[1] == "NoSuchOp" for r in rows)
     # --ops takes no model.
     proc = axle("inspect", "--ops", "model.onnx")
     assert proc.returncode == 2, describe(proc)
