@@ -179,6 +179,8 @@ int64_t axle_tensor_get_i64(const struct axle_tensor *t, int64_t i)
     case AXLE_DTYPE_UINT16: return ((const uint16_t *)d)[i];
     case AXLE_DTYPE_UINT32: return ((const uint32_t *)d)[i];
     case AXLE_DTYPE_UINT64: return (int64_t)((const uint64_t *)d)[i];
+    case AXLE_DTYPE_STRING:
+    case AXLE_DTYPE_UNDEFINED: return 0;
     default: {
         double v = axle_tensor_get_f64(t, i);
         if (!(v > -9.2e18 && v < 9.2e18))
