@@ -15,6 +15,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "base/cpu.h"
@@ -133,34 +134,41 @@ static inline float softplusf1(float x)
 }
 
 /* Rounding without libm calls so the loops vectorize on baseline x86-64
- * (floorf/ceilf/rintf need SSE4.1 to be inlined). Values with |v| >= 2^23
- * are integral already (NaN and inf fail the test and pass through); the
- * sign is copied back so -0.5 rounds to -0 like the libm versions. */
+ * (floorf/ceilf/rintf need SSE4.1 to be inlined). Adding and removing 2^23
+ * rounds to an integer in the current mode, to nearest with ties to even
+ * (ONNX Round-11); |v| >= 2^23, inf and NaN are integral already and add
+ * 0 instead. Floor and Ceil step from that by one where it overshot. Only
+ * constants are selected: gcc sinks arithmetic into a select's arm, and a
+ * conditional FP operation (it might trap) stops vectorization. The sign is
+ * copied back so -0.5 rounds to -0 like the libm versions. */
 #define TWO23 8388608.0f
+
+static inline float roundf1(float v)
+{
+    float a = fabsf(v);
+    float m = a < TWO23 ? TWO23 : 0.0f;
+    return copysignf((a + m) - m, v);
+}
 
 static inline float floorf1(float v)
 {
-    float a = fabsf(v) < TWO23 ? v : 0.0f;
-    float t = (float)(int32_t)a;
-    t = t > a ? t - 1.0f : t;
-    return fabsf(v) < TWO23 ? copysignf(t, v) : v;
+    float r = roundf1(v);
+    return copysignf(r + (r > v ? -1.0f : 0.0f), v);
 }
 
 static inline float ceilf1(float v)
 {
-    float a = fabsf(v) < TWO23 ? v : 0.0f;
-    float t = (float)(int32_t)a;
-    t = t < a ? t + 1.0f : t;
-    return fabsf(v) < TWO23 ? copysignf(t, v) : v;
+    float r = roundf1(v);
+    return copysignf(r + (r < v ? 1.0f : 0.0f), v);
 }
 
-/* Adding and removing 2^23 rounds in the current mode: to nearest, ties to
- * even (ONNX Round-11). */
-static inline float roundf1(float v)
+/* Shrink-9 as w + d with d selected (bias, -bias or -w: see above for why
+ * not a select of sums); a NaN input gives 0 like the reference. */
+static inline float shrinkf1(float v, float lambd, float bias)
 {
-    float a = fabsf(v);
-    float t = (a + TWO23) - TWO23;
-    return a < TWO23 ? copysignf(t, v) : v;
+    float w = v == v ? v : 0.0f;
+    float d = w < -lambd ? bias : w > lambd ? -bias : -w;
+    return w + d;
 }
 
 static inline float signf1(float v)
@@ -231,7 +239,7 @@ UN_REF(sign, signf1(v))
 UN_REF(celu, v > 0.0f ? v : alpha * expm1f(v / alpha))
 UN_REF(softsign, v / (1.0f + fabsf(v)))
 UN_REF(thresholded_relu, v <= alpha ? 0.0f : v)
-UN_REF(shrink, v < -alpha ? v + beta : v > alpha ? v - beta : 0.0f)
+UN_REF(shrink, shrinkf1(v, alpha, beta))
 UN_REF(mish, mishf1(v))
 
 static const struct axle_ew_f32_ops ref_ops = {
