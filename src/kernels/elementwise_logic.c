@@ -20,7 +20,9 @@
 #include "kernels/broadcast.h"
 #include "kernels/elementwise.h"
 
-enum cmp_op { CMP_EQ, CMP_LT, CMP_GT, CMP_GE, CMP_LE, LOG_AND, LOG_OR, LOG_XOR };
+enum cmp_op {
+    CMP_EQ, CMP_LT, CMP_GT, CMP_GE, CMP_LE, LOG_AND, LOG_OR, LOG_XOR
+};
 
 struct cmp_ctx {
     enum cmp_op op;
@@ -291,9 +293,10 @@ static enum axle_status classify_run(struct axle_kctx *k, bool nan, bool neg,
 
 static enum axle_status is_inf_run(struct axle_kctx *k)
 {
-    return classify_run(k, false,
-                        axle_node_attr_int(k->node, "detect_negative", 1) != 0,
-                        axle_node_attr_int(k->node, "detect_positive", 1) != 0);
+    bool neg = axle_node_attr_int(k->node, "detect_negative", 1) != 0;
+    bool pos = axle_node_attr_int(k->node, "detect_positive", 1) != 0;
+
+    return classify_run(k, false, neg, pos);
 }
 
 static enum axle_status is_nan_run(struct axle_kctx *k)

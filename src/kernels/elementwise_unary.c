@@ -9,9 +9,11 @@
  * HardSigmoid alpha/beta (0.2/0.5), Selu alpha/gamma (opset 1 defaults
  * 1.6732/1.0507, from opset 6 1.67326319.../1.05070102...), Celu alpha
  * (1.0), ThresholdedRelu alpha (1.0), Shrink lambd/bias (0.5/0.0); the
- * opset 1-5 `consumed_inputs` attribute (Ceil/Floor-1 too) is ignored. Clip-1 has optional min/max
- * attributes (absent = unbounded), Clip-6 defaults them to -/+FLT_MAX and
- * Clip-11+ takes them as optional scalar inputs (integer types from 12).
+ * opset 1-5 `consumed_inputs` attribute (Ceil/Floor-1 too) is ignored.
+ * Clip-1 has optional min/max attributes (absent = unbounded), Clip-6
+ * defaults them to -/+FLT_MAX and Clip-11+ takes them as optional scalar
+ * inputs (integer types from 12). Softsign is x/(1+|x|) literally, so
+ * +-inf gives NaN as in the reference.
  * float32 runs the row kernels of elementwise.h; integer Abs/Neg/Relu/Clip/
  * Sign/Ceil/Floor/Round are exact, other integer cases (outside most of
  * these ops' ONNX type lists, accepted anyway) go through double like numpy
