@@ -1,5 +1,5 @@
 /*
- * cast.c - Cast, Identity and Dropout (inference).
+ * cast.c - Cast, CastLike, Identity and Dropout (inference).
  *
  * Cast-1 names the target by string ("FLOAT", "INT64", ...), Cast-6+ by
  * the TensorProto number. Between numeric types: floats to integers
@@ -12,6 +12,8 @@
  * 1e-4 <= |x| < 1e16 and scientific otherwise (numpy's str(), which the
  * ONNX test data is generated with); NaN/inf print as "NaN", "INF", "-INF"
  * so that they parse back; bool prints as "1"/"0".
+ *
+ * CastLike-15 is Cast to the element type of its second input.
  *
  * Identity is a view (the engine aliases); its run copies for constant
  * folding. Dropout returns its input (and an all-true mask) unless
@@ -410,6 +412,35 @@ static enum axle_status cast_run(struct axle_kctx *k)
 const struct axle_op axle_op_cast = {
     .name = "Cast", .domain = "", .min_inputs = 1, .max_inputs = 1,
     .min_outputs = 1, .max_outputs = 1, .infer = cast_infer, .run = cast_run,
+};
+
+/* ---- CastLike ---- */
+
+/* CastLike-15/19: Cast with the target type taken from input 1's element
+ * type (its values are never read). Cast-19's `saturate` only concerns
+ * float8 types, which axle does not have, so it is ignored. */
+static enum axle_status cast_like_infer(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = AXLE_IN(k, 0), *t = AXLE_IN(k, 1);
+
+    if (axle_ew_need_inputs(k, 2) != AXLE_OK)
+        return AXLE_INVALID_ARGUMENT;
+    for (int j = 0; j < 2; j++) {
+        enum axle_dtype dt = (j == 0 ? x : t)->dtype;
+        if (dt != AXLE_DTYPE_UNDEFINED && axle_dtype_size(dt) == 0)
+            return axle_err_set(k->err, AXLE_UNIMPLEMENTED,
+                                "CastLike: input %d type %d is not "
+                                "supported", j, (int)dt);
+    }
+    k->out[0]->dtype = t->dtype;
+    copy_shape(x, k->out[0]);
+    return AXLE_OK;
+}
+
+const struct axle_op axle_op_cast_like = {
+    .name = "CastLike", .domain = "", .min_inputs = 2, .max_inputs = 2,
+    .min_outputs = 1, .max_outputs = 1, .infer = cast_like_infer,
+    .run = cast_run,
 };
 
 /* ---- Identity ---- */

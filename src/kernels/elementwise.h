@@ -28,6 +28,8 @@ enum axle_ew_bin {
     AXLE_EW_MAX,
     AXLE_EW_PRELU, /* a < 0 ? a * b : a */
     AXLE_EW_POW,
+    AXLE_EW_FMOD, /* C fmod: the result has the dividend's sign */
+    AXLE_EW_MOD,  /* Python %: the result has the divisor's sign */
     AXLE_EW_N_BIN
 };
 
@@ -49,6 +51,26 @@ enum axle_ew_un {
     AXLE_EW_HARD_SIGMOID, /* alpha, beta */
     AXLE_EW_HARD_SWISH,
     AXLE_EW_SOFTPLUS,
+    AXLE_EW_SIN,
+    AXLE_EW_COS,
+    AXLE_EW_TAN,
+    AXLE_EW_ASIN,
+    AXLE_EW_ACOS,
+    AXLE_EW_ATAN,
+    AXLE_EW_SINH,
+    AXLE_EW_COSH,
+    AXLE_EW_ASINH,
+    AXLE_EW_ACOSH,
+    AXLE_EW_ATANH,
+    AXLE_EW_CEIL,
+    AXLE_EW_FLOOR,
+    AXLE_EW_ROUND, /* to nearest, ties to even */
+    AXLE_EW_SIGN,  /* NaN passes */
+    AXLE_EW_CELU,  /* alpha */
+    AXLE_EW_SOFTSIGN,
+    AXLE_EW_THRESHOLDED_RELU, /* alpha */
+    AXLE_EW_SHRINK,           /* alpha = lambd, beta = bias */
+    AXLE_EW_MISH,
     AXLE_EW_N_UN
 };
 

@@ -1,6 +1,6 @@
 /*
  * elementwise_binary.c - broadcasting arithmetic: Add, Sub, Mul, Div, Pow,
- * PRelu and the variadic Sum, Mean, Min, Max.
+ * Mod, BitShift, PRelu and the variadic Sum, Mean, Min, Max.
  *
  * ONNX semantics kept here:
  *   - Add/Sub/Mul/Div/Pow-1..6 carry `broadcast`/`axis` (B matched against a
@@ -11,6 +11,10 @@
  *     type. Integer ** non-negative integer is exact (wrapping), anything
  *     else is computed in double and converted.
  *   - PRelu-7+: slope broadcasts unidirectionally to X.
+ *   - Mod-10/13: fmod=1 is C fmod, fmod=0 Python's % (the divisor's
+ *     sign); integer Mod by zero is "division by zero", INT_MIN % -1 is 0.
+ *   - BitShift-11 (uint8..uint64, direction LEFT/RIGHT): a shift by the
+ *     width or more gives 0.
  *   - Sum/Mean/Min/Max-8+ broadcast all inputs (earlier versions required
  *     equal shapes, a special case). Min/Max propagate NaN like numpy.
  * float32 runs the row kernels of elementwise.h (AVX-512 when available);
@@ -92,6 +96,13 @@ static double f64_op(enum axle_ew_bin op, double x, double y)
     case AXLE_EW_MAX: return isnan(x) || isnan(y) ? x + y : (x > y ? x : y);
     case AXLE_EW_PRELU: return x < 0.0 ? x * y : x;
     case AXLE_EW_POW: return pow(x, y);
+    case AXLE_EW_FMOD: return fmod(x, y);
+    case AXLE_EW_MOD: {
+        double r = fmod(x, y);
+        if (r == 0.0)
+            return copysign(0.0, y);
+        return (r < 0.0) != (y < 0.0) ? r + y : r;
+    }
     case AXLE_EW_N_BIN: break;
     }
     return 0.0;
@@ -141,6 +152,22 @@ static int64_t int_op(enum axle_ew_bin op, int64_t x, int64_t y, bool uns,
     case AXLE_EW_PRELU:
         return !uns && x < 0 ? (int64_t)((uint64_t)x * (uint64_t)y) : x;
     case AXLE_EW_POW: return ipow(x, y);
+    case AXLE_EW_FMOD:
+    case AXLE_EW_MOD: {
+        int64_t r;
+        if (y == 0) {
+            *div_zero = 1;
+            return 0;
+        }
+        if (uns)
+            return (int64_t)((uint64_t)x % (uint64_t)y);
+        if (y == -1) /* INT64_MIN % -1 traps on x86 */
+            return 0;
+        r = x % y; /* C: the dividend's sign */
+        if (op == AXLE_EW_MOD && r != 0 && (r < 0) != (y < 0))
+            r += y;
+        return r;
+    }
     case AXLE_EW_N_BIN: break;
     }
     return 0;
@@ -280,7 +307,8 @@ static enum axle_status bin_apply(struct axle_kctx *k, enum axle_ew_bin op,
         .o = out->data, .a = a->data, .b = b->data,
         .f32 = axle_ew_f32()->bin[op],
     };
-    bool cheap = op != AXLE_EW_POW && axle_dtype_is_float(a->dtype);
+    bool cheap = op != AXLE_EW_POW && op != AXLE_EW_FMOD &&
+                 op != AXLE_EW_MOD && axle_dtype_is_float(a->dtype);
 
     if (axle_tensor_numel(out) <= 0)
         return AXLE_OK;
@@ -371,6 +399,152 @@ BIN_OP(sub, "Sub", arith_infer, sub_run);
 BIN_OP(mul, "Mul", arith_infer, mul_run);
 BIN_OP(div, "Div", arith_infer, div_run);
 BIN_OP(pow, "Pow", pow_infer, pow_run);
+
+/* ---- Mod ---- */
+
+static enum axle_status mod_fmod(struct axle_kctx *k, bool *fmod_on)
+{
+    int64_t f = axle_node_attr_int(k->node, "fmod", 0);
+
+    if (f != 0 && f != 1)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "Mod: fmod must be 0 or 1, got %lld",
+                            (long long)f);
+    *fmod_on = f == 1;
+    return AXLE_OK;
+}
+
+static enum axle_status mod_infer(struct axle_kctx *k)
+{
+    bool f = false;
+    enum axle_status st = mod_fmod(k, &f);
+
+    return st != AXLE_OK ? st : arith_infer_as(k, false);
+}
+
+/* Mod-10/13: fmod=1 is C fmod (dividend's sign) for every type; fmod=0 is
+ * Python's % (divisor's sign). The spec asks fmod=1 for floats; fmod=0 on
+ * floats is numpy's mod rather than an error. */
+static enum axle_status mod_run(struct axle_kctx *k)
+{
+    bool f = false;
+    enum axle_status st = mod_fmod(k, &f);
+
+    if (st != AXLE_OK)
+        return st;
+    return arith_run(k, f ? AXLE_EW_FMOD : AXLE_EW_MOD);
+}
+
+BIN_OP(mod, "Mod", mod_infer, mod_run);
+
+/* ---- BitShift ---- */
+
+struct shift_ctx {
+    bool left;
+    enum axle_dtype dt;
+    const char *a, *b;
+    char *o;
+};
+
+/* Shifting by the width or more gives 0 (numpy's rule; C leaves it
+ * undefined). Narrow types shift in 32 bits so nothing is promoted to a
+ * signed int that could overflow. */
+#define SHIFT_ROW(T, W, WT)                                                   \
+    {                                                                         \
+        const T *a = (const T *)c->a + off[0];                                \
+        const T *b = (const T *)c->b + off[1];                                \
+        T *o = (T *)c->o + oo;                                                \
+        int64_t sa = step[0], sb = step[1];                                   \
+        if (c->left) {                                                        \
+            for (int64_t i = 0; i < len; i++) {                               \
+                WT x = a[i * sa], y = b[i * sb];                              \
+                o[i] = y >= (W) ? 0 : (T)(x << y);                            \
+            }                                                                 \
+        } else {                                                              \
+            for (int64_t i = 0; i < len; i++) {                               \
+                WT x = a[i * sa], y = b[i * sb];                              \
+                o[i] = y >= (W) ? 0 : (T)(x >> y);                            \
+            }                                                                 \
+        }                                                                     \
+        return;                                                               \
+    }
+
+static void shift_row(void *arg, int64_t oo, const int64_t *off,
+                      const int64_t *step, int64_t len)
+{
+    const struct shift_ctx *c = arg;
+
+    switch (c->dt) {
+    case AXLE_DTYPE_UINT8: SHIFT_ROW(uint8_t, 8, uint32_t)
+    case AXLE_DTYPE_UINT16: SHIFT_ROW(uint16_t, 16, uint32_t)
+    case AXLE_DTYPE_UINT32: SHIFT_ROW(uint32_t, 32, uint32_t)
+    case AXLE_DTYPE_UINT64: SHIFT_ROW(uint64_t, 64, uint64_t)
+    default: return;
+    }
+}
+
+static enum axle_status shift_dir(struct axle_kctx *k, bool *left)
+{
+    const char *d = axle_node_attr_str(k->node, "direction", NULL);
+
+    if (d != NULL && strcmp(d, "LEFT") == 0)
+        *left = true;
+    else if (d != NULL && strcmp(d, "RIGHT") == 0)
+        *left = false;
+    else
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "BitShift: direction must be \"LEFT\" or "
+                            "\"RIGHT\"");
+    return AXLE_OK;
+}
+
+static enum axle_status shift_infer(struct axle_kctx *k)
+{
+    struct axle_tensor badj;
+    enum axle_status st;
+    bool left;
+
+    st = shift_dir(k, &left);
+    if (st == AXLE_OK)
+        st = axle_ew_bin_shape(k, "BitShift", false, &badj, k->out[0]);
+    if (st != AXLE_OK)
+        return st;
+    for (int j = 0; j < 2; j++) {
+        enum axle_dtype dt = k->in[j]->dtype;
+        if (dt != AXLE_DTYPE_UNDEFINED && dt != AXLE_DTYPE_UINT8 &&
+            dt != AXLE_DTYPE_UINT16 && dt != AXLE_DTYPE_UINT32 &&
+            dt != AXLE_DTYPE_UINT64)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "BitShift: input %d is %s, expected an "
+                                "unsigned integer type", j,
+                                axle_dtype_name(dt));
+    }
+    k->out[0]->dtype = k->in[0]->dtype != AXLE_DTYPE_UNDEFINED
+                           ? k->in[0]->dtype
+                           : k->in[1]->dtype;
+    return AXLE_OK;
+}
+
+static enum axle_status shift_run(struct axle_kctx *k)
+{
+    const struct axle_tensor *ins[2] = {k->in[0], k->in[1]};
+    struct axle_bcast bc;
+    struct shift_ctx c = {
+        .dt = k->in[0]->dtype, .a = k->in[0]->data, .b = k->in[1]->data,
+        .o = k->out[0]->data,
+    };
+    enum axle_status st = shift_dir(k, &c.left);
+
+    if (st != AXLE_OK)
+        return st;
+    if (axle_tensor_numel(k->out[0]) <= 0)
+        return AXLE_OK;
+    axle_bcast_init(&bc, k->out[0], 2, ins);
+    axle_bcast_run(&bc, k->pool, AXLE_EW_GRAIN_CHEAP, shift_row, &c);
+    return AXLE_OK;
+}
+
+BIN_OP(bit_shift, "BitShift", shift_infer, shift_run);
 
 /* ---- PRelu ---- */
 

@@ -6,10 +6,16 @@
  * Semantics follow ONNX: Relu/Clip/HardSigmoid let NaN through (like numpy's
  * comparisons), Min/Max propagate NaN (np.minimum/np.maximum), Elu-6 is
  * alpha*(exp(x)-1) below 0, Selu-6 gamma*(alpha*(exp(x)-1)) at or below 0,
- * HardSwish-14 x*max(0, min(1, x/6 + 1/2)), Softplus-1 log(exp(x)+1).
+ * HardSwish-14 x*max(0, min(1, x/6 + 1/2)), Softplus-1 log(exp(x)+1),
+ * Celu-12 max(0,x) + min(0, alpha*(exp(x/alpha)-1)), Softsign-1
+ * x/(1+|x|), ThresholdedRelu-10 x > alpha ? x : 0 (NaN passes, like the
+ * reference's np.clip), Shrink-9 (NaN gives 0 like the reference),
+ * Mish-18 x*tanh(softplus(x)), Round-11 ties to even, Sign-13 (NaN passes),
+ * Mod-13 as C fmod (fmod=1) or numpy mod (fmod=0, divisor's sign).
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "base/cpu.h"
@@ -37,6 +43,15 @@ static inline float f_max(float a, float b)
 }
 static inline float f_prelu(float a, float b) { return a < 0.0f ? a * b : a; }
 static inline float f_pow(float a, float b) { return powf(a, b); }
+static inline float f_fmod(float a, float b) { return fmodf(a, b); }
+/* numpy's mod: fmod moved into the divisor's sign; a zero keeps b's sign. */
+static inline float f_mod(float a, float b)
+{
+    float r = fmodf(a, b);
+    if (r == 0.0f)
+        return copysignf(0.0f, b);
+    return (r < 0.0f) != (b < 0.0f) ? r + b : r;
+}
 
 #define BIN_REF(name, F)                                                      \
     static void ref_##name(float *o, const float *a, int64_t sa,             \
@@ -68,6 +83,8 @@ BIN_REF(min, f_min)
 BIN_REF(max, f_max)
 BIN_REF(prelu, f_prelu)
 BIN_REF(pow_any, f_pow)
+BIN_REF(fmod, f_fmod)
+BIN_REF(mod, f_mod)
 
 /* Pow with a scalar integral exponent of 1, 2 or 3 (LayerNorm exported as
  * Pow(x - mean, 2)) is exact as products and vectorizes; powf is ~20x
@@ -116,6 +133,63 @@ static inline float softplusf1(float x)
     return log1pf(expf(x));
 }
 
+/* Rounding without libm calls so the loops vectorize on baseline x86-64
+ * (floorf/ceilf/rintf need SSE4.1 to be inlined). Adding and removing 2^23
+ * rounds to an integer in the current mode, to nearest with ties to even
+ * (ONNX Round-11); |v| >= 2^23, inf and NaN are integral already and add
+ * 0 instead. Floor and Ceil step from that by one where it overshot. Only
+ * constants are selected: gcc sinks arithmetic into a select's arm, and a
+ * conditional FP operation (it might trap) stops vectorization. The sign is
+ * copied back so -0.5 rounds to -0 like the libm versions. */
+#define TWO23 8388608.0f
+
+static inline float roundf1(float v)
+{
+    float a = fabsf(v);
+    float m = a < TWO23 ? TWO23 : 0.0f;
+    return copysignf((a + m) - m, v);
+}
+
+static inline float floorf1(float v)
+{
+    float r = roundf1(v);
+    return copysignf(r + (r > v ? -1.0f : 0.0f), v);
+}
+
+static inline float ceilf1(float v)
+{
+    float r = roundf1(v);
+    return copysignf(r + (r < v ? 1.0f : 0.0f), v);
+}
+
+/* Shrink-9 as w + d with d selected (bias, -bias or -w: see above for why
+ * not a select of sums); a NaN input gives 0 like the reference. */
+static inline float shrinkf1(float v, float lambd, float bias)
+{
+    float w = v == v ? v : 0.0f;
+    float d = w < -lambd ? bias : w > lambd ? -bias : -w;
+    return w + d;
+}
+
+static inline float signf1(float v)
+{
+    return v > 0.0f ? 1.0f : v < 0.0f ? -1.0f : v;
+}
+
+/* x * tanh(softplus(x)) with tanh(log1p(e)) = e(e+2) / (e(e+2) + 2), e =
+ * exp(x); above 20 the factor is 1 in float, and when e underflows the
+ * result is -0 (the limit at -inf, where the product form gives NaN). */
+static inline float mishf1(float v)
+{
+    float e, r;
+
+    if (v > 20.0f)
+        return v;
+    e = expf(v);
+    r = e * (e + 2.0f);
+    return e == 0.0f ? -0.0f : v * (r / (r + 2.0f));
+}
+
 #define UN_REF(name, EXPR)                                                    \
     static void ref_##name(float *o, const float *x, int64_t n,              \
                            const struct axle_ew_params *p)                    \
@@ -147,6 +221,26 @@ UN_REF(selu, v <= 0.0f ? gamma * (alpha * expm1f(v)) : gamma * v)
 UN_REF(hard_sigmoid, clamp01(alpha * v + beta))
 UN_REF(hard_swish, v * clamp01(v * (1.0f / 6.0f) + 0.5f))
 UN_REF(softplus, softplusf1(v))
+UN_REF(sin, sinf(v))
+UN_REF(cos, cosf(v))
+UN_REF(tan, tanf(v))
+UN_REF(asin, asinf(v))
+UN_REF(acos, acosf(v))
+UN_REF(atan, atanf(v))
+UN_REF(sinh, sinhf(v))
+UN_REF(cosh, coshf(v))
+UN_REF(asinh, asinhf(v))
+UN_REF(acosh, acoshf(v))
+UN_REF(atanh, atanhf(v))
+UN_REF(ceil, ceilf1(v))
+UN_REF(floor, floorf1(v))
+UN_REF(round, roundf1(v))
+UN_REF(sign, signf1(v))
+UN_REF(celu, v > 0.0f ? v : alpha * expm1f(v / alpha))
+UN_REF(softsign, v / (1.0f + fabsf(v)))
+UN_REF(thresholded_relu, v <= alpha ? 0.0f : v)
+UN_REF(shrink, shrinkf1(v, alpha, beta))
+UN_REF(mish, mishf1(v))
 
 static const struct axle_ew_f32_ops ref_ops = {
     .bin = {
@@ -154,6 +248,7 @@ static const struct axle_ew_f32_ops ref_ops = {
         [AXLE_EW_MUL] = ref_mul, [AXLE_EW_DIV] = ref_div,
         [AXLE_EW_MIN] = ref_min, [AXLE_EW_MAX] = ref_max,
         [AXLE_EW_PRELU] = ref_prelu, [AXLE_EW_POW] = ref_pow,
+        [AXLE_EW_FMOD] = ref_fmod, [AXLE_EW_MOD] = ref_mod,
     },
     .un = {
         [AXLE_EW_RELU] = ref_relu, [AXLE_EW_LEAKY_RELU] = ref_leaky_relu,
@@ -166,6 +261,17 @@ static const struct axle_ew_f32_ops ref_ops = {
         [AXLE_EW_HARD_SIGMOID] = ref_hard_sigmoid,
         [AXLE_EW_HARD_SWISH] = ref_hard_swish,
         [AXLE_EW_SOFTPLUS] = ref_softplus,
+        [AXLE_EW_SIN] = ref_sin, [AXLE_EW_COS] = ref_cos,
+        [AXLE_EW_TAN] = ref_tan, [AXLE_EW_ASIN] = ref_asin,
+        [AXLE_EW_ACOS] = ref_acos, [AXLE_EW_ATAN] = ref_atan,
+        [AXLE_EW_SINH] = ref_sinh, [AXLE_EW_COSH] = ref_cosh,
+        [AXLE_EW_ASINH] = ref_asinh, [AXLE_EW_ACOSH] = ref_acosh,
+        [AXLE_EW_ATANH] = ref_atanh, [AXLE_EW_CEIL] = ref_ceil,
+        [AXLE_EW_FLOOR] = ref_floor, [AXLE_EW_ROUND] = ref_round,
+        [AXLE_EW_SIGN] = ref_sign, [AXLE_EW_CELU] = ref_celu,
+        [AXLE_EW_SOFTSIGN] = ref_softsign,
+        [AXLE_EW_THRESHOLDED_RELU] = ref_thresholded_relu,
+        [AXLE_EW_SHRINK] = ref_shrink, [AXLE_EW_MISH] = ref_mish,
     },
 };
 
@@ -235,6 +341,33 @@ double axle_ew_un_f64(enum axle_ew_un op, double x,
         return x * (v < 0.0 ? 0.0 : v);
     case AXLE_EW_SOFTPLUS:
         return x > 0.0 ? x + log1p(exp(-x)) : log1p(exp(x));
+    case AXLE_EW_SIN: return sin(x);
+    case AXLE_EW_COS: return cos(x);
+    case AXLE_EW_TAN: return tan(x);
+    case AXLE_EW_ASIN: return asin(x);
+    case AXLE_EW_ACOS: return acos(x);
+    case AXLE_EW_ATAN: return atan(x);
+    case AXLE_EW_SINH: return sinh(x);
+    case AXLE_EW_COSH: return cosh(x);
+    case AXLE_EW_ASINH: return asinh(x);
+    case AXLE_EW_ACOSH: return acosh(x);
+    case AXLE_EW_ATANH: return atanh(x);
+    case AXLE_EW_CEIL: return ceil(x);
+    case AXLE_EW_FLOOR: return floor(x);
+    case AXLE_EW_ROUND: return nearbyint(x); /* default mode: ties to even */
+    case AXLE_EW_SIGN: return x > 0.0 ? 1.0 : x < 0.0 ? -1.0 : x;
+    case AXLE_EW_CELU: return x > 0.0 ? x : a * expm1(x / a);
+    case AXLE_EW_SOFTSIGN: return x / (1.0 + fabs(x));
+    case AXLE_EW_THRESHOLDED_RELU: return x <= a ? 0.0 : x;
+    case AXLE_EW_SHRINK: return x < -a ? x + b : x > a ? x - b : 0.0;
+    case AXLE_EW_MISH:
+        if (x > 40.0)
+            return x;
+        v = exp(x);
+        if (v == 0.0)
+            return -0.0;
+        v = v * (v + 2.0);
+        return x * (v / (v + 2.0));
     case AXLE_EW_N_UN: break;
     }
     return x;

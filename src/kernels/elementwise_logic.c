@@ -1,14 +1,17 @@
 /*
- * elementwise_logic.c - comparisons and boolean logic: Equal, Less,
- * Greater, And, Or, Not, Where.
+ * elementwise_logic.c - comparisons, classification and boolean logic:
+ * Equal, Less, Greater, GreaterOrEqual, LessOrEqual, And, Or, Xor, Not,
+ * IsInf, IsNaN, Where.
  *
- * Equal/Less/Greater/And/Or-1 carry the legacy `broadcast`/`axis`
- * attributes (broadcast.c maps them), numpy broadcasting from opset 7.
+ * Equal/Less/Greater/And/Or/Xor-1 carry the legacy `broadcast`/`axis`
+ * attributes (broadcast.c maps them), numpy broadcasting from opset 7;
+ * GreaterOrEqual/LessOrEqual-12/16 broadcast like Greater/Less.
  * Comparisons produce bool; with a NaN operand they are false (IEEE). Equal
  * also accepts bool and string inputs (string from Equal-19, harmless
  * earlier). Where-9/16 broadcasts condition, X and Y together and copies
  * strings (the output owns its elements).
  */
+#include <math.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -17,7 +20,9 @@
 #include "kernels/broadcast.h"
 #include "kernels/elementwise.h"
 
-enum cmp_op { CMP_EQ, CMP_LT, CMP_GT, LOG_AND, LOG_OR };
+enum cmp_op {
+    CMP_EQ, CMP_LT, CMP_GT, CMP_GE, CMP_LE, LOG_AND, LOG_OR, LOG_XOR
+};
 
 struct cmp_ctx {
     enum cmp_op op;
@@ -38,10 +43,30 @@ static void f32_cmp(const struct cmp_ctx *c, uint8_t *o, const float *a,
         for (int64_t i = 0; i < n; i++)
             o[i] = a[i * sa] < b[i * sb];
         return;
+    case CMP_GE:
+        for (int64_t i = 0; i < n; i++)
+            o[i] = a[i * sa] >= b[i * sb];
+        return;
+    case CMP_LE:
+        for (int64_t i = 0; i < n; i++)
+            o[i] = a[i * sa] <= b[i * sb];
+        return;
     default:
         for (int64_t i = 0; i < n; i++)
             o[i] = a[i * sa] > b[i * sb];
         return;
+    }
+}
+
+/* op applied to a three-way comparison result r (<0, 0, >0). */
+static bool cmp_result(enum cmp_op op, int r)
+{
+    switch (op) {
+    case CMP_EQ: return r == 0;
+    case CMP_LT: return r < 0;
+    case CMP_GT: return r > 0;
+    case CMP_GE: return r >= 0;
+    default: return r <= 0;
     }
 }
 
@@ -51,12 +76,14 @@ static void cmp_row(void *arg, int64_t oo, const int64_t *off,
     const struct cmp_ctx *c = arg;
     uint8_t *o = c->o + oo;
 
-    if (c->op == LOG_AND || c->op == LOG_OR) {
+    if (c->op == LOG_AND || c->op == LOG_OR || c->op == LOG_XOR) {
         const uint8_t *a = (const uint8_t *)c->a + off[0];
         const uint8_t *b = (const uint8_t *)c->b + off[1];
         for (int64_t i = 0; i < len; i++) {
             bool x = a[i * step[0]] != 0, y = b[i * step[1]] != 0;
-            o[i] = c->op == LOG_AND ? (x && y) : (x || y);
+            o[i] = c->op == LOG_AND ? (x && y)
+                   : c->op == LOG_OR ? (x || y)
+                                     : x != y;
         }
         return;
     }
@@ -71,8 +98,7 @@ static void cmp_row(void *arg, int64_t oo, const int64_t *off,
         for (int64_t i = 0; i < len; i++) {
             const char *x = a[i * step[0]] ? a[i * step[0]] : "";
             const char *y = b[i * step[1]] ? b[i * step[1]] : "";
-            int r = strcmp(x, y);
-            o[i] = c->op == CMP_EQ ? r == 0 : c->op == CMP_LT ? r < 0 : r > 0;
+            o[i] = cmp_result(c->op, strcmp(x, y));
         }
         return;
     }
@@ -81,16 +107,23 @@ static void cmp_row(void *arg, int64_t oo, const int64_t *off,
         for (int64_t i = 0; i < len; i++) {
             int64_t x = axle_ew_ld_i(c->a, c->dt, off[0] + i * step[0]);
             int64_t y = axle_ew_ld_i(c->b, c->dt, off[1] + i * step[1]);
-            bool lt = uns ? (uint64_t)x < (uint64_t)y : x < y;
-            bool gt = uns ? (uint64_t)x > (uint64_t)y : x > y;
-            o[i] = c->op == CMP_EQ ? x == y : c->op == CMP_LT ? lt : gt;
+            int r = x == y ? 0
+                    : (uns ? (uint64_t)x < (uint64_t)y : x < y) ? -1 : 1;
+            o[i] = cmp_result(c->op, r);
         }
         return;
     }
     for (int64_t i = 0; i < len; i++) {
         double x = axle_ew_ld_f(c->a, c->dt, off[0] + i * step[0]);
         double y = axle_ew_ld_f(c->b, c->dt, off[1] + i * step[1]);
-        o[i] = c->op == CMP_EQ ? x == y : c->op == CMP_LT ? x < y : x > y;
+        /* spelled out: with NaN every ordered comparison is false */
+        switch (c->op) {
+        case CMP_EQ: o[i] = x == y; break;
+        case CMP_LT: o[i] = x < y; break;
+        case CMP_GT: o[i] = x > y; break;
+        case CMP_GE: o[i] = x >= y; break;
+        default: o[i] = x <= y; break;
+        }
     }
 }
 
@@ -108,7 +141,7 @@ static enum axle_status cmp_infer(struct axle_kctx *k, enum cmp_op op)
         bool ok;
         if (dt == AXLE_DTYPE_UNDEFINED)
             continue;
-        if (op == LOG_AND || op == LOG_OR)
+        if (op == LOG_AND || op == LOG_OR || op == LOG_XOR)
             ok = dt == AXLE_DTYPE_BOOL;
         else if (op == CMP_EQ)
             ok = axle_dtype_is_numeric(dt) || dt == AXLE_DTYPE_BOOL ||
@@ -166,6 +199,9 @@ CMP_OP(less, "Less", CMP_LT);
 CMP_OP(greater, "Greater", CMP_GT);
 CMP_OP(and, "And", LOG_AND);
 CMP_OP(or, "Or", LOG_OR);
+CMP_OP(xor, "Xor", LOG_XOR);
+CMP_OP(greater_or_equal, "GreaterOrEqual", CMP_GE);
+CMP_OP(less_or_equal, "LessOrEqual", CMP_LE);
 
 /* ---- Not ---- */
 
@@ -202,6 +238,82 @@ static enum axle_status not_run(struct axle_kctx *k)
 const struct axle_op axle_op_not = {
     .name = "Not", .domain = "", .min_inputs = 1, .max_inputs = 1,
     .min_outputs = 1, .max_outputs = 1, .infer = not_infer, .run = not_run,
+};
+
+/* ---- IsInf, IsNaN ---- */
+
+static enum axle_status classify_infer(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0];
+    struct axle_tensor *o = k->out[0];
+
+    if (axle_ew_need_inputs(k, 1) != AXLE_OK)
+        return AXLE_INVALID_ARGUMENT;
+    if (x->dtype != AXLE_DTYPE_UNDEFINED && !axle_dtype_is_float(x->dtype))
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "%s: input is %s, expected a float type",
+                            k->node->op_type, axle_dtype_name(x->dtype));
+    o->dtype = AXLE_DTYPE_BOOL;
+    o->rank = x->rank;
+    if (x->rank > 0)
+        memcpy(o->dims, x->dims, sizeof(int64_t) * (size_t)x->rank);
+    return AXLE_OK;
+}
+
+/* IsInf-10: detect_negative / detect_positive (both default 1) pick which
+ * infinities count; IsNaN-9/13. float32 and float64 have their own loops,
+ * half types go through float (exact for inf and NaN). */
+static enum axle_status classify_run(struct axle_kctx *k, bool nan, bool neg,
+                                     bool pos)
+{
+    const struct axle_tensor *x = k->in[0];
+    uint8_t *o = k->out[0]->data;
+    int64_t n = axle_tensor_numel(x);
+
+    if (x->dtype == AXLE_DTYPE_FLOAT32) {
+        const float *v = x->data;
+        if (nan) {
+            for (int64_t i = 0; i < n; i++)
+                o[i] = v[i] != v[i];
+        } else {
+            for (int64_t i = 0; i < n; i++)
+                o[i] = (neg && v[i] == -INFINITY) || (pos && v[i] == INFINITY);
+        }
+        return AXLE_OK;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        double v = x->dtype == AXLE_DTYPE_FLOAT64
+                       ? ((const double *)x->data)[i]
+                       : axle_ew_ld_f(x->data, x->dtype, i);
+        o[i] = nan ? isnan(v)
+                   : (neg && v == -INFINITY) || (pos && v == INFINITY);
+    }
+    return AXLE_OK;
+}
+
+static enum axle_status is_inf_run(struct axle_kctx *k)
+{
+    bool neg = axle_node_attr_int(k->node, "detect_negative", 1) != 0;
+    bool pos = axle_node_attr_int(k->node, "detect_positive", 1) != 0;
+
+    return classify_run(k, false, neg, pos);
+}
+
+static enum axle_status is_nan_run(struct axle_kctx *k)
+{
+    return classify_run(k, true, false, false);
+}
+
+const struct axle_op axle_op_is_inf = {
+    .name = "IsInf", .domain = "", .min_inputs = 1, .max_inputs = 1,
+    .min_outputs = 1, .max_outputs = 1, .infer = classify_infer,
+    .run = is_inf_run,
+};
+
+const struct axle_op axle_op_is_nan = {
+    .name = "IsNaN", .domain = "", .min_inputs = 1, .max_inputs = 1,
+    .min_outputs = 1, .max_outputs = 1, .infer = classify_infer,
+    .run = is_nan_run,
 };
 
 /* ---- Where ---- */

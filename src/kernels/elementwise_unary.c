@@ -1,16 +1,23 @@
 /*
  * elementwise_unary.c - one-input math and activations: Sqrt, Exp, Log,
  * Abs, Neg, Reciprocal, Erf, Tanh, Sigmoid, Relu, LeakyRelu, Elu, Selu,
- * HardSigmoid, HardSwish, Softplus and Clip.
+ * HardSigmoid, HardSwish, Softplus, Clip, the trigonometric and hyperbolic
+ * functions and their inverses (Sin..Atanh), Ceil, Floor, Round, Sign,
+ * Celu, Softsign, ThresholdedRelu, Shrink and Mish.
  *
  * Attributes per ONNX version: LeakyRelu alpha (0.01), Elu alpha (1.0),
  * HardSigmoid alpha/beta (0.2/0.5), Selu alpha/gamma (opset 1 defaults
- * 1.6732/1.0507, from opset 6 1.67326319.../1.05070102...); the opset 1-5
- * `consumed_inputs` attribute is ignored. Clip-1 has optional min/max
- * attributes (absent = unbounded), Clip-6 defaults them to -/+FLT_MAX and
- * Clip-11+ takes them as optional scalar inputs (integer types from 12).
- * float32 runs the row kernels of elementwise.h; integer Abs/Neg/Relu/Clip
- * are exact, other integer cases go through double like numpy would.
+ * 1.6732/1.0507, from opset 6 1.67326319.../1.05070102...), Celu alpha
+ * (1.0), ThresholdedRelu alpha (1.0), Shrink lambd/bias (0.5/0.0); the
+ * opset 1-5 `consumed_inputs` attribute (Ceil/Floor-1 too) is ignored.
+ * Clip-1 has optional min/max attributes (absent = unbounded), Clip-6
+ * defaults them to -/+FLT_MAX and Clip-11+ takes them as optional scalar
+ * inputs (integer types from 12). Softsign is x/(1+|x|) literally, so
+ * +-inf gives NaN as in the reference.
+ * float32 runs the row kernels of elementwise.h; integer Abs/Neg/Relu/Clip/
+ * Sign/Ceil/Floor/Round are exact, other integer cases (outside most of
+ * these ops' ONNX type lists, accepted anyway) go through double like numpy
+ * would.
  */
 #include <float.h>
 #include <math.h>
@@ -41,6 +48,7 @@ static int64_t int_un(const struct un_ctx *c, int64_t v, bool uns)
         return uns || v >= 0 ? v : (int64_t)(0 - (uint64_t)v);
     case AXLE_EW_NEG: return (int64_t)(0 - (uint64_t)v);
     case AXLE_EW_RELU: return !uns && v < 0 ? 0 : v;
+    case AXLE_EW_SIGN: return v == 0 ? 0 : !uns && v < 0 ? -1 : 1;
     case AXLE_EW_CLIP:
         if (uns) {
             v = (uint64_t)v < (uint64_t)c->ilo ? c->ilo : v;
@@ -88,8 +96,12 @@ static void un_chunk(void *arg, int64_t b, int64_t e, int tid)
     }
     default: {
         bool uns = !axle_dtype_is_signed_int(c->dt);
+        /* Ceil/Floor/Round of an integer is the integer (int_un's
+         * default), not a trip through double that loses int64 bits. */
         bool exact = c->op == AXLE_EW_ABS || c->op == AXLE_EW_NEG ||
-                     c->op == AXLE_EW_RELU || c->op == AXLE_EW_CLIP;
+                     c->op == AXLE_EW_RELU || c->op == AXLE_EW_CLIP ||
+                     c->op == AXLE_EW_SIGN || c->op == AXLE_EW_CEIL ||
+                     c->op == AXLE_EW_FLOOR || c->op == AXLE_EW_ROUND;
         for (int64_t i = b; i < e; i++) {
             if (exact) {
                 int64_t v = axle_ew_ld_i(c->x, c->dt, i);
@@ -129,7 +141,11 @@ static enum axle_status un_apply(struct axle_kctx *k, struct un_ctx *c)
     bool cheap = c->op == AXLE_EW_RELU || c->op == AXLE_EW_LEAKY_RELU ||
                  c->op == AXLE_EW_CLIP || c->op == AXLE_EW_ABS ||
                  c->op == AXLE_EW_NEG || c->op == AXLE_EW_HARD_SIGMOID ||
-                 c->op == AXLE_EW_HARD_SWISH;
+                 c->op == AXLE_EW_HARD_SWISH || c->op == AXLE_EW_CEIL ||
+                 c->op == AXLE_EW_FLOOR || c->op == AXLE_EW_ROUND ||
+                 c->op == AXLE_EW_SIGN || c->op == AXLE_EW_SOFTSIGN ||
+                 c->op == AXLE_EW_THRESHOLDED_RELU ||
+                 c->op == AXLE_EW_SHRINK;
 
     if (n <= 0)
         return AXLE_OK;
@@ -172,6 +188,19 @@ static enum axle_status hard_sigmoid_run(struct axle_kctx *k)
     return un_run(k, AXLE_EW_HARD_SIGMOID, ATTR("alpha", 0.2f),
                   ATTR("beta", 0.5f), 0);
 }
+static enum axle_status celu_run(struct axle_kctx *k)
+{
+    return un_run(k, AXLE_EW_CELU, ATTR("alpha", 1.0f), 0, 0);
+}
+static enum axle_status thresholded_relu_run(struct axle_kctx *k)
+{
+    return un_run(k, AXLE_EW_THRESHOLDED_RELU, ATTR("alpha", 1.0f), 0, 0);
+}
+static enum axle_status shrink_run(struct axle_kctx *k)
+{
+    return un_run(k, AXLE_EW_SHRINK, ATTR("lambd", 0.5f), ATTR("bias", 0.0f),
+                  0);
+}
 
 #define UN_OP(sym, nm, rn)                                                    \
     const struct axle_op axle_op_##sym = {                                    \
@@ -203,6 +232,26 @@ UN_OP(selu, "Selu", selu_run);
 UN_OP(hard_sigmoid, "HardSigmoid", hard_sigmoid_run);
 UN_OP_PLAIN(hard_swish, "HardSwish", HARD_SWISH);
 UN_OP_PLAIN(softplus, "Softplus", SOFTPLUS);
+UN_OP_PLAIN(sin, "Sin", SIN);
+UN_OP_PLAIN(cos, "Cos", COS);
+UN_OP_PLAIN(tan, "Tan", TAN);
+UN_OP_PLAIN(asin, "Asin", ASIN);
+UN_OP_PLAIN(acos, "Acos", ACOS);
+UN_OP_PLAIN(atan, "Atan", ATAN);
+UN_OP_PLAIN(sinh, "Sinh", SINH);
+UN_OP_PLAIN(cosh, "Cosh", COSH);
+UN_OP_PLAIN(asinh, "Asinh", ASINH);
+UN_OP_PLAIN(acosh, "Acosh", ACOSH);
+UN_OP_PLAIN(atanh, "Atanh", ATANH);
+UN_OP_PLAIN(ceil, "Ceil", CEIL);
+UN_OP_PLAIN(floor, "Floor", FLOOR);
+UN_OP_PLAIN(round, "Round", ROUND);
+UN_OP_PLAIN(sign, "Sign", SIGN);
+UN_OP(celu, "Celu", celu_run);
+UN_OP_PLAIN(softsign, "Softsign", SOFTSIGN);
+UN_OP(thresholded_relu, "ThresholdedRelu", thresholded_relu_run);
+UN_OP(shrink, "Shrink", shrink_run);
+UN_OP_PLAIN(mish, "Mish", MISH);
 
 /* ---- Clip ---- */
 
