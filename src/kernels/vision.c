@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/err.h"
 #include "base/pool.h"
 #include "ir/op.h"
@@ -368,13 +369,20 @@ static enum axle_status nms_infer(struct axle_kctx *k)
     o->dims[1] = 3;
     if (!ready)
         return AXLE_OK;
-    char *buf = axle_kctx_scratch(k, nms_scratch_bytes(&p));
+    /* At run time the scratch buffer; at load time (constant inputs, no
+     * scratch) a temporary allocation. */
+    bool own = k->scratch == NULL;
+    char *buf = own ? axle_try_malloc(nms_scratch_bytes(&p))
+                    : axle_kctx_scratch(k, nms_scratch_bytes(&p));
     if (buf == NULL)
-        return AXLE_OK; /* load time without scratch: counted at run */
+        return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
+                            "NonMaxSuppression: no scratch memory");
     size_t off = ((size_t)(p.n > 0 ? p.n : 1) * sizeof(struct nms_cand) +
                   63) & ~(size_t)63;
     o->dims[0] = nms_select(&p, (struct nms_cand *)buf,
                             (float(*)[4])(buf + off), NULL);
+    if (own)
+        axle_free(buf);
     return AXLE_OK;
 }
 
