@@ -3,11 +3,11 @@
  * HammingWindow, BlackmanWindow and MelWeightMatrix.
  *
  * DFT-17: input [batch, n1, ..., nk, 1 | 2] (real or complex), attributes
- * axis (default 1, the first signal dim; negative counts back from the
- * last signal dim), inverse (scaled by 1 / n like numpy.fft.ifft) and
- * onesided (keep bins 0 .. n/2); the optional dft_length input zero-pads
- * or truncates the axis. Output: the input shape with the axis resized
- * and the last dim 2.
+ * axis (default 1, the first signal dim; negative counts from the back as
+ * DFT-20 defines it, -2 being the last signal dim), inverse (scaled by
+ * 1 / n like numpy.fft.ifft) and onesided (keep bins 0 .. n/2); the
+ * optional dft_length input zero-pads or truncates the axis. Output: the
+ * input shape with the axis resized and the last dim 2.
  *
  * STFT-17: signal [batch, length, 1 | 2], frame_step, optional window
  * [frame_length] and frame_length; frames of frame_length samples every
@@ -508,13 +508,12 @@ static enum axle_status dft_setup(struct axle_kctx *k, struct dft_args *a)
                                 "DFT: the last dim must be 1 (real) or 2 "
                                 "(complex), got %lld",
                                 (long long)x->dims[r - 1]);
-        if (axis < -(int64_t)(r - 1) || axis > r - 2)
+        /* [-r, -2] or [0, r - 2]: the last dim holds re/im */
+        if (axis < -(int64_t)r || axis > r - 2 || axis == -1)
             return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
                                 "DFT: axis %lld is out of range for rank %d",
                                 (long long)axis, r);
-        a->axis = (int)(axis < 0 ? axis + r - 1 : axis);
-        if (a->axis == r - 1)
-            a->axis = r - 2;
+        a->axis = (int)(axis < 0 ? axis + r : axis);
         a->len = x->dims[a->axis];
     }
     const struct axle_tensor *lt = AXLE_IN(k, 1);

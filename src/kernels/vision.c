@@ -539,8 +539,8 @@ static double roi_sample(const struct roi_align *p, int64_t pl, double y,
                          double x)
 {
     int64_t h = p->h, w = p->w;
-    if (y < -1.0 || y > (double)h || x < -1.0 || x > (double)w)
-        return 0.0;
+    if (!(y >= -1.0 && y <= (double)h && x >= -1.0 && x <= (double)w))
+        return 0.0; /* outside, or NaN from a NaN roi */
     if (y <= 0)
         y = 0;
     if (x <= 0)
@@ -586,8 +586,8 @@ static void roi_align_task(void *ctx, int64_t b, int64_t e, int tid)
             rh = fmax(rh, 1.0);
         }
         double bh = rh / (double)p->oh, bw = rw / (double)p->ow;
-        double gh_d = p->sampling > 0 ? (double)p->sampling : ceil(rh / (double)p->oh);
-        double gw_d = p->sampling > 0 ? (double)p->sampling : ceil(rw / (double)p->ow);
+        double gh_d = p->sampling > 0 ? (double)p->sampling : ceil(bh);
+        double gw_d = p->sampling > 0 ? (double)p->sampling : ceil(bw);
         /* A huge or NaN roi must not mean an unbounded loop: a bin needs
          * no more samples along an axis than twice the image is long. */
         double capy = fmax(1024.0, 2.0 * (double)p->h + 2);
@@ -861,11 +861,12 @@ static enum axle_status gs_setup(struct axle_kctx *k, struct grid_sample *p)
         st = need_float(k, "GridSample", "grid", g, 4);
     if (st != AXLE_OK)
         return st;
-    if (strcmp(mode, "bilinear") == 0)
+    /* GridSample-20 renamed bilinear / bicubic to linear / cubic */
+    if (strcmp(mode, "bilinear") == 0 || strcmp(mode, "linear") == 0)
         p->mode = GS_BILINEAR;
     else if (strcmp(mode, "nearest") == 0)
         p->mode = GS_NEAREST;
-    else if (strcmp(mode, "bicubic") == 0)
+    else if (strcmp(mode, "bicubic") == 0 || strcmp(mode, "cubic") == 0)
         p->mode = GS_BICUBIC;
     else
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
