@@ -15,12 +15,13 @@
  * transformed; onesided (default 1) keeps frame_length / 2 + 1 bins.
  * Output [batch, frames, bins, 2].
  *
- * The transforms are a mixed-radix FFT (radix 4, 2, 3, 5 and any other
- * prime up to 61 through a generic butterfly) in float64, so every length
- * costs O(n log n)-ish; a length with a larger prime factor goes through
- * Bluestein's chirp-z algorithm on a power-of-two FFT. Twiddles are built
- * once per call in scratch; the signals are split over k->pool, each
- * thread with its own buffers.
+ * The transforms are a self-sorting (Stockham) mixed-radix FFT (radix 4,
+ * 2, 3, 5 and any other prime up to 61 through a generic butterfly) in
+ * float64, so every length costs O(n log n)-ish; a length with a larger
+ * prime factor goes through Bluestein's chirp-z algorithm on a
+ * power-of-two FFT. The twiddle tables are built at load time when the
+ * length is known then (prepare), else per call in scratch; the signals
+ * are split over k->pool, each thread with its own buffers.
  *
  * Windows: size (int32/int64 scalar) samples of the generalized cosine
  * window with N = size (periodic = 1, the default) or size - 1; size 1
@@ -33,6 +34,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/err.h"
 #include "base/pool.h"
 #include "ir/op.h"
@@ -165,7 +167,10 @@ struct fft_plan {
     int64_t n;
     int nf;
     int64_t fac[MAX_FACTORS];
-    double *tw; /* n complex: exp(-2 pi i j / n) */
+    /* Stage l (radix p = fac[l], ns = fac[0] * ... * fac[l-1]):
+     * tw[l][k * (p - 1) + q - 1] = W_{ns p}^{q k} for k < ns, then the p
+     * roots W_p^j, in the order the butterflies read them. */
+    double *tw[MAX_FACTORS];
     /* Bluestein: n's FFT through a power-of-two size m */
     bool blue;
     struct fft_plan *sub;
@@ -190,100 +195,146 @@ static bool fft_factor(int64_t n, struct fft_plan *p)
     return n == 1;
 }
 
-static void fill_twiddles(double *tw, int64_t n)
+/* Doubles of the per-stage tables of a factored plan. */
+static size_t tw_doubles(const struct fft_plan *p)
 {
-    for (int64_t j = 0; j < n; j++) {
-        double a = -2.0 * PI * (double)j / (double)n;
-        tw[2 * j] = cos(a);
-        tw[2 * j + 1] = sin(a);
+    size_t total = 0;
+    int64_t ns = 1;
+    for (int l = 0; l < p->nf; l++) {
+        int64_t r = p->fac[l];
+        total += 2 * ((size_t)(r - 1) * (size_t)ns + (size_t)r);
+        ns *= r;
+    }
+    return total;
+}
+
+static void fill_twiddles(struct fft_plan *p, double *mem)
+{
+    int64_t ns = 1;
+    for (int l = 0; l < p->nf; l++) {
+        int64_t r = p->fac[l];
+        double *t = mem;
+        p->tw[l] = t;
+        for (int64_t k = 0; k < ns; k++)
+            for (int64_t q = 1; q < r; q++) {
+                double a = -2.0 * PI * (double)(q * k) / (double)(ns * r);
+                *t++ = cos(a);
+                *t++ = sin(a);
+            }
+        for (int64_t j = 0; j < r; j++) {
+            double a = -2.0 * PI * (double)j / (double)r;
+            *t++ = cos(a);
+            *t++ = sin(a);
+        }
+        mem = t;
+        ns *= r;
     }
 }
 
-/* Out-of-place recursive decimation in time. `in` is read with stride
- * `is` (complex elements); W_n^j is tw[j * ts] (conjugated when inv). */
-static void fft_rec(const double *in, int64_t is, double *out, int64_t n,
-                    const int64_t *fac, const double *tw, int64_t ts,
-                    bool inv)
+/* Self-sorting (Stockham) mixed-radix FFT of x (n complex) in place,
+ * `y` (n complex) the other buffer of the ping-pong; unscaled, twiddles
+ * conjugated when inv. Every stage reads p contiguous streams and writes
+ * contiguous runs, so large transforms stay cache friendly (a recursive
+ * decimation reads its leaves at strides of n / p^k instead). */
+static void fft_plain(const struct fft_plan *pl, double *x, double *y,
+                      bool inv)
 {
-    if (n == 1) {
-        out[0] = in[0];
-        out[1] = in[1];
-        return;
-    }
-    int64_t p = fac[0], m = n / p;
+    int64_t n = pl->n, ns = 1;
     double sg = inv ? -1.0 : 1.0;
-    for (int64_t q = 0; q < p; q++)
-        fft_rec(in + 2 * q * is, is * p, out + 2 * q * m, m, fac + 1, tw,
-                ts * p, inv);
+    double *src = x, *dst = y;
     double t[2 * MAX_RADIX + 2];
-    for (int64_t kk = 0; kk < m; kk++) {
-        for (int64_t q = 0; q < p; q++) {
-            double re = out[2 * (q * m + kk)], im = out[2 * (q * m + kk) + 1];
-            if (q > 0 && kk > 0) {
-                const double *w = tw + 2 * (q * kk * ts);
-                double wr = w[0], wi = sg * w[1];
-                double r2 = re * wr - im * wi;
-                im = re * wi + im * wr;
-                re = r2;
-            }
-            t[2 * q] = re;
-            t[2 * q + 1] = im;
-        }
-        if (p == 2) {
-            out[2 * kk] = t[0] + t[2];
-            out[2 * kk + 1] = t[1] + t[3];
-            out[2 * (kk + m)] = t[0] - t[2];
-            out[2 * (kk + m) + 1] = t[1] - t[3];
-        } else if (p == 4) {
-            /* forward: -i rotation for the odd pair; inverse: +i */
-            double a0r = t[0] + t[4], a0i = t[1] + t[5];
-            double a1r = t[0] - t[4], a1i = t[1] - t[5];
-            double b0r = t[2] + t[6], b0i = t[3] + t[7];
-            double b1r = t[2] - t[6], b1i = t[3] - t[7];
-            double rr = sg * b1i, ri = -sg * b1r; /* b1 * (-i sg) */
-            out[2 * kk] = a0r + b0r;
-            out[2 * kk + 1] = a0i + b0i;
-            out[2 * (kk + m)] = a1r + rr;
-            out[2 * (kk + m) + 1] = a1i + ri;
-            out[2 * (kk + 2 * m)] = a0r - b0r;
-            out[2 * (kk + 2 * m) + 1] = a0i - b0i;
-            out[2 * (kk + 3 * m)] = a1r - rr;
-            out[2 * (kk + 3 * m) + 1] = a1i - ri;
-        } else {
-            for (int64_t r = 0; r < p; r++) {
-                double sr = 0, si = 0;
-                for (int64_t q = 0; q < p; q++) {
-                    const double *w = tw + 2 * (((q * r) % p) * m * ts);
-                    double wr = w[0], wi = sg * w[1];
-                    sr += t[2 * q] * wr - t[2 * q + 1] * wi;
-                    si += t[2 * q] * wi + t[2 * q + 1] * wr;
+
+    for (int l = 0; l < pl->nf; l++) {
+        int64_t p = pl->fac[l], stride = n / p, blocks = stride / ns;
+        const double *tw = pl->tw[l], *root = tw + 2 * (p - 1) * ns;
+        for (int64_t jb = 0; jb < blocks; jb++)
+            for (int64_t k = 0; k < ns; k++) {
+                int64_t j = jb * ns + k, d = jb * ns * p + k;
+                const double *w = tw + 2 * k * (p - 1);
+                t[0] = src[2 * j];
+                t[1] = src[2 * j + 1];
+                for (int64_t q = 1; q < p; q++) {
+                    double re = src[2 * (j + q * stride)];
+                    double im = src[2 * (j + q * stride) + 1];
+                    double wr = w[2 * (q - 1)], wi = sg * w[2 * (q - 1) + 1];
+                    t[2 * q] = re * wr - im * wi;
+                    t[2 * q + 1] = re * wi + im * wr;
                 }
-                out[2 * (kk + r * m)] = sr;
-                out[2 * (kk + r * m) + 1] = si;
+                double *o = dst + 2 * d;
+                int64_t os = 2 * ns;
+                if (p == 2) {
+                    o[0] = t[0] + t[2];
+                    o[1] = t[1] + t[3];
+                    o[os] = t[0] - t[2];
+                    o[os + 1] = t[1] - t[3];
+                } else if (p == 4) {
+                    /* forward: -i rotation for the odd pair; inverse: +i */
+                    double a0r = t[0] + t[4], a0i = t[1] + t[5];
+                    double a1r = t[0] - t[4], a1i = t[1] - t[5];
+                    double b0r = t[2] + t[6], b0i = t[3] + t[7];
+                    double b1r = t[2] - t[6], b1i = t[3] - t[7];
+                    double rr = sg * b1i, ri = -sg * b1r; /* b1 * (-i sg) */
+                    o[0] = a0r + b0r;
+                    o[1] = a0i + b0i;
+                    o[os] = a1r + rr;
+                    o[os + 1] = a1i + ri;
+                    o[2 * os] = a0r - b0r;
+                    o[2 * os + 1] = a0i - b0i;
+                    o[3 * os] = a1r - rr;
+                    o[3 * os + 1] = a1i - ri;
+                } else {
+                    for (int64_t r = 0; r < p; r++) {
+                        double sr = 0, si = 0;
+                        for (int64_t q = 0; q < p; q++) {
+                            const double *wq = root + 2 * ((q * r) % p);
+                            double wr = wq[0], wi = sg * wq[1];
+                            sr += t[2 * q] * wr - t[2 * q + 1] * wi;
+                            si += t[2 * q] * wi + t[2 * q + 1] * wr;
+                        }
+                        o[r * os] = sr;
+                        o[r * os + 1] = si;
+                    }
+                }
             }
-        }
+        double *tmp = src;
+        src = dst;
+        dst = tmp;
+        ns *= p;
     }
+    if (src != x)
+        memcpy(x, src, sizeof(double) * 2 * (size_t)n);
 }
 
-/* Scratch doubles the plan of size n needs (tables, shared). */
-static size_t plan_doubles(int64_t n, int64_t *m_out)
+/* Bluestein's power-of-two size for n. */
+static int64_t blue_size(int64_t n)
 {
-    struct fft_plan tmp;
-    *m_out = 0;
-    if (fft_factor(n, &tmp))
-        return 2 * (size_t)n;
     int64_t m = 1;
     while (m < 2 * n - 1)
         m *= 2;
+    return m;
+}
+
+/* Scratch doubles the plan of size n needs (tables, shared); *m_out is
+ * Bluestein's size or 0. */
+static size_t plan_doubles(int64_t n, int64_t *m_out)
+{
+    struct fft_plan tmp;
+    tmp.n = n;
+    *m_out = 0;
+    if (fft_factor(n, &tmp))
+        return tw_doubles(&tmp);
+    int64_t m = blue_size(n);
     *m_out = m;
+    tmp.n = m;
+    fft_factor(m, &tmp);
     return 2 * (size_t)n /* chirp */ + 2 * (size_t)m /* bfft */ +
-           2 * (size_t)m /* sub twiddles */;
+           tw_doubles(&tmp);
 }
 
 /* Per-thread work doubles for a transform of size n. */
 static size_t work_doubles(int64_t n, int64_t m)
 {
-    return m > 0 ? 4 * (size_t)m : 4 * (size_t)n;
+    return m > 0 ? 4 * (size_t)m : 2 * (size_t)n;
 }
 
 /* Builds the plan in `mem` (plan_doubles). */
@@ -293,21 +344,17 @@ static void plan_build(struct fft_plan *p, struct fft_plan *sub, int64_t n,
     memset(p, 0, sizeof(*p));
     p->n = n;
     if (fft_factor(n, p)) {
-        p->tw = mem;
-        fill_twiddles(p->tw, n);
+        fill_twiddles(p, mem);
         return;
     }
-    int64_t m = 1;
-    while (m < 2 * n - 1)
-        m *= 2;
+    int64_t m = blue_size(n);
     p->blue = true;
     p->chirp = mem;
     p->bfft = mem + 2 * n;
     memset(sub, 0, sizeof(*sub));
     sub->n = m;
     fft_factor(m, sub);
-    sub->tw = mem + 2 * n + 2 * m;
-    fill_twiddles(sub->tw, m);
+    fill_twiddles(sub, mem + 2 * n + 2 * m);
     p->sub = sub;
     for (int64_t j = 0; j < n; j++) {
         /* j^2 mod 2n keeps the angle exact for large j */
@@ -318,14 +365,14 @@ static void plan_build(struct fft_plan *p, struct fft_plan *sub, int64_t n,
         p->chirp[2 * j + 1] = sin(a);
     }
     /* b_j = conj(chirp_|j|), circular over m; plan_finish transforms it */
-    double *tmp = p->bfft;
-    memset(tmp, 0, sizeof(double) * 2 * (size_t)m);
+    double *b = p->bfft;
+    memset(b, 0, sizeof(double) * 2 * (size_t)m);
     for (int64_t j = 0; j < n; j++) {
-        tmp[2 * j] = p->chirp[2 * j];
-        tmp[2 * j + 1] = -p->chirp[2 * j + 1];
+        b[2 * j] = p->chirp[2 * j];
+        b[2 * j + 1] = -p->chirp[2 * j + 1];
         if (j > 0) {
-            tmp[2 * (m - j)] = p->chirp[2 * j];
-            tmp[2 * (m - j) + 1] = -p->chirp[2 * j + 1];
+            b[2 * (m - j)] = p->chirp[2 * j];
+            b[2 * (m - j) + 1] = -p->chirp[2 * j + 1];
         }
     }
 }
@@ -335,9 +382,7 @@ static void plan_finish(struct fft_plan *p, double *work)
 {
     if (!p->blue)
         return;
-    int64_t m = p->sub->n;
-    memcpy(work, p->bfft, sizeof(double) * 2 * (size_t)m);
-    fft_rec(work, 1, p->bfft, m, p->sub->fac, p->sub->tw, 1, false);
+    fft_plain(p->sub, p->bfft, work, false);
 }
 
 /* Transforms buf (n complex) in place; work holds work_doubles. Inverse
@@ -347,8 +392,7 @@ static void fft_exec(const struct fft_plan *p, double *buf, double *work,
 {
     int64_t n = p->n;
     if (!p->blue) {
-        memcpy(work, buf, sizeof(double) * 2 * (size_t)n);
-        fft_rec(work, 1, buf, n, p->fac, p->tw, 1, inv);
+        fft_plain(p, buf, work, inv);
         return;
     }
     /* inverse = conj(FFT(conj(x))) */
@@ -362,16 +406,16 @@ static void fft_exec(const struct fft_plan *p, double *buf, double *work,
         a[2 * j] = xr * cr - xi * ci;
         a[2 * j + 1] = xr * ci + xi * cr;
     }
-    fft_rec(a, 1, f, m, p->sub->fac, p->sub->tw, 1, false);
+    fft_plain(p->sub, a, f, false);
     for (int64_t j = 0; j < m; j++) {
-        double ar = f[2 * j], ai = f[2 * j + 1];
+        double ar = a[2 * j], ai = a[2 * j + 1];
         double br = p->bfft[2 * j], bi = p->bfft[2 * j + 1];
         a[2 * j] = ar * br - ai * bi;
         a[2 * j + 1] = ar * bi + ai * br;
     }
-    fft_rec(a, 1, f, m, p->sub->fac, p->sub->tw, 1, true);
+    fft_plain(p->sub, a, f, true);
     for (int64_t j = 0; j < n; j++) {
-        double yr = f[2 * j] / (double)m, yi = f[2 * j + 1] / (double)m;
+        double yr = a[2 * j] / (double)m, yi = a[2 * j + 1] / (double)m;
         double cr = p->chirp[2 * j], ci = p->chirp[2 * j + 1];
         buf[2 * j] = yr * cr - yi * ci;
         buf[2 * j + 1] = sg * (yr * ci + yi * cr);
@@ -447,12 +491,65 @@ static void xform_task(void *ctx, int64_t b, int64_t e, int tid)
     }
 }
 
-/* Plans size n in scratch and runs `count` transforms. */
+/* A plan built at load time when the transform length is known then
+ * (static shapes, constant dft_length / frame_length), so runs skip the
+ * twiddle tables: read-only, shared by every session. */
+struct sig_state {
+    int64_t n, m;
+    struct fft_plan plan, sub;
+    double *mem;
+};
+
+static void sig_release(void *state)
+{
+    struct sig_state *s = state;
+    if (s == NULL)
+        return;
+    axle_free(s->mem);
+    axle_free(s);
+}
+
+/* Plans of up to 2^26 points are kept; without memory the run plans. */
+static enum axle_status sig_prepare_n(int64_t n, void **state)
+{
+    struct sig_state *s;
+    double *work = NULL;
+    int64_t m;
+    *state = NULL;
+    if (n < 2 || n > ((int64_t)1 << 26))
+        return AXLE_OK;
+    size_t pd = plan_doubles(n, &m);
+    s = axle_try_calloc(1, sizeof(*s));
+    if (s == NULL)
+        return AXLE_OK;
+    s->mem = axle_try_malloc(sizeof(double) * pd);
+    if (m > 0)
+        work = axle_try_malloc(sizeof(double) * 2 * (size_t)m);
+    if (s->mem == NULL || (m > 0 && work == NULL)) {
+        axle_free(work);
+        sig_release(s);
+        return AXLE_OK;
+    }
+    plan_build(&s->plan, &s->sub, n, s->mem);
+    plan_finish(&s->plan, work);
+    axle_free(work);
+    s->n = n;
+    s->m = m;
+    *state = s;
+    return AXLE_OK;
+}
+
+/* Plans size n (or takes the prepared plan) and runs `count`
+ * transforms. */
 static enum axle_status xform_run(struct axle_kctx *k, const char *op,
                                   struct xform *j, int64_t count)
 {
-    int64_t m;
-    size_t pd = plan_doubles(j->n, &m);
+    const struct sig_state *ps = k->state;
+    bool cached = ps != NULL && ps->n == j->n;
+    int64_t m = 0;
+    size_t pd = cached ? 0 : plan_doubles(j->n, &m);
+    if (cached)
+        m = ps->m;
     size_t wd = 2 * (size_t)j->n + work_doubles(j->n, m);
     int nt = axle_pool_size(k->pool);
     if (nt < 1)
@@ -463,10 +560,14 @@ static enum axle_status xform_run(struct axle_kctx *k, const char *op,
         return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
                             "%s: no scratch memory for a %lld-point "
                             "transform", op, (long long)j->n);
-    plan_build(&j->plan, &j->sub, j->n, mem);
     j->work = mem + pd;
     j->per_thread = wd;
-    plan_finish(&j->plan, j->work + 2 * j->n);
+    if (cached) {
+        j->plan = ps->plan; /* its sub points into the state */
+    } else {
+        plan_build(&j->plan, &j->sub, j->n, mem);
+        plan_finish(&j->plan, j->work + 2 * j->n);
+    }
     if (count > 0)
         axle_pool_parallel_for(k->pool, count,
                                nr_grain(j->n * 8 + 64), xform_task, j);
@@ -590,10 +691,20 @@ static enum axle_status dft_run(struct axle_kctx *k)
     return xform_run(k, "DFT", &j, count);
 }
 
+static enum axle_status dft_prepare(struct axle_kctx *k, void **state)
+{
+    struct dft_args a;
+    *state = NULL;
+    if (dft_setup(k, &a) != AXLE_OK || !axle_dim_known(a.len))
+        return AXLE_OK; /* infer reports the error; run plans */
+    return sig_prepare_n(a.len, state);
+}
+
 const struct axle_op axle_op_dft = {
     .name = "DFT", .domain = "",
     .min_inputs = 1, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
-    .infer = dft_infer, .run = dft_run,
+    .infer = dft_infer, .run = dft_run, .prepare = dft_prepare,
+    .release = sig_release,
 };
 
 /* ---- STFT ------------------------------------------------------------- */
@@ -731,10 +842,20 @@ static enum axle_status stft_run(struct axle_kctx *k)
     return xform_run(k, "STFT", &j, x->dims[0] * a.frames);
 }
 
+static enum axle_status stft_prepare(struct axle_kctx *k, void **state)
+{
+    struct stft_args a;
+    *state = NULL;
+    if (stft_setup(k, &a) != AXLE_OK || !axle_dim_known(a.flen))
+        return AXLE_OK; /* infer reports the error; run plans */
+    return sig_prepare_n(a.flen, state);
+}
+
 const struct axle_op axle_op_stft = {
     .name = "STFT", .domain = "",
     .min_inputs = 2, .max_inputs = 4, .min_outputs = 1, .max_outputs = 1,
-    .infer = stft_infer, .run = stft_run,
+    .infer = stft_infer, .run = stft_run, .prepare = stft_prepare,
+    .release = sig_release,
 };
 
 /* ---- windows ---------------------------------------------------------- */

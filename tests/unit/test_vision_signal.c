@@ -4,7 +4,8 @@
  * backend cases leave out: MaxRoiPool (no case at all) against a naive
  * reference, DFT lengths that take each FFT path (radix 4/2/3/5, a
  * generic prime radix, Bluestein for a prime above 61, a 4096-point
- * power of two) against an O(n^2) float64 DFT, an inverse round trip and
+ * power of two; planned per run and at load) against an O(n^2) float64
+ * DFT, an inverse round trip and
  * threading, NonMaxSuppression's load-time (unknown count) and run-time
  * shapes, and the bad-input errors of every op.
  */
@@ -130,7 +131,9 @@ static void dft_matches_naive_dft_on_every_fft_path(void **st)
         srand((unsigned)n);
         for (int64_t i = 0; i < 2 * n * sig; i++)
             x[i] = (double)rand() / RAND_MAX - 0.5;
-        for (int inv = 0; inv < 2; inv++) {
+        for (int mode = 0; mode < 4; mode++) {
+            int inv = mode & 1;
+            bool prepared = mode >= 2; /* the plan built at load time */
             struct fx f;
             fx_init(&f, "DFT", 17, li % 2 ? 2 : 1);
             attr_int(&f, "axis", 2);
@@ -142,7 +145,9 @@ static void dft_matches_naive_dft_on_every_fft_path(void **st)
             struct axle_tensor ty;
             const struct axle_tensor *in[] = {&tx};
             struct axle_tensor *out[] = {&ty};
-            assert_int_equal(call(&f, &axle_op_dft, 1, in, 1, out), AXLE_OK);
+            assert_int_equal(call_prepared(&f, &axle_op_dft, 1, in, 1, out,
+                                           prepared),
+                             AXLE_OK);
             assert_int_equal(ty.dims[2], n);
             for (int64_t s = 0; s < sig; s++) {
                 naive_dft(x + 2 * n * s, ref, n, inv);
