@@ -231,9 +231,10 @@ static bool nms_suppresses(const float a[4], const float b[4], double thr)
 }
 
 /* Runs the selection. `cand` holds n entries, `kept` max(n, 1) box
- * corners; out (or NULL to count only) receives the triples. */
+ * corners; out (or NULL to count only) receives the first `cap` triples.
+ * Returns the count. */
 static int64_t nms_select(const struct nms *p, struct nms_cand *cand,
-                          float (*kept)[4], int64_t *out)
+                          float (*kept)[4], int64_t *out, int64_t cap)
 {
     int64_t total = 0;
     int64_t limit = p->max_out < p->n ? p->max_out : p->n;
@@ -260,7 +261,7 @@ static int64_t nms_select(const struct nms *p, struct nms_cand *cand,
                 if (drop)
                     continue;
                 memcpy(kept[nk++], box, sizeof(box));
-                if (out != NULL) {
+                if (out != NULL && total < cap) {
                     out[total * 3] = b;
                     out[total * 3 + 1] = c;
                     out[total * 3 + 2] = cand[j].idx;
@@ -380,7 +381,7 @@ static enum axle_status nms_infer(struct axle_kctx *k)
     size_t off = ((size_t)(p.n > 0 ? p.n : 1) * sizeof(struct nms_cand) +
                   63) & ~(size_t)63;
     o->dims[0] = nms_select(&p, (struct nms_cand *)buf,
-                            (float(*)[4])(buf + off), NULL);
+                            (float(*)[4])(buf + off), NULL, 0);
     if (own)
         axle_free(buf);
     return AXLE_OK;
@@ -404,12 +405,10 @@ static enum axle_status nms_run(struct axle_kctx *k)
     size_t off = ((size_t)(p.n > 0 ? p.n : 1) * sizeof(struct nms_cand) +
                   63) & ~(size_t)63;
     int64_t cnt = nms_select(&p, (struct nms_cand *)buf,
-                             (float(*)[4])(buf + off), NULL);
+                             (float(*)[4])(buf + off), o->data, o->dims[0]);
     if (cnt != o->dims[0])
         return axle_err_set(k->err, AXLE_INTERNAL,
                             "NonMaxSuppression: output count changed");
-    nms_select(&p, (struct nms_cand *)buf, (float(*)[4])(buf + off),
-               o->data);
     return AXLE_OK;
 }
 
