@@ -308,7 +308,8 @@ static enum axle_status le_describe(const struct axle_node *nd, int opset,
     if (nk < 0 || nv < 0)
         return axle_err_set(err, AXLE_INVALID_ARGUMENT,
                             "LabelEncoder: needs one keys_* and one values_* "
-                            "attribute");
+                            "list attribute (keys_tensor and values_tensor of "
+                            "ai.onnx.ml 4 are not supported)");
     {
         const struct axle_attr *a = axle_node_attr(nd, KEYS[nk]);
         const struct axle_attr *b = axle_node_attr(nd, VALS[nv]);

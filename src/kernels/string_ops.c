@@ -485,6 +485,8 @@ static int64_t strnorm_count(struct axle_kctx *k, enum axle_status *st)
     char *buf = NULL;
 
     *st = AXLE_OK;
+    if (n == 0)
+        return 0;
     if (s == NULL || x->data == NULL || n < 0)
         return -1;
     if (!s->case_sensitive && s->n_stop > 0) {
@@ -960,7 +962,9 @@ static void tfidf_rows(void *ctx, int64_t r0, int64_t r1, int tid)
         for (int64_t d = 1; match && d <= (int64_t)t->max_skip + 1; d++) {
             /* unigrams do not depend on the skip: count them once */
             int32_t lo = d > 1 && t->min_n == 1 ? 2 : t->min_n;
-            if (lo > top)
+            /* past these, no gram of lo items fits in the row: this also
+             * bounds a huge max_skip_count by the row length */
+            if (lo > top || (d > 1 && (int64_t)(lo - 1) * d >= j->cols))
                 break;
             for (int64_t p = base; p < end; p++) {
                 for (int32_t n = lo; n <= top; n++) {

@@ -255,6 +255,13 @@ case("tfidf_idf_int", [helper.make_node("TfIdfVectorizer", ["x"], ["y"], mode="I
                                         weights=[2.0, 3.0, 4.0, 5.0, 6.0])],
      {"x": np.array([1, 2, 3, 1, 2, 2, 3], np.int32)}, [("y", F)])
 
+# a skip count far past the row length: the same as any skip >= C
+case("tfidf_huge_skip", [helper.make_node("TfIdfVectorizer", ["x"], ["y"], mode="TF",
+                                          min_gram_length=1, max_gram_length=2,
+                                          max_skip_count=1000, ngram_counts=[0, 2],
+                                          ngram_indexes=[0, 1, 2], pool_int64s=[1, 2, 1, 2])],
+     {"x": np.array([[1, 2, 1, 1, 2], [2, 2, 1, 5, 2]], np.int64)}, [("y", F)])
+
 
 # --------------------------------------------------------------------------
 # Serving helpers
@@ -518,3 +525,15 @@ def test_map_input_model_is_refused(world):
     r = srv.get("/v2/models/dictvec/ready")
     assert r.status != 200
     assert "map inputs are not supported" in srv.stderr()
+
+
+def test_bad_index_and_empty_input_are_clear(world):
+    srv, _ = world
+    got, r = infer(srv, "aFE", {"x": X4, "i": np.array([1, 4, 0], np.int64)}, ["y"])
+    assert got is None and r.status == 400, (r.status, r.body[:300])
+    assert "outside [0, 4)" in r.error, r.error
+    # StringNormalizer on [1, 0]: every element dropped, so [1, 1] holding ""
+    got, r = infer(srv, "strnorm_lower_2d", {"x": np.zeros((1, 0), object)}, ["y"])
+    assert got is not None, r.body
+    assert got["y"].shape == (1, 1) and got["y"][0, 0] == ""
+    assert srv.alive()
