@@ -51,11 +51,17 @@ APT_PACKAGES=(
 # lightgbm 4.7.0: LightGBM's own predictor for bench/trees_lgb.py (and the
 # LightGBM model of bench/trees_model.py); Debian has no python3-lightgbm. Its
 # numpy/scipy come from Debian; narwhals (pure Python) is pinned with it.
+# skl2onnx 1.14.1 (with onnxconverter-common 1.13.0): converts the scikit-learn
+# pipelines of tests/e2e/test_onnxml_ops.py; its metadata accepts Debian's
+# scikit-learn 1.2 (it asks for < 1.3), onnx 1.12 and protobuf 4.21 as they
+# are, so pip installs only these two.
 PIP_PINS=(
   onnxruntime==1.26.0
   flatbuffers==25.12.19
   lightgbm==4.7.0
   narwhals==2.29.0
+  skl2onnx==1.14.1
+  onnxconverter-common==1.13.0
 )
 # Triton's own HTTP client for the serving tests, installed with --no-deps:
 # its metadata asks for urllib3 2.x, which would shadow Debian's urllib3 1.26
@@ -142,7 +148,8 @@ fi
 # --- 4. smoke check ----------------------------------------------------------
 "$VENV/bin/python" -c '
 import numpy, onnx, torch, torchvision, onnxruntime, sklearn, tritonclient.http, lightgbm
-print("deps: python ok: numpy %s onnx %s torch %s onnxruntime %s lightgbm %s" % (
+import skl2onnx
+print("deps: python ok: numpy %s onnx %s torch %s onnxruntime %s lightgbm %s skl2onnx %s" % (
     numpy.__version__, onnx.__version__, torch.__version__, onnxruntime.__version__,
-    lightgbm.__version__))
+    lightgbm.__version__, skl2onnx.__version__))
 '

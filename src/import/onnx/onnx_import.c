@@ -254,6 +254,14 @@ static enum axle_status convert_graph(struct ctx *c,
             goto fail;
         }
         if (vi->type != NULL &&
+            vi->type->value_case == AXLE_ONNX__TYPE_PROTO__VALUE_MAP_TYPE) {
+            /* what ai.onnx.ml CastMap and DictVectorizer take */
+            st = axle_err_set(c->err, AXLE_UNIMPLEMENTED,
+                              "input '%.80s': map inputs are not supported "
+                              "(axle values are tensors)", vi->name);
+            goto fail;
+        }
+        if (vi->type != NULL &&
             vi->type->value_case != AXLE_ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
             st = axle_err_set(c->err, AXLE_UNIMPLEMENTED,
                               "input '%.80s': only tensor inputs are "
