@@ -5,7 +5,9 @@
  *
  * Axes come from the `axes` attribute, or from the optional second input
  * for ReduceSum-13 and every Reduce* from 18. Empty/absent axes reduce all
- * dims unless noop_with_empty_axes = 1 (then the input passes through).
+ * dims unless noop_with_empty_axes = 1: then nothing is reduced, each
+ * element is its own group (the input passes through for Sum, Mean, Max,
+ * Min and Prod; L1 gives |x|, SumSquare x^2, LogSum log x, ...).
  * Reducing a zero-sized dim gives the op's identity (0, 1, -inf/type min,
  * +inf/type max; Mean over nothing is NaN, or 0 for integers; LogSum and
  * LogSumExp over nothing are log(0) = -inf).
@@ -627,12 +629,15 @@ static enum axle_status red_run(struct axle_kctx *k, const struct red_desc *d)
     enum axle_status st = red_axes_get(k, d, x->rank, &ax);
     if (st != AXLE_OK)
         return st;
-    if (ax.noop) {
+    if (ax.noop && d->kind <= RED_PROD) {
         int64_t nb = axle_tensor_nbytes(x);
         if (nb > 0)
             memcpy(y->data, x->data, (size_t)nb);
         return AXLE_OK;
     }
+    /* noop for the others: each element reduced on its own (|x|, x^2,
+     * log x, ...), as ONNX's reference and ONNX Runtime do; the mask is
+     * already all false */
     red_canon(x, &ax, &s);
     if (s.O == 0)
         return AXLE_OK;
