@@ -205,6 +205,43 @@ static enum axle_status hardmax_infer(struct axle_kctx *k)
     return sm_infer(k, "Hardmax");
 }
 
+struct hm_job {
+    const struct axle_tensor *x;
+    struct axle_tensor *y;
+    int64_t n, inner;
+};
+
+/* One row per (outer, inner) position: 1 at the first maximum. */
+static void hm_task(void *ctx, int64_t b, int64_t e, int tid)
+{
+    const struct hm_job *j = ctx;
+    (void)tid;
+    for (int64_t t = b; t < e; t++) {
+        int64_t o = t / j->inner, i = t % j->inner;
+        int64_t base = o * j->n * j->inner + i, best_j = 0;
+        double best = axle_tensor_get_f64(j->x, base);
+        for (int64_t q = 1; q < j->n && !isnan(best); q++) {
+            double v = axle_tensor_get_f64(j->x, base + q * j->inner);
+            if (v > best || isnan(v)) {
+                best = v;
+                best_j = q;
+            }
+        }
+        int64_t at = base + best_j * j->inner;
+        switch (j->y->dtype) {
+        case AXLE_DTYPE_FLOAT32: ((float *)j->y->data)[at] = 1.0f; break;
+        case AXLE_DTYPE_FLOAT64: ((double *)j->y->data)[at] = 1.0; break;
+        case AXLE_DTYPE_FLOAT16:
+            ((uint16_t *)j->y->data)[at] = axle_f32_to_f16(1.0f);
+            break;
+        case AXLE_DTYPE_BFLOAT16:
+            ((uint16_t *)j->y->data)[at] = axle_f32_to_bf16(1.0f);
+            break;
+        default: break;
+        }
+    }
+}
+
 static enum axle_status hardmax_run(struct axle_kctx *k)
 {
     const struct axle_tensor *x = k->in[0];
@@ -231,31 +268,8 @@ static enum axle_status hardmax_run(struct axle_kctx *k)
         memset(y->data, 0, (size_t)nb);
     if (n == 0)
         return AXLE_OK;
-    for (int64_t o = 0; o < outer; o++) {
-        for (int64_t i = 0; i < inner; i++) {
-            int64_t base = o * n * inner + i, best_j = 0;
-            double best = axle_tensor_get_f64(x, base);
-            for (int64_t j = 1; j < n && !isnan(best); j++) {
-                double v = axle_tensor_get_f64(x, base + j * inner);
-                if (v > best || isnan(v)) {
-                    best = v;
-                    best_j = j;
-                }
-            }
-            int64_t at = base + best_j * inner;
-            switch (y->dtype) {
-            case AXLE_DTYPE_FLOAT32: ((float *)y->data)[at] = 1.0f; break;
-            case AXLE_DTYPE_FLOAT64: ((double *)y->data)[at] = 1.0; break;
-            case AXLE_DTYPE_FLOAT16:
-                ((uint16_t *)y->data)[at] = axle_f32_to_f16(1.0f);
-                break;
-            case AXLE_DTYPE_BFLOAT16:
-                ((uint16_t *)y->data)[at] = axle_f32_to_bf16(1.0f);
-                break;
-            default: break;
-            }
-        }
-    }
+    struct hm_job j = {.x = x, .y = y, .n = n, .inner = inner};
+    axle_pool_parallel_for(k->pool, outer * inner, nr_grain(n), hm_task, &j);
     return AXLE_OK;
 }
 
