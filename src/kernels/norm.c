@@ -675,20 +675,38 @@ static enum axle_status mvn_infer(struct axle_kctx *k)
     return AXLE_OK;
 }
 
-/* Index of element i among the statistics (row-major over kept dims). */
-static int64_t mvn_slot(const struct axle_tensor *x, const bool *mask,
-                        int64_t i)
+/* Walks the elements in order while tracking each one's statistics slot
+ * (row-major over the kept dims): an odometer, no division per element. */
+struct mvn_walk {
+    int rank;
+    int64_t dims[AXLE_MAX_RANK], step[AXLE_MAX_RANK], idx[AXLE_MAX_RANK];
+    int64_t slot;
+};
+
+static void mvn_walk_init(struct mvn_walk *w, const struct axle_tensor *x,
+                          const bool *mask)
 {
-    int64_t slot = 0, mul = 1;
+    int64_t mul = 1;
+    w->rank = x->rank;
+    w->slot = 0;
     for (int d = x->rank - 1; d >= 0; d--) {
-        int64_t c = i % x->dims[d];
-        i /= x->dims[d];
-        if (mask[d])
-            continue;
-        slot += c * mul;
-        mul *= x->dims[d];
+        w->dims[d] = x->dims[d];
+        w->idx[d] = 0;
+        w->step[d] = mask[d] ? 0 : mul;
+        if (!mask[d])
+            mul *= x->dims[d];
     }
-    return slot;
+}
+
+static void mvn_walk_next(struct mvn_walk *w)
+{
+    for (int d = w->rank - 1; d >= 0; d--) {
+        w->slot += w->step[d];
+        if (++w->idx[d] < w->dims[d])
+            return;
+        w->slot -= w->step[d] * w->dims[d];
+        w->idx[d] = 0;
+    }
 }
 
 static enum axle_status mvn_run(struct axle_kctx *k)
@@ -698,6 +716,7 @@ static enum axle_status mvn_run(struct axle_kctx *k)
     bool mask[AXLE_MAX_RANK];
     enum axle_status st = mvn_axes(k, x->rank, mask);
     int64_t n = axle_tensor_numel(x), S = 1;
+    struct mvn_walk w;
 
     if (st != AXLE_OK || y == NULL || n <= 0)
         return st;
@@ -712,21 +731,23 @@ static enum axle_status mvn_run(struct axle_kctx *k)
     double *sd = mean + S;
     for (int64_t s = 0; s < S; s++)
         mean[s] = sd[s] = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        mean[mvn_slot(x, mask, i)] += axle_kx_load(x->dtype, x->data, i);
+    mvn_walk_init(&w, x, mask);
+    for (int64_t i = 0; i < n; i++, mvn_walk_next(&w))
+        mean[w.slot] += axle_kx_load(x->dtype, x->data, i);
     for (int64_t s = 0; s < S; s++)
         mean[s] /= (double)R;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t s = mvn_slot(x, mask, i);
-        double dv = axle_kx_load(x->dtype, x->data, i) - mean[s];
-        sd[s] += dv * dv;
+    mvn_walk_init(&w, x, mask);
+    for (int64_t i = 0; i < n; i++, mvn_walk_next(&w)) {
+        double dv = axle_kx_load(x->dtype, x->data, i) - mean[w.slot];
+        sd[w.slot] += dv * dv;
     }
+    /* 1 / (std + 1e-9), ONNX's function body adding epsilon to the std */
     for (int64_t s = 0; s < S; s++)
-        sd[s] = sqrt(sd[s] / (double)R) + 1e-9;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t s = mvn_slot(x, mask, i);
+        sd[s] = 1.0 / (sqrt(sd[s] / (double)R) + 1e-9);
+    mvn_walk_init(&w, x, mask);
+    for (int64_t i = 0; i < n; i++, mvn_walk_next(&w)) {
         double v = axle_kx_load(x->dtype, x->data, i);
-        axle_kx_store(y->dtype, y->data, i, (v - mean[s]) / sd[s]);
+        axle_kx_store(y->dtype, y->data, i, (v - mean[w.slot]) * sd[w.slot]);
     }
     return AXLE_OK;
 }
