@@ -15,6 +15,15 @@
  * Statistics are computed two-pass (mean, then squared deviations) on the
  * rowvec.h primitives; rows are split over k->pool. Non-float32 tensors are
  * converted to float32 working buffers in scratch.
+ *
+ * LpNormalization-1 divides by the L1 (p = 1) or L2 (p = 2) norm along
+ * `axis` (default -1); a zero norm gives zeros, like ONNX Runtime.
+ * MeanVarianceNormalization (9, 13) computes (x - mean) / (std + 1e-9)
+ * over `axes` (default [0, 2, 3]), std being the biased standard deviation,
+ * as ONNX's function body does. LRN (1, 13) divides each element by
+ * (bias + alpha / size * sum of squares over the channel window)^beta, the
+ * window being [c - floor((size-1)/2), c + ceil((size-1)/2)]. These three
+ * work in double on every float type.
  */
 #include <math.h>
 #include <string.h>
@@ -23,6 +32,7 @@
 #include "base/pool.h"
 #include "ir/op.h"
 #include "ir/tensor.h"
+#include "kernels/conv.h"
 #include "kernels/normred_util.h"
 #include "kernels/rowvec.h"
 
@@ -535,4 +545,299 @@ const struct axle_op axle_op_layer_normalization = {
     .name = "LayerNormalization", .domain = "",
     .min_inputs = 2, .max_inputs = 3, .min_outputs = 1, .max_outputs = 3,
     .infer = ln_infer, .run = ln_run,
+};
+
+/* ---- LpNormalization ----------------------------------------------- */
+
+static enum axle_status lpn_attrs(struct axle_kctx *k, int rank, int *axis,
+                                  int *p)
+{
+    int64_t pv = axle_node_attr_int(k->node, "p", 2);
+    if (pv != 1 && pv != 2)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "LpNormalization: p must be 1 or 2, got %lld",
+                            (long long)pv);
+    *p = (int)pv;
+    return nr_axis(k, "LpNormalization",
+                   axle_node_attr_int(k->node, "axis", -1), rank, false, axis);
+}
+
+static enum axle_status lpn_infer(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0];
+    enum axle_status st;
+    int axis, p;
+
+    if ((st = need_float(k, "LpNormalization", 0)) != AXLE_OK)
+        return st;
+    if ((st = lpn_attrs(k, x->rank, &axis, &p)) != AXLE_OK)
+        return st;
+    if (k->out[0] != NULL) {
+        k->out[0]->dtype = x->dtype;
+        nr_copy_shape(k->out[0], x);
+    }
+    return AXLE_OK;
+}
+
+struct lpn_job {
+    enum axle_dtype dt;
+    const void *x;
+    void *y;
+    int64_t n, inner;
+    int p;
+};
+
+static void lpn_task(void *ctx, int64_t b, int64_t e, int tid)
+{
+    const struct lpn_job *j = ctx;
+    (void)tid;
+    for (int64_t t = b; t < e; t++) {
+        int64_t o = t / j->inner, i = t % j->inner;
+        int64_t base = o * j->n * j->inner + i;
+        double acc = 0.0;
+        for (int64_t q = 0; q < j->n; q++) {
+            double v = axle_kx_load(j->dt, j->x, base + q * j->inner);
+            acc += j->p == 1 ? fabs(v) : v * v;
+        }
+        double norm = j->p == 1 ? acc : sqrt(acc);
+        for (int64_t q = 0; q < j->n; q++) {
+            int64_t at = base + q * j->inner;
+            double v = axle_kx_load(j->dt, j->x, at);
+            axle_kx_store(j->dt, j->y, at, norm != 0.0 ? v / norm : 0.0);
+        }
+    }
+}
+
+static enum axle_status lpn_run(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0];
+    int axis, p;
+    enum axle_status st = lpn_attrs(k, x->rank, &axis, &p);
+    if (st != AXLE_OK || k->out[0] == NULL)
+        return st;
+    struct lpn_job j = {
+        .dt = x->dtype, .x = x->data, .y = k->out[0]->data,
+        .n = x->dims[axis], .inner = nr_prod(x->dims, axis + 1, x->rank),
+        .p = p,
+    };
+    int64_t outer = nr_prod(x->dims, 0, axis);
+    axle_pool_parallel_for(k->pool, outer * j.inner, nr_grain(2 * j.n),
+                           lpn_task, &j);
+    return AXLE_OK;
+}
+
+const struct axle_op axle_op_lp_normalization = {
+    .name = "LpNormalization", .domain = "",
+    .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
+    .infer = lpn_infer, .run = lpn_run,
+};
+
+/* ---- MeanVarianceNormalization ------------------------------------- */
+
+static enum axle_status mvn_axes(struct axle_kctx *k, int rank, bool *mask)
+{
+    static const int64_t def[] = {0, 2, 3};
+    int n = 0;
+    const int64_t *axes = axle_node_attr_ints(k->node, "axes", &n);
+
+    if (axle_node_attr(k->node, "axes") == NULL) {
+        axes = def;
+        n = 3;
+    }
+    for (int i = 0; i < AXLE_MAX_RANK; i++)
+        mask[i] = false;
+    if (rank < 0)
+        return AXLE_OK;
+    for (int i = 0; i < n; i++) {
+        int64_t a = axes[i];
+        if (a < -(int64_t)rank || a >= rank)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "MeanVarianceNormalization: axis %lld is out "
+                                "of range for rank %d", (long long)a, rank);
+        mask[a < 0 ? a + rank : a] = true;
+    }
+    return AXLE_OK;
+}
+
+static enum axle_status mvn_infer(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0];
+    bool mask[AXLE_MAX_RANK];
+    enum axle_status st;
+
+    if ((st = need_float(k, "MeanVarianceNormalization", 0)) != AXLE_OK ||
+        (st = mvn_axes(k, x->rank, mask)) != AXLE_OK)
+        return st;
+    if (k->out[0] != NULL) {
+        k->out[0]->dtype = x->dtype;
+        nr_copy_shape(k->out[0], x);
+    }
+    return AXLE_OK;
+}
+
+/* Walks the elements in order while tracking each one's statistics slot
+ * (row-major over the kept dims): an odometer, no division per element. */
+struct mvn_walk {
+    int rank;
+    int64_t dims[AXLE_MAX_RANK], step[AXLE_MAX_RANK], idx[AXLE_MAX_RANK];
+    int64_t slot;
+};
+
+static void mvn_walk_init(struct mvn_walk *w, const struct axle_tensor *x,
+                          const bool *mask)
+{
+    int64_t mul = 1;
+    w->rank = x->rank;
+    w->slot = 0;
+    for (int d = x->rank - 1; d >= 0; d--) {
+        w->dims[d] = x->dims[d];
+        w->idx[d] = 0;
+        w->step[d] = mask[d] ? 0 : mul;
+        if (!mask[d])
+            mul *= x->dims[d];
+    }
+}
+
+static void mvn_walk_next(struct mvn_walk *w)
+{
+    for (int d = w->rank - 1; d >= 0; d--) {
+        w->slot += w->step[d];
+        if (++w->idx[d] < w->dims[d])
+            return;
+        w->slot -= w->step[d] * w->dims[d];
+        w->idx[d] = 0;
+    }
+}
+
+static enum axle_status mvn_run(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0];
+    struct axle_tensor *y = k->out[0];
+    bool mask[AXLE_MAX_RANK];
+    enum axle_status st = mvn_axes(k, x->rank, mask);
+    int64_t n = axle_tensor_numel(x), S = 1;
+    struct mvn_walk w;
+
+    if (st != AXLE_OK || y == NULL || n <= 0)
+        return st;
+    for (int d = 0; d < x->rank; d++)
+        if (!mask[d])
+            S *= x->dims[d];
+    int64_t R = n / S;
+    double *mean = axle_kctx_scratch(k, 2 * (size_t)S * sizeof(double));
+    if (mean == NULL)
+        return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
+                            "MeanVarianceNormalization: no scratch memory");
+    double *sd = mean + S;
+    for (int64_t s = 0; s < S; s++)
+        mean[s] = sd[s] = 0.0;
+    mvn_walk_init(&w, x, mask);
+    for (int64_t i = 0; i < n; i++, mvn_walk_next(&w))
+        mean[w.slot] += axle_kx_load(x->dtype, x->data, i);
+    for (int64_t s = 0; s < S; s++)
+        mean[s] /= (double)R;
+    mvn_walk_init(&w, x, mask);
+    for (int64_t i = 0; i < n; i++, mvn_walk_next(&w)) {
+        double dv = axle_kx_load(x->dtype, x->data, i) - mean[w.slot];
+        sd[w.slot] += dv * dv;
+    }
+    /* 1 / (std + 1e-9), ONNX's function body adding epsilon to the std */
+    for (int64_t s = 0; s < S; s++)
+        sd[s] = 1.0 / (sqrt(sd[s] / (double)R) + 1e-9);
+    mvn_walk_init(&w, x, mask);
+    for (int64_t i = 0; i < n; i++, mvn_walk_next(&w)) {
+        double v = axle_kx_load(x->dtype, x->data, i);
+        axle_kx_store(y->dtype, y->data, i, (v - mean[w.slot]) * sd[w.slot]);
+    }
+    return AXLE_OK;
+}
+
+const struct axle_op axle_op_mean_variance_normalization = {
+    .name = "MeanVarianceNormalization", .domain = "",
+    .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
+    .infer = mvn_infer, .run = mvn_run,
+};
+
+/* ---- LRN ----------------------------------------------------------- */
+
+static enum axle_status lrn_infer(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0];
+    enum axle_status st;
+
+    if ((st = need_float(k, "LRN", 0)) != AXLE_OK)
+        return st;
+    if (axle_node_attr_int(k->node, "size", 0) < 1)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "LRN: size must be given and >= 1");
+    if (x->rank >= 0 && x->rank < 3)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "LRN: input has rank %d, expected at least 3",
+                            x->rank);
+    if (k->out[0] != NULL) {
+        k->out[0]->dtype = x->dtype;
+        nr_copy_shape(k->out[0], x);
+    }
+    return AXLE_OK;
+}
+
+struct lrn_job {
+    enum axle_dtype dt;
+    const void *x;
+    void *y;
+    int64_t C, S, lo, hi; /* window [c - lo, c + hi] */
+    double alpha_n, beta, bias;
+};
+
+static void lrn_task(void *ctx, int64_t b, int64_t e, int tid)
+{
+    const struct lrn_job *j = ctx;
+    (void)tid;
+    for (int64_t r = b; r < e; r++) { /* r = n * C + c */
+        int64_t c = r % j->C, nb = (r - c) * j->S;
+        int64_t c0 = c - j->lo < 0 ? 0 : c - j->lo;
+        int64_t c1 = c + j->hi >= j->C ? j->C - 1 : c + j->hi;
+        for (int64_t s = 0; s < j->S; s++) {
+            double sq = 0.0;
+            for (int64_t q = c0; q <= c1; q++) {
+                double v = axle_kx_load(j->dt, j->x, nb + q * j->S + s);
+                sq += v * v;
+            }
+            int64_t at = nb + c * j->S + s;
+            double v = axle_kx_load(j->dt, j->x, at);
+            axle_kx_store(j->dt, j->y, at,
+                          v / pow(j->bias + j->alpha_n * sq, j->beta));
+        }
+    }
+}
+
+static enum axle_status lrn_run(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0];
+    int64_t size = axle_node_attr_int(k->node, "size", 0);
+
+    if (size < 1)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "LRN: size must be given and >= 1");
+    if (k->out[0] == NULL)
+        return AXLE_OK;
+    struct lrn_job j = {
+        .dt = x->dtype, .x = x->data, .y = k->out[0]->data,
+        .C = x->dims[1], .S = nr_prod(x->dims, 2, x->rank),
+        .lo = (size - 1) / 2, .hi = size / 2,
+        .alpha_n = axle_node_attr_float(k->node, "alpha", 1e-4f) /
+                   (double)size,
+        .beta = axle_node_attr_float(k->node, "beta", 0.75f),
+        .bias = axle_node_attr_float(k->node, "bias", 1.0f),
+    };
+    int64_t win = j.C < size ? j.C : size;
+    axle_pool_parallel_for(k->pool, x->dims[0] * j.C,
+                           nr_grain(j.S * (win + 1)), lrn_task, &j);
+    return AXLE_OK;
+}
+
+const struct axle_op axle_op_lrn = {
+    .name = "LRN", .domain = "",
+    .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
+    .infer = lrn_infer, .run = lrn_run,
 };

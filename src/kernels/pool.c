@@ -2,7 +2,11 @@
  * pool.c - ONNX MaxPool (1-12: ceil_mode, dilations, storage_order, the
  * Indices output, float and int8/uint8), AveragePool (1-19 attributes:
  * count_include_pad, ceil_mode, dilations), GlobalAveragePool and
- * GlobalMaxPool, for 1-D, 2-D and 3-D (any number of spatial dims).
+ * GlobalMaxPool, for 1-D, 2-D and 3-D (any number of spatial dims);
+ * LpPool (1, 2, 11, 18: p, auto_pad, pads, strides; dilations and
+ * ceil_mode) and GlobalLpPool (1, 2), y = (sum |x|^p)^(1/p) over the
+ * window, padding contributing nothing. LpPool-1/GlobalLpPool-1 give p as
+ * a float, later versions as an int; both are read as a number > 0.
  *
  * Float32 2-D pooling without Indices runs row-wise: every kernel tap is a
  * max / add over the contiguous range of output columns it covers, so the
@@ -10,7 +14,8 @@
  * input row is first split into its even and odd columns (ResNet's 3x3/2
  * MaxPool would otherwise be a strided scalar loop). Planes are split over
  * the pool.
- * Everything else (Indices, other dtypes, 3-D) takes an exact generic loop.
+ * Everything else (Indices, other dtypes, 3-D, LpPool) takes an exact
+ * generic loop.
  */
 #include <math.h>
 #include <string.h>
@@ -23,7 +28,29 @@
 /* Longest input row the stride-2 path splits on the stack. */
 #define POOL_ROW_MAX 2048
 
-enum pool_kind { POOL_MAX, POOL_AVG };
+enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP };
+
+/* |v|^p for the Lp pools, with the common p exact. */
+static double lp_pow(double v, double p)
+{
+    v = fabs(v);
+    return p == 1.0 ? v : p == 2.0 ? v * v : pow(v, p);
+}
+
+static double lp_root(double s, double p)
+{
+    return p == 1.0 ? s : p == 2.0 ? sqrt(s) : pow(s, 1.0 / p);
+}
+
+static enum axle_status lp_read_p(struct axle_kctx *k, double *p)
+{
+    *p = axle_node_attr_float(k->node, "p", 2.0f);
+    if (!(*p > 0.0) || isinf(*p))
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "%s: p must be a positive number",
+                            k->node->op_type);
+    return AXLE_OK;
+}
 
 static bool pool_dtype_ok(enum pool_kind kind, enum axle_dtype dt)
 {
@@ -48,6 +75,11 @@ static enum axle_status pool_infer_common(struct axle_kctx *k,
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
                             "%s: unsupported input dtype %s", what,
                             axle_dtype_name(x->dtype));
+    if (kind == POOL_LP) {
+        double p;
+        if ((st = lp_read_p(k, &p)) != AXLE_OK)
+            return st;
+    }
     so = axle_node_attr_int(k->node, "storage_order", 0);
     if (so != 0 && so != 1)
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
@@ -105,6 +137,11 @@ static enum axle_status avgpool_infer(struct axle_kctx *k)
     return pool_infer_common(k, POOL_AVG, "AveragePool");
 }
 
+static enum axle_status lppool_infer(struct axle_kctx *k)
+{
+    return pool_infer_common(k, POOL_LP, "LpPool");
+}
+
 /* ---- float32 2-D row kernel -------------------------------------------- */
 
 struct pool_job {
@@ -118,6 +155,7 @@ struct pool_job {
     bool col_major;
     bool avx512; /* vector row split for stride 2 */
     int64_t C;
+    double p; /* LpPool */
 };
 
 /* Taps of dim i that fall inside [lo_lim, hi_lim) for output o. */
@@ -340,6 +378,8 @@ static void pool_plane_generic(const struct pool_job *j, int64_t plane)
                         best_idx = idx;
                     }
                 }
+            } else if (j->kind == POOL_LP) {
+                sum += lp_pow(v, j->p);
             } else {
                 sum += v;
                 cnt++;
@@ -354,6 +394,8 @@ static void pool_plane_generic(const struct pool_job *j, int64_t plane)
                 axle_kx_store(j->dt, j->y, yi, best);
             if (j->ind != NULL)
                 j->ind[yi] = best_idx < 0 ? 0 : xbase + best_idx;
+        } else if (j->kind == POOL_LP) {
+            axle_kx_store(j->dt, j->y, yi, lp_root(sum, j->p));
         } else {
             int64_t div = j->include_pad ? cnt_pad : cnt;
             axle_kx_store(j->dt, j->y, yi, div > 0 ? sum / (double)div : 0);
@@ -365,7 +407,7 @@ static void pool_task(void *ctx, int64_t begin, int64_t end, int tid)
 {
     const struct pool_job *j = ctx;
     bool fast = j->dt == AXLE_DTYPE_FLOAT32 && j->ind == NULL &&
-                j->g->nsp == 2;
+                j->g->nsp == 2 && j->kind != POOL_LP;
 
     (void)tid;
     for (int64_t p = begin; p < end; p++) {
@@ -388,6 +430,9 @@ static enum axle_status pool_run_common(struct axle_kctx *k,
     enum axle_status st;
     int64_t planes;
 
+    double lp = 2.0;
+    if (kind == POOL_LP && (st = lp_read_p(k, &lp)) != AXLE_OK)
+        return st;
     st = axle_conv_attrs_read(k, what, x->rank - 2, NULL, &a);
     if (st != AXLE_OK)
         return st;
@@ -416,6 +461,7 @@ static enum axle_status pool_run_common(struct axle_kctx *k,
         .col_major = axle_node_attr_int(k->node, "storage_order", 0) == 1,
         .avx512 = axle_cpu_get()->isa >= AXLE_ISA_AVX512,
         .C = x->dims[1],
+        .p = lp,
     };
     if (g.out_size == 0 || planes == 0)
         return AXLE_OK;
@@ -433,6 +479,11 @@ static enum axle_status maxpool_run(struct axle_kctx *k)
 static enum axle_status avgpool_run(struct axle_kctx *k)
 {
     return pool_run_common(k, POOL_AVG, "AveragePool");
+}
+
+static enum axle_status lppool_run(struct axle_kctx *k)
+{
+    return pool_run_common(k, POOL_LP, "LpPool");
 }
 
 const struct axle_op axle_op_max_pool = {
@@ -457,9 +508,20 @@ const struct axle_op axle_op_average_pool = {
     .run = avgpool_run,
 };
 
+const struct axle_op axle_op_lp_pool = {
+    .name = "LpPool",
+    .domain = "",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .infer = lppool_infer,
+    .run = lppool_run,
+};
+
 /* ---- global pools ------------------------------------------------------ */
 
-static enum axle_status global_infer(struct axle_kctx *k)
+static enum axle_status global_infer_common(struct axle_kctx *k, bool lp)
 {
     const struct axle_tensor *x = k->in[0];
     struct axle_tensor *y = k->out[0];
@@ -468,6 +530,12 @@ static enum axle_status global_infer(struct axle_kctx *k)
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
                             "%s: unsupported input dtype %s",
                             k->node->op_type, axle_dtype_name(x->dtype));
+    if (lp) {
+        double p;
+        enum axle_status st = lp_read_p(k, &p);
+        if (st != AXLE_OK)
+            return st;
+    }
     y->dtype = x->dtype;
     y->rank = x->rank;
     if (x->rank < 0)
@@ -483,11 +551,23 @@ static enum axle_status global_infer(struct axle_kctx *k)
     return AXLE_OK;
 }
 
+static enum axle_status global_infer(struct axle_kctx *k)
+{
+    return global_infer_common(k, false);
+}
+
+static enum axle_status glp_infer(struct axle_kctx *k)
+{
+    return global_infer_common(k, true);
+}
+
 struct global_job {
     const struct axle_tensor *x;
     struct axle_tensor *y;
     int64_t sp;
     bool is_max;
+    bool is_lp;
+    double p;
 };
 
 static void global_task(void *ctx, int64_t begin, int64_t end, int tid)
@@ -497,6 +577,14 @@ static void global_task(void *ctx, int64_t begin, int64_t end, int tid)
 
     (void)tid;
     for (int64_t p = begin; p < end; p++) {
+        if (j->is_lp) {
+            double acc = 0.0;
+            for (int64_t i = 0; i < j->sp; i++)
+                acc += lp_pow(axle_kx_load(dt, j->x->data, p * j->sp + i),
+                              j->p);
+            axle_kx_store(dt, j->y->data, p, lp_root(acc, j->p));
+            continue;
+        }
         if (dt == AXLE_DTYPE_FLOAT32) {
             const float *x = (const float *)j->x->data + p * j->sp;
             float acc = j->is_max ? -INFINITY : 0.0f;
@@ -533,10 +621,18 @@ static void global_task(void *ctx, int64_t begin, int64_t end, int tid)
     }
 }
 
-static enum axle_status global_run(struct axle_kctx *k, bool is_max)
+static enum axle_status global_run(struct axle_kctx *k, bool is_max,
+                                   bool is_lp)
 {
     const struct axle_tensor *x = k->in[0];
     struct global_job j = {.x = x, .y = k->out[0], .is_max = is_max, .sp = 1};
+
+    j.is_lp = is_lp;
+    if (j.is_lp) {
+        enum axle_status st = lp_read_p(k, &j.p);
+        if (st != AXLE_OK)
+            return st;
+    }
 
     for (int i = 2; i < x->rank; i++)
         j.sp *= x->dims[i];
@@ -547,12 +643,12 @@ static enum axle_status global_run(struct axle_kctx *k, bool is_max)
 
 static enum axle_status gap_run(struct axle_kctx *k)
 {
-    return global_run(k, false);
+    return global_run(k, false, false);
 }
 
 static enum axle_status gmp_run(struct axle_kctx *k)
 {
-    return global_run(k, true);
+    return global_run(k, true, false);
 }
 
 const struct axle_op axle_op_global_average_pool = {
@@ -575,4 +671,20 @@ const struct axle_op axle_op_global_max_pool = {
     .max_outputs = 1,
     .infer = global_infer,
     .run = gmp_run,
+};
+
+static enum axle_status glp_run(struct axle_kctx *k)
+{
+    return global_run(k, false, true);
+}
+
+const struct axle_op axle_op_global_lp_pool = {
+    .name = "GlobalLpPool",
+    .domain = "",
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .infer = glp_infer,
+    .run = glp_run,
 };

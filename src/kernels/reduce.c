@@ -1,12 +1,19 @@
 /*
  * reduce.c - ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceProd,
- * ReduceL2, ArgMax and ArgMin.
+ * ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp,
+ * ArgMax, ArgMin and CumSum.
  *
  * Axes come from the `axes` attribute, or from the optional second input
  * for ReduceSum-13 and every Reduce* from 18. Empty/absent axes reduce all
- * dims unless noop_with_empty_axes = 1 (then the input passes through).
+ * dims unless noop_with_empty_axes = 1: then nothing is reduced, each
+ * element is its own group (the input passes through for Sum, Mean, Max,
+ * Min and Prod; L1 gives |x|, SumSquare x^2, LogSum log x, ...).
  * Reducing a zero-sized dim gives the op's identity (0, 1, -inf/type min,
- * +inf/type max; Mean over nothing is NaN, or 0 for integers).
+ * +inf/type max; Mean over nothing is NaN, or 0 for integers; LogSum and
+ * LogSumExp over nothing are log(0) = -inf).
+ * ReduceLogSumExp is computed as m + log(sum(exp(x - m))) with m the
+ * maximum, so large inputs do not overflow as the plain formula would.
+ * Integer LogSum/LogSumExp are computed in double and truncated.
  *
  * The shape is canonicalized first: size-1 dims dropped, neighbouring kept
  * or reduced dims merged. float32 then runs on rowvec.h primitives, either
@@ -30,7 +37,18 @@
 #include "kernels/normred_util.h"
 #include "kernels/rowvec.h"
 
-enum red_kind { RED_SUM, RED_MEAN, RED_MAX, RED_MIN, RED_PROD, RED_L2 };
+enum red_kind {
+    RED_SUM,
+    RED_MEAN,
+    RED_MAX,
+    RED_MIN,
+    RED_PROD,
+    RED_L2,
+    RED_L1,
+    RED_SUMSQ,
+    RED_LOGSUM,
+    RED_LSE, /* log-sum-exp */
+};
 
 struct red_desc {
     const char *name;
@@ -44,6 +62,10 @@ static const struct red_desc RED_MAX_D = {"ReduceMax", RED_MAX, 18};
 static const struct red_desc RED_MIN_D = {"ReduceMin", RED_MIN, 18};
 static const struct red_desc RED_PROD_D = {"ReduceProd", RED_PROD, 18};
 static const struct red_desc RED_L2_D = {"ReduceL2", RED_L2, 18};
+static const struct red_desc RED_L1_D = {"ReduceL1", RED_L1, 18};
+static const struct red_desc RED_SUMSQ_D = {"ReduceSumSquare", RED_SUMSQ, 18};
+static const struct red_desc RED_LOGSUM_D = {"ReduceLogSum", RED_LOGSUM, 18};
+static const struct red_desc RED_LSE_D = {"ReduceLogSumExp", RED_LSE, 18};
 
 /* ---- axes ------------------------------------------------------------ */
 
@@ -238,6 +260,21 @@ struct red_job {
 
 #define COLS 1024
 
+/* sum |x| with eight partial sums, so the loop vectorizes */
+static float abs_sum(const float *x, int64_t n)
+{
+    float part[8] = {0}, acc = 0.0f;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            part[l] += fabsf(x[i + l]);
+    for (; i < n; i++)
+        acc += fabsf(x[i]);
+    for (int l = 0; l < 8; l++)
+        acc += part[l];
+    return acc;
+}
+
 static float row_reduce(enum red_kind kind, const float *x, int64_t n)
 {
     switch (kind) {
@@ -246,7 +283,11 @@ static float row_reduce(enum red_kind kind, const float *x, int64_t n)
     case RED_MAX: return axle_rowvec_max(x, (size_t)n);
     case RED_MIN: return axle_rowvec_min(x, (size_t)n);
     case RED_PROD: return axle_rowvec_prod(x, (size_t)n);
-    case RED_L2: return axle_rowvec_sumsq(x, (size_t)n);
+    case RED_L2:
+    case RED_SUMSQ: return axle_rowvec_sumsq(x, (size_t)n);
+    case RED_L1: return abs_sum(x, n);
+    case RED_LOGSUM: return axle_rowvec_sum(x, (size_t)n);
+    case RED_LSE: break; /* generic path */
     }
     return 0;
 }
@@ -277,6 +318,8 @@ static float finish_f(enum red_kind kind, float v, int64_t R)
         return v / (float)R;
     if (kind == RED_L2)
         return sqrtf(v);
+    if (kind == RED_LOGSUM)
+        return logf(v);
     return v;
 }
 
@@ -303,7 +346,8 @@ static enum axle_rowvec_acc acc_op(enum red_kind kind)
     case RED_MAX: return AXLE_ROWVEC_MAX;
     case RED_MIN: return AXLE_ROWVEC_MIN;
     case RED_PROD: return AXLE_ROWVEC_MUL;
-    case RED_L2: return AXLE_ROWVEC_SQ;
+    case RED_L2:
+    case RED_SUMSQ: return AXLE_ROWVEC_SQ;
     default: return AXLE_ROWVEC_ADD;
     }
 }
@@ -322,14 +366,22 @@ static void red_cols_task(void *ctx, int64_t b, int64_t e, int tid)
         float id = identity_f(j->kind);
         for (int64_t i = 0; i < w; i++)
             y[i] = id;
-        for (int64_t r = 0; r < s->R; r++)
-            axle_rowvec_accum(op, y, base + red_offset(s, r, s->m - 1),
-                              (size_t)w);
+        for (int64_t r = 0; r < s->R; r++) {
+            const float *xr = base + red_offset(s, r, s->m - 1);
+            if (j->kind == RED_L1)
+                for (int64_t i = 0; i < w; i++)
+                    y[i] += fabsf(xr[i]);
+            else
+                axle_rowvec_accum(op, y, xr, (size_t)w);
+        }
         if (j->kind == RED_MEAN)
             axle_rowvec_scale(y, 1.0f / (float)s->R, (size_t)w);
         else if (j->kind == RED_L2)
             for (int64_t i = 0; i < w; i++)
                 y[i] = sqrtf(y[i]);
+        else if (j->kind == RED_LOGSUM)
+            for (int64_t i = 0; i < w; i++)
+                y[i] = logf(y[i]);
     }
 }
 
@@ -439,30 +491,78 @@ static uint64_t double_to_u64(double v, bool uns)
     return (uint64_t)(int64_t)v;
 }
 
-static void red_generic_float(const struct axle_tensor *x,
+struct red_gen_job {
+    const struct axle_tensor *x;
+    struct axle_tensor *y;
+    const struct red_shape *s;
+    enum red_kind kind;
+};
+
+/* log(sum(exp(x))) of output o, shifted by the maximum. */
+static double lse_one(const struct red_gen_job *j, int64_t base)
+{
+    const struct red_shape *s = j->s;
+    double m = -INFINITY, acc = 0.0;
+    for (int64_t r = 0; r < s->R; r++) {
+        double v = axle_tensor_get_f64(j->x, base + red_offset(s, r, s->m));
+        if (isnan(v))
+            return v;
+        m = v > m ? v : m;
+    }
+    if (isinf(m)) /* all -inf (or nothing): -inf; any +inf: +inf */
+        return m;
+    for (int64_t r = 0; r < s->R; r++)
+        acc += exp(axle_tensor_get_f64(j->x, base + red_offset(s, r, s->m)) -
+                   m);
+    return m + log(acc);
+}
+
+static double red_one_f64(const struct red_gen_job *j, int64_t base)
+{
+    const struct red_shape *s = j->s;
+    enum red_kind kind = j->kind;
+    double acc = kind == RED_MAX ? -INFINITY : kind == RED_MIN ? INFINITY
+                 : kind == RED_PROD ? 1.0 : 0.0;
+
+    if (kind == RED_LSE)
+        return lse_one(j, base);
+    for (int64_t r = 0; r < s->R; r++) {
+        double v = axle_tensor_get_f64(j->x, base + red_offset(s, r, s->m));
+        switch (kind) {
+        case RED_MAX: acc = v > acc ? v : acc; break;
+        case RED_MIN: acc = v < acc ? v : acc; break;
+        case RED_PROD: acc *= v; break;
+        case RED_L2:
+        case RED_SUMSQ: acc += v * v; break;
+        case RED_L1: acc += fabs(v); break;
+        default: acc += v; break;
+        }
+    }
+    if (kind == RED_MEAN)
+        acc /= (double)s->R;
+    else if (kind == RED_L2)
+        acc = sqrt(acc);
+    else if (kind == RED_LOGSUM)
+        acc = log(acc);
+    return acc;
+}
+
+static void red_generic_float_task(void *ctx, int64_t b, int64_t e, int tid)
+{
+    const struct red_gen_job *j = ctx;
+    (void)tid;
+    for (int64_t o = b; o < e; o++)
+        store_f64(j->y, o, red_one_f64(j, kept_offset(j->s, o, j->s->m)));
+}
+
+static void red_generic_float(struct axle_pool *pool,
+                              const struct axle_tensor *x,
                               struct axle_tensor *y, const struct red_shape *s,
                               enum red_kind kind)
 {
-    for (int64_t o = 0; o < s->O; o++) {
-        int64_t base = kept_offset(s, o, s->m);
-        double acc = kind == RED_MAX ? -INFINITY : kind == RED_MIN ? INFINITY
-                     : kind == RED_PROD ? 1.0 : 0.0;
-        for (int64_t r = 0; r < s->R; r++) {
-            double v = axle_tensor_get_f64(x, base + red_offset(s, r, s->m));
-            switch (kind) {
-            case RED_MAX: acc = v > acc ? v : acc; break;
-            case RED_MIN: acc = v < acc ? v : acc; break;
-            case RED_PROD: acc *= v; break;
-            case RED_L2: acc += v * v; break;
-            default: acc += v; break;
-            }
-        }
-        if (kind == RED_MEAN)
-            acc /= (double)s->R;
-        else if (kind == RED_L2)
-            acc = sqrt(acc);
-        store_f64(y, o, acc);
-    }
+    struct red_gen_job j = {.x = x, .y = y, .s = s, .kind = kind};
+    axle_pool_parallel_for(pool, s->O, nr_grain(4 * s->R + 1),
+                           red_generic_float_task, &j);
 }
 
 static void red_generic_int(const struct axle_tensor *x, struct axle_tensor *y,
@@ -471,6 +571,13 @@ static void red_generic_int(const struct axle_tensor *x, struct axle_tensor *y,
     bool uns = is_unsigned(x->dtype);
     for (int64_t o = 0; o < s->O; o++) {
         int64_t base = kept_offset(s, o, s->m);
+        if (kind == RED_LOGSUM || kind == RED_LSE) {
+            /* computed in double (exact for the int32 range), then
+             * truncated like numpy's astype */
+            struct red_gen_job j = {.x = x, .y = y, .s = s, .kind = kind};
+            store_u64(y, o, double_to_u64(red_one_f64(&j, base), uns));
+            continue;
+        }
         uint64_t acc = kind == RED_MAX ? (uint64_t)int_min(x->dtype)
                        : kind == RED_MIN ? int_max(x->dtype)
                        : kind == RED_PROD ? 1 : 0;
@@ -489,6 +596,10 @@ static void red_generic_int(const struct axle_tensor *x, struct axle_tensor *y,
                 sq += d * d;
                 break;
             }
+            case RED_SUMSQ: acc += v * v; break;
+            case RED_L1:
+                acc += uns || (int64_t)v >= 0 ? v : (uint64_t)0 - v;
+                break;
             default: acc += v; break;
             }
         }
@@ -518,16 +629,19 @@ static enum axle_status red_run(struct axle_kctx *k, const struct red_desc *d)
     enum axle_status st = red_axes_get(k, d, x->rank, &ax);
     if (st != AXLE_OK)
         return st;
-    if (ax.noop) {
+    if (ax.noop && d->kind <= RED_PROD) {
         int64_t nb = axle_tensor_nbytes(x);
         if (nb > 0)
             memcpy(y->data, x->data, (size_t)nb);
         return AXLE_OK;
     }
+    /* noop for the others: each element reduced on its own (|x|, x^2,
+     * log x, ...), as ONNX's reference and ONNX Runtime do; the mask is
+     * already all false */
     red_canon(x, &ax, &s);
     if (s.O == 0)
         return AXLE_OK;
-    if (x->dtype == AXLE_DTYPE_FLOAT32) {
+    if (x->dtype == AXLE_DTYPE_FLOAT32 && d->kind != RED_LSE) {
         if (s.R == 0) {
             float v = finish_f(d->kind, identity_f(d->kind), 0);
             for (int64_t i = 0; i < s.O; i++)
@@ -538,7 +652,7 @@ static enum axle_status red_run(struct axle_kctx *k, const struct red_desc *d)
         return AXLE_OK;
     }
     if (nr_is_float(x->dtype))
-        red_generic_float(x, y, &s, d->kind);
+        red_generic_float(k->pool, x, y, &s, d->kind);
     else
         red_generic_int(x, y, &s, d->kind);
     return AXLE_OK;
@@ -565,6 +679,10 @@ RED_OP(reduce_max, RED_MAX_D, "ReduceMax")
 RED_OP(reduce_min, RED_MIN_D, "ReduceMin")
 RED_OP(reduce_prod, RED_PROD_D, "ReduceProd")
 RED_OP(reduce_l2, RED_L2_D, "ReduceL2")
+RED_OP(reduce_l1, RED_L1_D, "ReduceL1")
+RED_OP(reduce_sum_square, RED_SUMSQ_D, "ReduceSumSquare")
+RED_OP(reduce_log_sum, RED_LOGSUM_D, "ReduceLogSum")
+RED_OP(reduce_log_sum_exp, RED_LSE_D, "ReduceLogSumExp")
 
 /* ---- ArgMax / ArgMin ----------------------------------------------- */
 
@@ -754,4 +872,203 @@ const struct axle_op axle_op_arg_min = {
     .name = "ArgMin", .domain = "",
     .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = arg_min_infer, .run = arg_min_run,
+};
+
+/* ---- CumSum --------------------------------------------------------- */
+
+/* ONNX CumSum-11/14: the running sum along the axis given by input 1 (a
+ * scalar or one-element int32/int64 tensor); exclusive = 1 leaves out the
+ * element itself (the first output is 0), reverse = 1 runs from the end.
+ * Sums are kept in the element type, as numpy's cumsum does; integer sums
+ * wrap (computed in unsigned arithmetic). float16/bfloat16 add in float32. */
+
+static enum axle_status cumsum_axis(struct axle_kctx *k, int rank,
+                                    bool *known, int *axis)
+{
+    const struct axle_tensor *a = AXLE_IN(k, 1);
+
+    *known = false;
+    if (a == NULL)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "CumSum: the axis input is required");
+    if (a->dtype != AXLE_DTYPE_INT32 && a->dtype != AXLE_DTYPE_INT64 &&
+        a->dtype != AXLE_DTYPE_UNDEFINED)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "CumSum: axis must be int32 or int64, got %s",
+                            axle_dtype_name(a->dtype));
+    if (a->rank > 1)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "CumSum: axis must be a scalar, got rank %d",
+                            a->rank);
+    if (a->data == NULL || rank < 0)
+        return AXLE_OK;
+    if (axle_tensor_numel(a) != 1)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "CumSum: axis must hold one value");
+    if (rank == 0)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "CumSum: input must have rank >= 1");
+    *known = true;
+    return nr_axis(k, "CumSum", axle_tensor_get_i64(a, 0), rank, false,
+                   axis);
+}
+
+static bool cumsum_dtype_ok(enum axle_dtype dt)
+{
+    switch (dt) {
+    case AXLE_DTYPE_FLOAT32:
+    case AXLE_DTYPE_FLOAT64:
+    case AXLE_DTYPE_FLOAT16:
+    case AXLE_DTYPE_BFLOAT16:
+    case AXLE_DTYPE_INT8:
+    case AXLE_DTYPE_UINT8:
+    case AXLE_DTYPE_INT16:
+    case AXLE_DTYPE_UINT16:
+    case AXLE_DTYPE_INT32:
+    case AXLE_DTYPE_UINT32:
+    case AXLE_DTYPE_INT64:
+    case AXLE_DTYPE_UINT64:
+    case AXLE_DTYPE_UNDEFINED: return true;
+    default: return false;
+    }
+}
+
+static enum axle_status cumsum_infer(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0];
+    bool known;
+    int axis;
+
+    if (!cumsum_dtype_ok(x->dtype))
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "CumSum: input type %s is not supported",
+                            axle_dtype_name(x->dtype));
+    enum axle_status st = cumsum_axis(k, x->rank, &known, &axis);
+    if (st != AXLE_OK || k->out[0] == NULL)
+        return st;
+    k->out[0]->dtype = x->dtype;
+    nr_copy_shape(k->out[0], x);
+    return AXLE_OK;
+}
+
+/* Step t of n visits index j; rows of `inner` elements, y[j] built from
+ * y[prev] and x[j] (inclusive) or x[prev] (exclusive). ADD(a, b) is the
+ * type's (wrapping) addition. */
+#define CUMSUM_IMPL(NAME, T, ADD)                                           \
+    static void NAME(const T *x, T *y, int64_t outer, int64_t n,            \
+                     int64_t inner, bool excl, bool rev)                    \
+    {                                                                       \
+        for (int64_t o = 0; o < outer; o++) {                               \
+            const T *xo = x + o * n * inner;                                \
+            T *yo = y + o * n * inner;                                      \
+            for (int64_t t = 0; t < n; t++) {                               \
+                int64_t j = rev ? n - 1 - t : t;                            \
+                int64_t p = rev ? j + 1 : j - 1;                            \
+                T *yr = yo + j * inner;                                     \
+                const T *yp = yo + p * inner;                               \
+                const T *xr = xo + (excl ? p : j) * inner;                  \
+                if (t == 0) {                                               \
+                    for (int64_t i = 0; i < inner; i++)                     \
+                        yr[i] = excl ? (T)0 : xr[i];                        \
+                    continue;                                               \
+                }                                                           \
+                for (int64_t i = 0; i < inner; i++)                         \
+                    yr[i] = ADD(yp[i], xr[i]);                              \
+            }                                                               \
+        }                                                                   \
+    }
+
+#define ADD_F(a, b) ((a) + (b))
+#define ADD_U32(a, b) ((uint32_t)(a) + (uint32_t)(b))
+#define ADD_U64(a, b) ((uint64_t)(a) + (uint64_t)(b))
+#define ADD_I8(a, b) ((int8_t)(uint8_t)((uint8_t)(a) + (uint8_t)(b)))
+#define ADD_I16(a, b) ((int16_t)(uint16_t)((uint16_t)(a) + (uint16_t)(b)))
+#define ADD_I32(a, b) ((int32_t)ADD_U32(a, b))
+#define ADD_I64(a, b) ((int64_t)ADD_U64(a, b))
+
+CUMSUM_IMPL(cumsum_f32, float, ADD_F)
+CUMSUM_IMPL(cumsum_f64, double, ADD_F)
+CUMSUM_IMPL(cumsum_i8, int8_t, ADD_I8)
+CUMSUM_IMPL(cumsum_u8, uint8_t, ADD_F)
+CUMSUM_IMPL(cumsum_i16, int16_t, ADD_I16)
+CUMSUM_IMPL(cumsum_u16, uint16_t, ADD_F)
+CUMSUM_IMPL(cumsum_i32, int32_t, ADD_I32)
+CUMSUM_IMPL(cumsum_u32, uint32_t, ADD_U32)
+CUMSUM_IMPL(cumsum_i64, int64_t, ADD_I64)
+CUMSUM_IMPL(cumsum_u64, uint64_t, ADD_U64)
+
+static enum axle_status cumsum_run(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0];
+    struct axle_tensor *y = k->out[0];
+    bool excl = axle_node_attr_int(k->node, "exclusive", 0) != 0;
+    bool rev = axle_node_attr_int(k->node, "reverse", 0) != 0;
+    bool known;
+    int axis;
+
+    enum axle_status st = cumsum_axis(k, x->rank, &known, &axis);
+    if (st != AXLE_OK || y == NULL)
+        return st;
+    if (!known)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "CumSum: axis value is missing");
+    int64_t outer = nr_prod(x->dims, 0, axis), n = x->dims[axis];
+    int64_t inner = nr_prod(x->dims, axis + 1, x->rank);
+    int64_t total = outer * n * inner;
+    if (total == 0)
+        return AXLE_OK;
+    const void *xd = x->data;
+    void *yd = y->data;
+    switch (x->dtype) {
+    case AXLE_DTYPE_FLOAT16:
+    case AXLE_DTYPE_BFLOAT16: {
+        float *buf = axle_kctx_scratch(k, 2 * (size_t)total * sizeof(float));
+        if (buf == NULL)
+            return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
+                                "CumSum: no scratch memory");
+        nr_to_f32(buf, xd, x->dtype, (size_t)total);
+        cumsum_f32(buf, buf + total, outer, n, inner, excl, rev);
+        nr_from_f32(yd, y->dtype, buf + total, (size_t)total);
+        break;
+    }
+    case AXLE_DTYPE_FLOAT32:
+        cumsum_f32(xd, yd, outer, n, inner, excl, rev);
+        break;
+    case AXLE_DTYPE_FLOAT64:
+        cumsum_f64(xd, yd, outer, n, inner, excl, rev);
+        break;
+    case AXLE_DTYPE_INT8: cumsum_i8(xd, yd, outer, n, inner, excl, rev); break;
+    case AXLE_DTYPE_UINT8:
+        cumsum_u8(xd, yd, outer, n, inner, excl, rev);
+        break;
+    case AXLE_DTYPE_INT16:
+        cumsum_i16(xd, yd, outer, n, inner, excl, rev);
+        break;
+    case AXLE_DTYPE_UINT16:
+        cumsum_u16(xd, yd, outer, n, inner, excl, rev);
+        break;
+    case AXLE_DTYPE_INT32:
+        cumsum_i32(xd, yd, outer, n, inner, excl, rev);
+        break;
+    case AXLE_DTYPE_UINT32:
+        cumsum_u32(xd, yd, outer, n, inner, excl, rev);
+        break;
+    case AXLE_DTYPE_INT64:
+        cumsum_i64(xd, yd, outer, n, inner, excl, rev);
+        break;
+    case AXLE_DTYPE_UINT64:
+        cumsum_u64(xd, yd, outer, n, inner, excl, rev);
+        break;
+    default:
+        return axle_err_set(k->err, AXLE_UNIMPLEMENTED,
+                            "CumSum: input type %s",
+                            axle_dtype_name(x->dtype));
+    }
+    return AXLE_OK;
+}
+
+const struct axle_op axle_op_cum_sum = {
+    .name = "CumSum", .domain = "",
+    .min_inputs = 2, .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
+    .infer = cumsum_infer, .run = cumsum_run,
 };

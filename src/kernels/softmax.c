@@ -1,5 +1,5 @@
 /*
- * softmax.c - Softmax and LogSoftmax.
+ * softmax.c - Softmax, LogSoftmax and Hardmax.
  *
  * ONNX Softmax-1/11 and LogSoftmax-1/11 coerce the input to 2-D
  * [prod(dims[:axis]), prod(dims[axis:])] (axis default 1) and normalize each
@@ -10,6 +10,11 @@
  * row-wise when the normalized axis is innermost and over blocks of
  * [n, inner-chunk] otherwise, split over k->pool for large tensors.
  * float16/bfloat16/float64 are converted to float32 working buffers.
+ *
+ * Hardmax (1, 11, 13) has the same axis rules (2-D coercion before 13) and
+ * writes 1 at the first maximum of each row and 0 elsewhere; a NaN counts
+ * as the maximum, as with numpy's argmax. It compares in the input's own
+ * precision (float64 is not narrowed).
  */
 #include <math.h>
 #include <string.h>
@@ -191,4 +196,85 @@ const struct axle_op axle_op_log_softmax = {
     .name = "LogSoftmax", .domain = "",
     .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = log_softmax_infer, .run = log_softmax_run,
+};
+
+/* ---- Hardmax ------------------------------------------------------- */
+
+static enum axle_status hardmax_infer(struct axle_kctx *k)
+{
+    return sm_infer(k, "Hardmax");
+}
+
+struct hm_job {
+    const struct axle_tensor *x;
+    struct axle_tensor *y;
+    int64_t n, inner;
+};
+
+/* One row per (outer, inner) position: 1 at the first maximum. */
+static void hm_task(void *ctx, int64_t b, int64_t e, int tid)
+{
+    const struct hm_job *j = ctx;
+    (void)tid;
+    for (int64_t t = b; t < e; t++) {
+        int64_t o = t / j->inner, i = t % j->inner;
+        int64_t base = o * j->n * j->inner + i, best_j = 0;
+        double best = axle_tensor_get_f64(j->x, base);
+        for (int64_t q = 1; q < j->n && !isnan(best); q++) {
+            double v = axle_tensor_get_f64(j->x, base + q * j->inner);
+            if (v > best || isnan(v)) {
+                best = v;
+                best_j = q;
+            }
+        }
+        int64_t at = base + best_j * j->inner;
+        switch (j->y->dtype) {
+        case AXLE_DTYPE_FLOAT32: ((float *)j->y->data)[at] = 1.0f; break;
+        case AXLE_DTYPE_FLOAT64: ((double *)j->y->data)[at] = 1.0; break;
+        case AXLE_DTYPE_FLOAT16:
+            ((uint16_t *)j->y->data)[at] = axle_f32_to_f16(1.0f);
+            break;
+        case AXLE_DTYPE_BFLOAT16:
+            ((uint16_t *)j->y->data)[at] = axle_f32_to_bf16(1.0f);
+            break;
+        default: break;
+        }
+    }
+}
+
+static enum axle_status hardmax_run(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0];
+    struct axle_tensor *y = k->out[0];
+    int64_t def = k->opset >= 13 ? -1 : 1;
+    int axis = 0, r = x->rank;
+    int64_t outer, n, inner;
+
+    enum axle_status st = nr_axis(k, "Hardmax",
+                                  axle_node_attr_int(k->node, "axis", def), r,
+                                  false, &axis);
+    if (st != AXLE_OK || y == NULL)
+        return st;
+    outer = nr_prod(x->dims, 0, axis);
+    if (k->opset < 13) {
+        n = nr_prod(x->dims, axis, r);
+        inner = 1;
+    } else {
+        n = x->dims[axis];
+        inner = nr_prod(x->dims, axis + 1, r);
+    }
+    int64_t nb = axle_tensor_nbytes(y);
+    if (nb > 0)
+        memset(y->data, 0, (size_t)nb);
+    if (n == 0)
+        return AXLE_OK;
+    struct hm_job j = {.x = x, .y = y, .n = n, .inner = inner};
+    axle_pool_parallel_for(k->pool, outer * inner, nr_grain(n), hm_task, &j);
+    return AXLE_OK;
+}
+
+const struct axle_op axle_op_hardmax = {
+    .name = "Hardmax", .domain = "",
+    .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
+    .infer = hardmax_infer, .run = hardmax_run,
 };
