@@ -110,6 +110,28 @@ struct axle_session {
     bool img_replan;
     int n_img_slots;
     struct axle_img_slot *img_slots;
+    /* Control flow (control.c): per node, what its kernel keeps between
+     * runs of this session (nested sessions, carried values). */
+    void **run_states;
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+    bool pool_borrowed;   /* a nested session runs on its parent's pool */
 };
+
+/* Nested models for subgraph attributes (load.c): g is copied; hint[i]
+ * (may be NULL) describes g's input i where g's own declaration is
+ * unknown (outer values, Loop's carried values). The model is optimized
+ * and prepared like a top-level one and is immutable afterwards. */
+enum axle_status axle_engine_submodel_new(const struct axle_graph *g,
+                                          const struct axle_tensor *const *hint,
+                                          struct axle_model **out,
+                                          struct axle_err *err);
+/* A session for a nested model that runs on pool (borrowed) and plans its
+ * memory on its first run (no dry run). */
+enum axle_status axle_engine_subsession_new(struct axle_model *m,
+                                            struct axle_pool *pool,
+                                            struct axle_session **out,
+                                            struct axle_err *err);
+/* True once the deadline (CLOCK_MONOTONIC ns, 0: none) has passed. */
+bool axle_engine_deadline_passed(uint64_t deadline_ns);
 
 #endif
