@@ -107,8 +107,10 @@ void axle_session_free(struct axle_session *s);
 
 /* Deadline for the following runs on s (CLOCK_MONOTONIC nanoseconds; 0:
  * none). A run past it stops between nodes and between iterations of a
- * Loop/Scan with AXLE_DEADLINE_EXCEEDED. Runs without a deadline still stop
- * a Loop after AXLE_LOOP_MAX_ITERS iterations (RESOURCE_EXHAUSTED). */
+ * Loop/Scan/SequenceMap with AXLE_DEADLINE_EXCEEDED. A run without a
+ * deadline stops with RESOURCE_EXHAUSTED after AXLE_LOOP_MAX_ITERS loop
+ * iterations in all (nested loops included; an iteration that carries
+ * sequences counts 1 + their elements / 64). */
 void axle_session_set_deadline(struct axle_session *s, uint64_t deadline_ns);
 #define AXLE_LOOP_MAX_ITERS ((int64_t)1 << 20)
 

@@ -190,7 +190,7 @@ static enum axle_status body_run(struct axle_kctx *k, struct cf_run *r,
     enum axle_status st;
 
     if (r->sub[bi] == NULL) {
-        st = axle_engine_subsession_new(b->m, k->session->pool, &r->sub[bi],
+        st = axle_engine_subsession_new(b->m, k->session, &r->sub[bi],
                                         k->err);
         if (st != AXLE_OK)
             return st;
@@ -554,8 +554,29 @@ static struct axle_tensor bind_formal(const struct axle_graph *g, int i,
     return t;
 }
 
-/* Checks before iteration `it`: the deadline, else the iteration cap. */
-static enum axle_status iter_check(struct axle_kctx *k, int64_t it)
+/* Elements of the sequences an iteration carries (what copying them
+ * costs). */
+static int64_t carried_items(const struct axle_tensor *v, int n)
+{
+    int64_t c = 0;
+    for (int i = 0; i < n; i++) {
+        const struct axle_tensor *t = &v[i];
+        if (t->kind == AXLE_KIND_OPTIONAL && t->n_items == 1)
+            t = &t->items[0];
+        if (t->kind == AXLE_KIND_SEQUENCE)
+            c += t->n_items;
+    }
+    return c;
+}
+
+/* Checks before iteration `it` (which copies `items` sequence elements):
+ * the run's deadline; without one, the run's iteration budget, shared by
+ * every loop of the run, nested ones included (a nested loop multiplies
+ * its parent's iterations), where an iteration counts 1 plus 1/64 of the
+ * elements of the sequences it carries (each is copied: a loop growing a
+ * sequence is quadratic). */
+static enum axle_status iter_check(struct axle_kctx *k, int64_t it,
+                                   int64_t items)
 {
     if (k->deadline_ns != 0) {
         if ((it & 15) == 0 && axle_engine_deadline_passed(k->deadline_ns))
@@ -564,7 +585,8 @@ static enum axle_status iter_check(struct axle_kctx *k, int64_t it)
                                 (long long)it);
         return AXLE_OK;
     }
-    if (it >= AXLE_LOOP_MAX_ITERS)
+    *k->session->iter_budget -= 1 + items / 64;
+    if (*k->session->iter_budget < 0)
         return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
                             "loop stopped after %lld iterations (the limit "
                             "for runs without a deadline)",
@@ -658,7 +680,7 @@ static enum axle_status loop_run(struct axle_kctx *k)
     }
     for (; go && it < max_trip; it++) {
         struct axle_tensor *sw;
-        st = iter_check(k, it);
+        st = iter_check(k, it, carried_items(r->carry, n));
         if (st != AXLE_OK)
             return st;
         r->iter = it;
@@ -689,7 +711,7 @@ static enum axle_status loop_run(struct axle_kctx *k)
 }
 
 const struct axle_op axle_op_loop = {
-    .name = "Loop", .domain = "", .min_inputs = 2, .max_inputs = -1,
+    .name = "Loop", .domain = "", .min_inputs = 0, .max_inputs = -1,
     .min_outputs = 0, .max_outputs = -1, .infer = loop_infer,
     .run = loop_run, .prepare = loop_prepare, .release = cf_release,
     .run_state_free = cf_run_free, .places_outputs = true,
@@ -853,7 +875,7 @@ static enum axle_status scan_core(struct axle_kctx *k, struct cf_run *r,
     }
     for (int64_t t = 0; t < T; t++) {
         struct axle_tensor *sw;
-        st = iter_check(k, t);
+        st = iter_check(k, t, 0);
         if (st != AXLE_OK)
             return st;
         for (int i = 0; i < sa->n_state; i++)
@@ -1137,7 +1159,7 @@ static enum axle_status seqmap_run(struct axle_kctx *k)
         st = axle_kctx_place(k, j);
     }
     for (int64_t t = 0; t < len && st == AXLE_OK; t++) {
-        st = iter_check(k, t);
+        st = iter_check(k, t, 0);
         for (int i = 0; i < n; i++) {
             r->ins[i] = k->in[i]->kind == AXLE_KIND_SEQUENCE
                             ? k->in[i]->items[t] : *k->in[i];

@@ -115,6 +115,10 @@ struct axle_session {
     void **run_states;
     uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
     bool pool_borrowed;   /* a nested session runs on its parent's pool */
+    /* Loop iterations left to a run without a deadline: a top-level
+     * session's own (reset by each run), shared by its nested sessions. */
+    int64_t *iter_budget;
+    int64_t iter_budget_own;
 };
 
 /* Nested models for subgraph attributes (load.c): g is copied; hint[i]
@@ -125,10 +129,10 @@ enum axle_status axle_engine_submodel_new(const struct axle_graph *g,
                                           const struct axle_tensor *const *hint,
                                           struct axle_model **out,
                                           struct axle_err *err);
-/* A session for a nested model that runs on pool (borrowed) and plans its
- * memory on its first run (no dry run). */
+/* A session for a nested model of parent's, on parent's pool and
+ * iteration budget (borrowed); it plans its memory on its first run. */
 enum axle_status axle_engine_subsession_new(struct axle_model *m,
-                                            struct axle_pool *pool,
+                                            struct axle_session *parent,
                                             struct axle_session **out,
                                             struct axle_err *err);
 /* True once the deadline (CLOCK_MONOTONIC ns, 0: none) has passed. */

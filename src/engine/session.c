@@ -782,6 +782,8 @@ enum axle_status axle_session_run(struct axle_session *s, int n_inputs,
     st = bind_inputs(s, n_inputs, inputs, err);
     if (st != AXLE_OK)
         return st;
+    if (s->iter_budget == &s->iter_budget_own)
+        s->iter_budget_own = AXLE_LOOP_MAX_ITERS;
     if (s->replan) {
         st = replan(s, err);
         if (st != AXLE_OK)
@@ -807,6 +809,12 @@ static bool dry_run(struct axle_session *s)
     bool ok = true;
     struct axle_err err;
 
+    /* Control flow: the body's sizes depend on the data (and a Loop on
+     * zeros could run to its iteration cap), so such models plan on their
+     * first run. */
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op->places_outputs)
+            return false;
     ins = axle_xcalloc((size_t)g->n_inputs + 1, sizeof(*ins));
     outs = axle_xcalloc((size_t)g->n_outputs + 1, sizeof(*outs));
     bufs = axle_xcalloc((size_t)g->n_inputs + 1, sizeof(*bufs));
@@ -869,6 +877,7 @@ static enum axle_status session_make(struct axle_model *m,
     s->model = axle_model_ref(m);
     s->g = g;
     s->max_batch = opts && opts->max_batch > 0 ? opts->max_batch : 1;
+    s->iter_budget = &s->iter_budget_own;
     if (pool != NULL) {
         s->pool = pool;
         s->pool_borrowed = true;
@@ -929,12 +938,12 @@ enum axle_status axle_session_new(struct axle_model *m,
 }
 
 enum axle_status axle_engine_subsession_new(struct axle_model *m,
-                                            struct axle_pool *pool,
+                                            struct axle_session *parent,
                                             struct axle_session **out,
                                             struct axle_err *err)
 {
-    if (pool == NULL)
-        return axle_err_set(err, AXLE_INTERNAL, "nested session without "
-                                                "a pool");
-    return session_make(m, NULL, pool, out, err);
+    enum axle_status st = session_make(m, NULL, parent->pool, out, err);
+    if (st == AXLE_OK)
+        (*out)->iter_budget = parent->iter_budget;
+    return st;
 }

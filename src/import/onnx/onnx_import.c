@@ -508,6 +508,12 @@ static enum axle_status resolve_ops(struct axle_graph *g, struct axle_err *err)
                                 "inputs and %d outputs",
                                 n->name, n->op_type, n_in,
                                 n->n_outputs);
+        /* Only control-flow operators run their graph attributes; on any
+         * other node outer-scope captures would read as extra inputs. */
+        if (n->n_outer_inputs > 0 && !n->op->places_outputs)
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                "invalid graph: node '%.60s' (%.40s) has a "
+                                "graph attribute", n->name, n->op_type);
         /* Inputs below min_inputs are required (ONNX lists optional
          * inputs last); the first output must be named. */
         for (int j = 0; j < n->op->min_inputs; j++)
