@@ -457,6 +457,7 @@ const struct axle_op axle_op_if = {
     .min_outputs = 1, .max_outputs = -1, .infer = if_infer, .run = if_run,
     .prepare = if_prepare, .release = cf_release,
     .run_state_free = cf_run_free, .places_outputs = true,
+    .containers = true,
 };
 
 /* ---- Loop ---------------------------------------------------------------- */
@@ -715,6 +716,7 @@ const struct axle_op axle_op_loop = {
     .min_outputs = 0, .max_outputs = -1, .infer = loop_infer,
     .run = loop_run, .prepare = loop_prepare, .release = cf_release,
     .run_state_free = cf_run_free, .places_outputs = true,
+    .containers = true,
 };
 
 /* ---- Scan ---------------------------------------------------------------- */
@@ -1073,6 +1075,7 @@ const struct axle_op axle_op_scan = {
     .min_outputs = 1, .max_outputs = -1, .infer = scan_infer,
     .run = scan_run, .prepare = scan_prepare, .release = cf_release,
     .run_state_free = cf_run_free, .places_outputs = true,
+    .containers = true,
 };
 
 /* ---- SequenceMap ----------------------------------------------------------- */
@@ -1187,4 +1190,5 @@ const struct axle_op axle_op_sequence_map = {
     .min_outputs = 1, .max_outputs = -1, .infer = seqmap_infer,
     .run = seqmap_run, .prepare = seqmap_prepare, .release = cf_release,
     .run_state_free = cf_run_free, .places_outputs = true,
+    .containers = true,
 };

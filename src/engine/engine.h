@@ -135,6 +135,11 @@ enum axle_status axle_engine_subsession_new(struct axle_model *m,
                                             struct axle_session *parent,
                                             struct axle_session **out,
                                             struct axle_err *err);
+/* AXLE_INVALID_ARGUMENT unless node n may read the inputs in[]: only
+ * container-aware operators (and Identity) take sequences and optionals. */
+enum axle_status axle_engine_check_kinds(const struct axle_node *n,
+                                         const struct axle_tensor *const *in,
+                                         struct axle_err *err);
 /* True once the deadline (CLOCK_MONOTONIC ns, 0: none) has passed. */
 bool axle_engine_deadline_passed(uint64_t deadline_ns);
 

@@ -13,6 +13,21 @@
 /* Folded tensors larger than this stay computed at run time. */
 #define FOLD_MAX_BYTES ((int64_t)64 << 20)
 
+enum axle_status axle_engine_check_kinds(const struct axle_node *n,
+                                         const struct axle_tensor *const *in,
+                                         struct axle_err *err)
+{
+    if (n->op->containers ||
+        (n->op->view && strcmp(n->op->name, "Identity") == 0))
+        return AXLE_OK;
+    for (int j = 0; j < n->n_inputs; j++)
+        if (in[j] != NULL && in[j]->kind != AXLE_KIND_TENSOR)
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                "input %d is a %s; %s takes tensors", j,
+                                axle_kind_name(in[j]->kind), n->op_type);
+    return AXLE_OK;
+}
+
 enum axle_status axle_engine_node_infer(struct axle_graph *g,
                                         const struct axle_node *n,
                                         const struct axle_tensor *const *in,
@@ -30,7 +45,9 @@ enum axle_status axle_engine_node_infer(struct axle_graph *g,
         .graph = g,
         .err = err,
     };
-    enum axle_status st = n->op->infer(&k);
+    enum axle_status st = axle_engine_check_kinds(n, in, err);
+    if (st == AXLE_OK)
+        st = n->op->infer(&k);
     /* Identity & co. pass sequences and optionals through unchanged. */
     if (st == AXLE_OK && n->op->view && n->n_inputs > 0 && in[0] != NULL &&
         in[0]->kind != AXLE_KIND_TENSOR && out[0] != NULL) {

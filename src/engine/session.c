@@ -333,6 +333,9 @@ static enum axle_status run_node(struct axle_session *s, int i,
     for (int j = 0; j < n->n_outputs; j++)
         if (s->out_buf[j] != NULL && s->out_buf[j]->kind != AXLE_KIND_TENSOR)
             axle_value_dispose(s->out_buf[j]); /* last run's items */
+    st = axle_engine_check_kinds(n, s->in_buf, err);
+    if (st != AXLE_OK)
+        return st;
     st = n->op->infer(&k);
     if (st != AXLE_OK)
         return st;

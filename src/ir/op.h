@@ -80,6 +80,10 @@ struct axle_op {
      * Loop, Scan): the engine does not place outputs before `run`, which
      * sets each output's shape and calls axle_kctx_place. */
     bool places_outputs;
+    /* Takes sequence/optional inputs (kind != AXLE_KIND_TENSOR); the
+     * engine refuses them to every other operator (Identity aside, which
+     * the engine passes them through). */
+    bool containers;
     void (*run_state_free)(void *run_state);
 };
 

@@ -121,6 +121,7 @@ const struct axle_op axle_op_sequence_empty = {
     .name = "SequenceEmpty", .domain = "", .min_inputs = 0, .max_inputs = 0,
     .min_outputs = 1, .max_outputs = 1, .infer = empty_infer,
     .run = empty_run,
+    .containers = true,
 };
 
 static enum axle_status construct_infer(struct axle_kctx *k)
@@ -152,6 +153,7 @@ const struct axle_op axle_op_sequence_construct = {
     .name = "SequenceConstruct", .domain = "", .min_inputs = 1,
     .max_inputs = -1, .min_outputs = 1, .max_outputs = 1,
     .infer = construct_infer, .run = construct_run,
+    .containers = true,
 };
 
 /* ---- SequenceInsert / SequenceErase ---- */
@@ -194,6 +196,7 @@ const struct axle_op axle_op_sequence_insert = {
     .name = "SequenceInsert", .domain = "", .min_inputs = 2,
     .max_inputs = 3, .min_outputs = 1, .max_outputs = 1,
     .infer = insert_infer, .run = insert_run,
+    .containers = true,
 };
 
 static enum axle_status erase_infer(struct axle_kctx *k)
@@ -227,6 +230,7 @@ const struct axle_op axle_op_sequence_erase = {
     .name = "SequenceErase", .domain = "", .min_inputs = 1, .max_inputs = 2,
     .min_outputs = 1, .max_outputs = 1, .infer = erase_infer,
     .run = erase_run,
+    .containers = true,
 };
 
 /* ---- SequenceAt / SequenceLength ---- */
@@ -265,6 +269,7 @@ static enum axle_status at_run(struct axle_kctx *k)
 const struct axle_op axle_op_sequence_at = {
     .name = "SequenceAt", .domain = "", .min_inputs = 2, .max_inputs = 2,
     .min_outputs = 1, .max_outputs = 1, .infer = at_infer, .run = at_run,
+    .containers = true,
 };
 
 static enum axle_status length_infer(struct axle_kctx *k)
@@ -286,6 +291,7 @@ const struct axle_op axle_op_sequence_length = {
     .name = "SequenceLength", .domain = "", .min_inputs = 1,
     .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = length_infer, .run = length_run,
+    .containers = true,
 };
 
 /* ---- SplitToSequence ---- */
@@ -440,6 +446,7 @@ const struct axle_op axle_op_split_to_sequence = {
     .name = "SplitToSequence", .domain = "", .min_inputs = 1,
     .max_inputs = 2, .min_outputs = 1, .max_outputs = 1,
     .infer = split_infer, .run = split_run,
+    .containers = true,
 };
 
 /* ---- ConcatFromSequence ---- */
@@ -541,6 +548,7 @@ const struct axle_op axle_op_concat_from_sequence = {
     .name = "ConcatFromSequence", .domain = "", .min_inputs = 1,
     .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = cfs_infer, .run = cfs_run,
+    .containers = true,
 };
 
 /* ---- Optional / OptionalHasElement / OptionalGetElement ---- */
@@ -590,6 +598,7 @@ const struct axle_op axle_op_optional = {
     .name = "Optional", .domain = "", .min_inputs = 0, .max_inputs = 1,
     .min_outputs = 1, .max_outputs = 1, .infer = optional_infer,
     .run = optional_run,
+    .containers = true,
 };
 
 static enum axle_status has_infer(struct axle_kctx *k)
@@ -618,6 +627,7 @@ const struct axle_op axle_op_optional_has_element = {
     .name = "OptionalHasElement", .domain = "", .min_inputs = 0,
     .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = has_infer, .run = has_run,
+    .containers = true,
 };
 
 /* The element: an optional's item, or (opset 18) the input itself. */
@@ -669,4 +679,5 @@ const struct axle_op axle_op_optional_get_element = {
     .name = "OptionalGetElement", .domain = "", .min_inputs = 1,
     .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
     .infer = get_infer, .run = get_run,
+    .containers = true,
 };

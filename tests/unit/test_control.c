@@ -3,7 +3,8 @@
  * subgraphs reading outer-scope values (nested If), the subgraph depth
  * limit, Loop under a deadline and its iteration cap, and the sequence
  * operators ONNX 1.12's node cases do not cover (SplitToSequence,
- * ConcatFromSequence, SequenceErase, sequence graph outputs).
+ * ConcatFromSequence, SequenceErase, sequence graph outputs), and tensor
+ * operators refusing sequences.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -320,6 +321,28 @@ static void split_concat_and_erase_round_trip(void **state)
     axle_model_unref(m);
 }
 
+/* A sequence fed to a tensor operator is a load error, not a crash. */
+static void tensor_ops_refuse_sequences(void **state)
+{
+    struct ob b;
+    struct axle_err err = {0};
+    enum axle_status st;
+    struct axle_model *m;
+
+    (void)state;
+    ob_init(&b, 13);
+    ob_input(&b, "x", AXLE_DTYPE_FLOAT32, 1, (int64_t[]){3}, NULL);
+    ob_node(&b, "SequenceConstruct", "sc", 1, (const char *[]){"x"}, 1,
+            (const char *[]){"s"});
+    ob_node(&b, "Relu", "relu", 1, (const char *[]){"s"}, 1,
+            (const char *[]){"y"});
+    ob_output(&b, "y");
+    m = load_ob(&b, &err, &st);
+    assert_null(m);
+    assert_int_equal(st, AXLE_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.msg, "is a sequence; Relu takes tensors"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +350,7 @@ int main(void)
         cmocka_unit_test(subgraphs_nested_past_the_limit_fail_to_load),
         cmocka_unit_test(loop_counts_its_trip_and_stops_at_the_deadline),
         cmocka_unit_test(split_concat_and_erase_round_trip),
+        cmocka_unit_test(tensor_ops_refuse_sequences),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
