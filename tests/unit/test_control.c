@@ -274,7 +274,7 @@ static void split_concat_and_erase_round_trip(void **state)
     ob_input(&b, "x", AXLE_DTYPE_FLOAT32, 2, (int64_t[]){2, 3}, NULL);
     ob_init_raw(&b, "split", AXLE_DTYPE_INT64, 1, (int64_t[]){2}, split,
                 sizeof(split));
-    ob_init_raw(&b, "last", AXLE_DTYPE_INT64, 0, NULL, &minus1,
+    ob_init_raw(&b, "last", AXLE_DTYPE_INT64, 0, (int64_t[]){0}, &minus1,
                 sizeof(minus1));
     n = ob_node(&b, "SplitToSequence", "sp", 2,
                 (const char *[]){"x", "split"}, 1, (const char *[]){"s"});
