@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -251,6 +252,59 @@ static void loop_counts_its_trip_and_stops_at_the_deadline(void **state)
     axle_model_unref(m);
 }
 
+struct loop_thread {
+    struct axle_model *m;
+    int ok;
+};
+
+static void *loop_worker(void *p)
+{
+    struct loop_thread *t = p;
+    struct axle_session *s;
+    struct axle_err err;
+    struct axle_session_opts so = {.n_threads = 1};
+
+    if (axle_session_new(t->m, &so, &s, &err) != AXLE_OK)
+        return NULL;
+    t->ok = 1;
+    for (int64_t r = 0; r < 200 && t->ok; r++) {
+        float x = (float)r;
+        int64_t trips = r % 7;
+        struct axle_tensor in[2] = {
+            {.dtype = AXLE_DTYPE_FLOAT32, .rank = 1, .dims = {1}, .data = &x},
+            {.dtype = AXLE_DTYPE_INT64, .rank = 0, .data = &trips},
+        };
+        struct axle_tensor out[1];
+        t->ok = axle_session_run(s, 2, in, 1, out, &err) == AXLE_OK &&
+                *(float *)out[0].data == (float)(r + r % 7);
+    }
+    axle_session_free(s);
+    return NULL;
+}
+
+/* Sessions of one model run its Loop at the same time: the nested model is
+ * shared, each session's nested session and carried buffers are its own. */
+static void concurrent_sessions_run_one_loop_model(void **state)
+{
+    struct axle_err err = {0};
+    enum axle_status st;
+    struct loop_thread t[4];
+    pthread_t th[4];
+    struct axle_model *m = loop_model(true, &err, &st);
+
+    (void)state;
+    assert_int_equal(st, AXLE_OK);
+    for (int i = 0; i < 4; i++) {
+        t[i] = (struct loop_thread){.m = m};
+        assert_int_equal(pthread_create(&th[i], NULL, loop_worker, &t[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_true(t[i].ok);
+    }
+    axle_model_unref(m);
+}
+
 /* x[2,3] -> SplitToSequence(split [1,2], axis 1) -> s (an output), its
  * SequenceErase(-1) length, ConcatFromSequence(axis 1) == x, and
  * SplitToSequence(keepdims 0) -> ConcatFromSequence(new_axis 1) == x. */
@@ -351,6 +405,7 @@ int main(void)
         cmocka_unit_test(loop_counts_its_trip_and_stops_at_the_deadline),
         cmocka_unit_test(split_concat_and_erase_round_trip),
         cmocka_unit_test(tensor_ops_refuse_sequences),
+        cmocka_unit_test(concurrent_sessions_run_one_loop_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
