@@ -70,6 +70,7 @@ void axle_model_unref(struct axle_model *m);
  * dim_names[i] when the file gave one (else NULL). rank is -1 if unknown. */
 struct axle_io_info {
     const char *name;
+    enum axle_kind kind; /* sequences/optionals: dtype is the element's */
     enum axle_dtype dtype;
     int rank;
     int64_t dims[AXLE_MAX_RANK];
@@ -104,11 +105,22 @@ enum axle_status axle_session_new(struct axle_model *m,
                                   struct axle_err *err);
 void axle_session_free(struct axle_session *s);
 
+/* Deadline for the following runs on s (CLOCK_MONOTONIC nanoseconds; 0:
+ * none). A run past it stops between nodes and between iterations of a
+ * Loop/Scan/SequenceMap with AXLE_DEADLINE_EXCEEDED. A run without a
+ * deadline stops with RESOURCE_EXHAUSTED after AXLE_LOOP_MAX_ITERS loop
+ * iterations in all (nested loops included; an iteration that carries
+ * sequences counts 1 + their elements / 64). */
+void axle_session_set_deadline(struct axle_session *s, uint64_t deadline_ns);
+#define AXLE_LOOP_MAX_ITERS ((int64_t)1 << 20)
+
 /* Run the model. inputs[i] is the model's input i (all must be given);
  * outputs[j] receives output j: dtype, shape and a data pointer borrowed
  * from the session, valid until the next run or axle_session_free. Pass
  * n_outputs = axle_model_n_outputs(m). Inputs are validated (dtype, rank,
- * fixed dims, consistent symbolic dims) before anything runs. */
+ * fixed dims, consistent symbolic dims) before anything runs.
+ * Sequence and optional inputs (kind != AXLE_KIND_TENSOR) are records
+ * whose items the caller owns; such outputs' items are borrowed like data. */
 enum axle_status axle_session_run(struct axle_session *s, int n_inputs,
                                   const struct axle_tensor *inputs,
                                   int n_outputs, struct axle_tensor *outputs,

@@ -34,6 +34,15 @@ enum axle_dtype {
 
 #define AXLE_MAX_RANK 8
 
+/* What a value is. Tensors are the common case; ONNX sequences and
+ * optionals (Sequence*, Optional*, Loop/If carrying them) are containers
+ * of other values. */
+enum axle_kind {
+    AXLE_KIND_TENSOR = 0,
+    AXLE_KIND_SEQUENCE = 1, /* items[0..n_items): tensors of one dtype */
+    AXLE_KIND_OPTIONAL = 2, /* n_items 0 (no value) or 1 (items[0]) */
+};
+
 /*
  * A tensor: dtype, shape and a pointer to densely packed row-major elements.
  *
@@ -45,6 +54,12 @@ enum axle_dtype {
  * only partly known at load time: rank == -1 means unknown rank, a dimension
  * of -1 is unknown and a dimension <= -2 is the symbolic dimension number
  * (-2 - d) of the graph (e.g. a batch dimension "N"); data is then NULL.
+ *
+ * A sequence or optional (kind != AXLE_KIND_TENSOR) uses dtype for its
+ * element dtype, rank -1, data NULL, and holds its elements in items (an
+ * array of n_items records; for an optional of a sequence, elem_kind says
+ * so). The items, and recursively what they hold, belong to the record
+ * when owns_data is set; the same borrowing rules as for data apply.
  */
 struct axle_tensor {
     enum axle_dtype dtype;
@@ -53,6 +68,10 @@ struct axle_tensor {
     void *data;
     size_t cap_bytes;   /* capacity of data, >= the bytes the shape needs */
     unsigned owns_data; /* engine-internal: data is freed with the tensor */
+    enum axle_kind kind;      /* AXLE_KIND_TENSOR when zero-initialised */
+    enum axle_kind elem_kind; /* optional: the kind of its element */
+    int n_items;
+    struct axle_tensor *items;
 };
 
 /* Bytes of one element (0 for UNDEFINED or unknown values). */

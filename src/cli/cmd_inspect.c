@@ -71,6 +71,11 @@ static void print_io_json(const struct axle_io_info *io)
     printf("{\"name\":");
     json_str(io->name);
     printf(",\"dtype\":\"%s\",\"shape\":", axle_dtype_name(io->dtype));
+    if (io->kind != AXLE_KIND_TENSOR) {
+        printf("null,\"kind\":\"%s\"}", io->kind == AXLE_KIND_SEQUENCE
+                                              ? "sequence" : "optional");
+        return;
+    }
     if (io->rank < 0) {
         printf("null}");
         return;
@@ -91,6 +96,12 @@ static void print_io_json(const struct axle_io_info *io)
 
 static void print_io_text(const char *kind, const struct axle_io_info *io)
 {
+    if (io->kind != AXLE_KIND_TENSOR) {
+        printf("  %s %s %s(%s)\n", kind, io->name,
+               io->kind == AXLE_KIND_SEQUENCE ? "sequence" : "optional",
+               axle_dtype_name(io->dtype));
+        return;
+    }
     printf("  %s %s %s[", kind, io->name, axle_dtype_name(io->dtype));
     for (int d = 0; d < io->rank; d++) {
         if (d)

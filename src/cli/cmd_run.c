@@ -65,6 +65,14 @@ static void print_output(const struct axle_io_info *io,
 {
     char shape[256];
     int64_t n = axle_tensor_numel(t);
+    if (t->kind != AXLE_KIND_TENSOR) {
+        /* A sequence or optional: its length, then each element. */
+        printf("%s %s of %d %s:\n", io->name, axle_kind_name(t->kind),
+               t->n_items, axle_dtype_name(t->dtype));
+        for (int i = 0; i < t->n_items; i++)
+            print_output(io, &t->items[i]);
+        return;
+    }
     axle_shape_format(t, NULL, 0, shape, sizeof(shape));
     printf("%s %s:", io->name, shape);
     for (int64_t i = 0; i < n && i < 8; i++) {
@@ -237,6 +245,13 @@ int axle_cmd_run(int argc, char **argv)
         print_output(&io, &outputs[j]);
         if (out_dir != NULL) {
             char fname[256], path[PATH_MAX];
+            if (outputs[j].kind != AXLE_KIND_TENSOR) {
+                fprintf(stderr, "axle run: output '%s' is a %s; .npy holds "
+                        "tensors only\n", io.name,
+                        axle_kind_name(outputs[j].kind));
+                rc = AXLE_EXIT_FAIL;
+                goto out;
+            }
             safe_name(io.name, fname, sizeof(fname));
             mkdir(out_dir, 0755);
             snprintf(path, sizeof(path), "%s/%s.npy", out_dir, fname);

@@ -110,6 +110,37 @@ struct axle_session {
     bool img_replan;
     int n_img_slots;
     struct axle_img_slot *img_slots;
+    /* Control flow (control.c): per node, what its kernel keeps between
+     * runs of this session (nested sessions, carried values). */
+    void **run_states;
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+    bool pool_borrowed;   /* a nested session runs on its parent's pool */
+    /* Loop iterations left to a run without a deadline: a top-level
+     * session's own (reset by each run), shared by its nested sessions. */
+    int64_t *iter_budget;
+    int64_t iter_budget_own;
 };
+
+/* Nested models for subgraph attributes (load.c): g is copied; hint[i]
+ * (may be NULL) describes g's input i where g's own declaration is
+ * unknown (outer values, Loop's carried values). The model is optimized
+ * and prepared like a top-level one and is immutable afterwards. */
+enum axle_status axle_engine_submodel_new(const struct axle_graph *g,
+                                          const struct axle_tensor *const *hint,
+                                          struct axle_model **out,
+                                          struct axle_err *err);
+/* A session for a nested model of parent's, on parent's pool and
+ * iteration budget (borrowed); it plans its memory on its first run. */
+enum axle_status axle_engine_subsession_new(struct axle_model *m,
+                                            struct axle_session *parent,
+                                            struct axle_session **out,
+                                            struct axle_err *err);
+/* AXLE_INVALID_ARGUMENT unless node n may read the inputs in[]: only
+ * container-aware operators (and Identity) take sequences and optionals. */
+enum axle_status axle_engine_check_kinds(const struct axle_node *n,
+                                         const struct axle_tensor *const *in,
+                                         struct axle_err *err);
+/* True once the deadline (CLOCK_MONOTONIC ns, 0: none) has passed. */
+bool axle_engine_deadline_passed(uint64_t deadline_ns);
 
 #endif

@@ -34,6 +34,7 @@ static void describe(const struct axle_graph *g, int v,
     const struct axle_value *val = &g->values[v];
     memset(io, 0, sizeof(*io));
     io->name = val->name;
+    io->kind = val->info.kind;
     io->dtype = val->info.dtype;
     io->rank = val->info.rank;
     for (int d = 0; d < val->info.rank && d < AXLE_MAX_RANK; d++) {
@@ -169,6 +170,43 @@ static enum axle_status finish(struct axle_ir_model *ir,
     }
     *out = m;
     return AXLE_OK;
+}
+
+enum axle_status axle_engine_submodel_new(const struct axle_graph *g,
+                                          const struct axle_tensor *const *hint,
+                                          struct axle_model **out,
+                                          struct axle_err *err)
+{
+    struct axle_ir_model *ir;
+    struct axle_graph *c;
+
+    *out = NULL;
+    c = axle_graph_clone(g);
+    if (c == NULL)
+        return axle_err_set(err, AXLE_RESOURCE_EXHAUSTED,
+                            "out of memory copying a subgraph");
+    for (int i = 0; hint != NULL && i < c->n_inputs; i++) {
+        struct axle_tensor *info = &c->values[c->inputs[i]].info;
+        const struct axle_tensor *h = hint[i];
+        if (h == NULL)
+            continue;
+        if (info->kind == AXLE_KIND_TENSOR && info->rank < 0 &&
+            info->dtype == AXLE_DTYPE_UNDEFINED) {
+            info->kind = h->kind;
+            info->elem_kind = h->elem_kind;
+            info->rank = h->rank;
+            /* The parent's symbolic dims mean nothing here. */
+            for (int d = 0; d < h->rank && d < AXLE_MAX_RANK; d++)
+                info->dims[d] = h->dims[d] >= 0 ? h->dims[d]
+                                                : AXLE_DIM_UNKNOWN;
+        }
+        if (info->dtype == AXLE_DTYPE_UNDEFINED && info->kind == h->kind)
+            info->dtype = h->dtype;
+    }
+    ir = axle_xcalloc(1, sizeof(*ir));
+    ir->graph = c;
+    ir->format = axle_xstrdup("onnx");
+    return finish(ir, NULL, out, err);
 }
 
 static enum axle_status import_bytes(const uint8_t *buf, size_t len,

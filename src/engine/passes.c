@@ -13,6 +13,21 @@
 /* Folded tensors larger than this stay computed at run time. */
 #define FOLD_MAX_BYTES ((int64_t)64 << 20)
 
+enum axle_status axle_engine_check_kinds(const struct axle_node *n,
+                                         const struct axle_tensor *const *in,
+                                         struct axle_err *err)
+{
+    if (n->op->containers ||
+        (n->op->view && strcmp(n->op->name, "Identity") == 0))
+        return AXLE_OK;
+    for (int j = 0; j < n->n_inputs; j++)
+        if (in[j] != NULL && in[j]->kind != AXLE_KIND_TENSOR)
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                "input %d is a %s; %s takes tensors", j,
+                                axle_kind_name(in[j]->kind), n->op_type);
+    return AXLE_OK;
+}
+
 enum axle_status axle_engine_node_infer(struct axle_graph *g,
                                         const struct axle_node *n,
                                         const struct axle_tensor *const *in,
@@ -30,7 +45,18 @@ enum axle_status axle_engine_node_infer(struct axle_graph *g,
         .graph = g,
         .err = err,
     };
-    return n->op->infer(&k);
+    enum axle_status st = axle_engine_check_kinds(n, in, err);
+    if (st == AXLE_OK)
+        st = n->op->infer(&k);
+    /* Identity & co. pass sequences and optionals through unchanged. */
+    if (st == AXLE_OK && n->op->view && n->n_inputs > 0 && in[0] != NULL &&
+        in[0]->kind != AXLE_KIND_TENSOR && out[0] != NULL) {
+        out[0]->kind = in[0]->kind;
+        out[0]->elem_kind = in[0]->elem_kind;
+        out[0]->dtype = in[0]->dtype;
+        out[0]->rank = -1;
+    }
+    return st;
 }
 
 /* Node input descriptions: info plus constant data when known. */
@@ -127,12 +153,15 @@ static bool foldable(const struct axle_graph *g, const struct axle_node *n)
 {
     bool shape_only = strcmp(n->op_type, "Shape") == 0 ||
                       strcmp(n->op_type, "Size") == 0;
-    if (n->op->nondeterministic || n->op->run == NULL)
+    if (n->op->nondeterministic || n->op->run == NULL ||
+        n->op->places_outputs)
         return false;
     for (int j = 0; j < n->n_inputs; j++) {
         int v = n->inputs[j];
         if (v < 0)
             continue;
+        if (g->values[v].info.kind != AXLE_KIND_TENSOR)
+            return false;
         if (g->values[v].const_value != NULL)
             continue;
         if (shape_only && j == 0 && axle_shape_known(&g->values[v].info))
@@ -145,7 +174,8 @@ static bool foldable(const struct axle_graph *g, const struct axle_node *n)
             continue;
         const struct axle_tensor *info = &g->values[v].info;
         int64_t nb = axle_tensor_nbytes(info);
-        if (!axle_shape_known(info) || nb < 0 || nb > FOLD_MAX_BYTES ||
+        if (info->kind != AXLE_KIND_TENSOR ||
+            !axle_shape_known(info) || nb < 0 || nb > FOLD_MAX_BYTES ||
             info->dtype == AXLE_DTYPE_STRING)
             return false;
     }

@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -71,15 +72,31 @@ static void release_runtime(struct axle_session *s)
     struct axle_graph *g = s->g;
     for (int v = 0; v < g->n_values; v++) {
         struct axle_tensor *t = &s->vals[v];
-        if (t->owns_data) {
-            free_strings(t);
-            axle_free(t->data);
-        }
-        t->owns_data = 0;
-        t->data = NULL;
+        axle_value_dispose(t);
         axle_free(s->overflow[v]);
         s->overflow[v] = NULL;
     }
+    for (int i = 0; s->run_states != NULL && i < g->n_nodes; i++) {
+        if (s->run_states[i] != NULL && g->nodes[i].op->run_state_free)
+            g->nodes[i].op->run_state_free(s->run_states[i]);
+        s->run_states[i] = NULL;
+    }
+}
+
+bool axle_engine_deadline_passed(uint64_t deadline_ns)
+{
+    struct timespec ts;
+
+    if (deadline_ns == 0)
+        return false;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec >=
+           deadline_ns;
+}
+
+void axle_session_set_deadline(struct axle_session *s, uint64_t deadline_ns)
+{
+    s->deadline_ns = deadline_ns;
 }
 
 static void free_img_slots(struct axle_session *s)
@@ -113,7 +130,9 @@ void axle_session_free(struct axle_session *s)
     axle_free(s->scratch.data);
     axle_free(s->in_buf);
     axle_free(s->out_buf);
-    axle_pool_free(s->pool);
+    axle_free(s->run_states);
+    if (!s->pool_borrowed)
+        axle_pool_free(s->pool);
     axle_model_unref(s->model);
     axle_free(s);
 }
@@ -162,6 +181,22 @@ static enum axle_status bind_inputs(struct axle_session *s, int n_inputs,
         const struct axle_tensor *want = &val->info;
         int64_t nbytes;
 
+        if (t->kind != want->kind)
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                "input '%.80s': expected a %s, got a %s",
+                                val->name, axle_kind_name(want->kind),
+                                axle_kind_name(t->kind));
+        if (t->kind != AXLE_KIND_TENSOR) {
+            /* Items are checked by the operators that read them. */
+            if (t->n_items < 0 || (t->n_items > 0 && t->items == NULL) ||
+                (t->kind == AXLE_KIND_OPTIONAL && t->n_items > 1))
+                return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                    "input '%.80s': malformed %s", val->name,
+                                    axle_kind_name(t->kind));
+            s->vals[g->inputs[i]] = *t;
+            s->vals[g->inputs[i]].owns_data = 0;
+            continue;
+        }
         if (want->dtype != AXLE_DTYPE_UNDEFINED && t->dtype != want->dtype)
             return axle_err_set(err, AXLE_INVALID_ARGUMENT,
                                 "input '%.80s': expected dtype %s, got %s",
@@ -216,6 +251,12 @@ static enum axle_status place(struct axle_session *s, int v,
     struct axle_tensor *t = &s->vals[v];
     int64_t nbytes = axle_tensor_nbytes(t);
 
+    if (t->kind != AXLE_KIND_TENSOR) {
+        /* Sequences own heap items the kernel builds (sizes vary per
+         * run, so they are never in the arena). */
+        axle_value_dispose(t);
+        return AXLE_OK;
+    }
     if (nbytes < 0)
         return axle_err_set(err, AXLE_RESOURCE_EXHAUSTED,
                             "value '%.80s' is too large",
@@ -282,10 +323,35 @@ static enum axle_status run_node(struct axle_session *s, int i,
         .scratch = &s->scratch,
         .graph = g,
         .err = err,
+        .session = s,
+        .run_state = &s->run_states[i],
+        .deadline_ns = s->deadline_ns,
     };
+    if (s->deadline_ns != 0 && axle_engine_deadline_passed(s->deadline_ns))
+        return axle_err_set(err, AXLE_DEADLINE_EXCEEDED,
+                            "deadline exceeded");
+    for (int j = 0; j < n->n_outputs; j++)
+        if (s->out_buf[j] != NULL && s->out_buf[j]->kind != AXLE_KIND_TENSOR)
+            axle_value_dispose(s->out_buf[j]); /* last run's items */
+    st = axle_engine_check_kinds(n, s->in_buf, err);
+    if (st != AXLE_OK)
+        return st;
     st = n->op->infer(&k);
     if (st != AXLE_OK)
         return st;
+    if (n->op->view && s->in_buf[0] != NULL &&
+        s->in_buf[0]->kind != AXLE_KIND_TENSOR) {
+        /* Identity of a sequence/optional: borrow the input's items,
+         * which live until the input is produced again (next run). */
+        struct axle_tensor *o = s->out_buf[0];
+        const struct axle_tensor *x = s->in_buf[0];
+        axle_value_dispose(o);
+        *o = *x;
+        o->owns_data = 0;
+        return AXLE_OK;
+    }
+    if (n->op->places_outputs)
+        return n->op->run(&k);
     if (n->op->view) {
         struct axle_tensor *o = s->out_buf[0];
         const struct axle_tensor *x = s->in_buf[0];
@@ -304,6 +370,16 @@ static enum axle_status run_node(struct axle_session *s, int i,
             return st;
     }
     return n->op->run(&k);
+}
+
+enum axle_status axle_kctx_place(struct axle_kctx *k, int j)
+{
+    if (k->session == NULL)
+        return axle_err_set(k->err, AXLE_INTERNAL,
+                            "operator run outside a session");
+    if (j < 0 || j >= k->node->n_outputs || k->node->outputs[j] < 0)
+        return AXLE_OK;
+    return place(k->session, k->node->outputs[j], k->err);
 }
 
 /* ---- depth-first prefix ------------------------------------------------
@@ -709,6 +785,8 @@ enum axle_status axle_session_run(struct axle_session *s, int n_inputs,
     st = bind_inputs(s, n_inputs, inputs, err);
     if (st != AXLE_OK)
         return st;
+    if (s->iter_budget == &s->iter_budget_own)
+        s->iter_budget_own = AXLE_LOOP_MAX_ITERS;
     if (s->replan) {
         st = replan(s, err);
         if (st != AXLE_OK)
@@ -734,6 +812,12 @@ static bool dry_run(struct axle_session *s)
     bool ok = true;
     struct axle_err err;
 
+    /* Control flow: the body's sizes depend on the data (and a Loop on
+     * zeros could run to its iteration cap), so such models plan on their
+     * first run. */
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op->places_outputs)
+            return false;
     ins = axle_xcalloc((size_t)g->n_inputs + 1, sizeof(*ins));
     outs = axle_xcalloc((size_t)g->n_outputs + 1, sizeof(*outs));
     bufs = axle_xcalloc((size_t)g->n_inputs + 1, sizeof(*bufs));
@@ -741,7 +825,7 @@ static bool dry_run(struct axle_session *s)
         const struct axle_tensor *w = &g->values[g->inputs[i]].info;
         int64_t nb;
         if (w->rank < 0 || w->dtype == AXLE_DTYPE_UNDEFINED ||
-            w->dtype == AXLE_DTYPE_STRING) {
+            w->dtype == AXLE_DTYPE_STRING || w->kind != AXLE_KIND_TENSOR) {
             ok = false;
             break;
         }
@@ -777,14 +861,17 @@ static bool dry_run(struct axle_session *s)
     return ok;
 }
 
-enum axle_status axle_session_new(struct axle_model *m,
-                                  const struct axle_session_opts *opts,
-                                  struct axle_session **out,
-                                  struct axle_err *err)
+/* pool != NULL: a nested session borrowing its parent's pool, planned on
+ * its first run. */
+static enum axle_status session_make(struct axle_model *m,
+                                     const struct axle_session_opts *opts,
+                                     struct axle_pool *pool,
+                                     struct axle_session **out,
+                                     struct axle_err *err)
 {
     struct axle_session *s;
     struct axle_graph *g = m->ir->graph;
-    enum axle_status st;
+    enum axle_status st = AXLE_OK;
     int n_threads = opts && opts->n_threads > 0 ? opts->n_threads
                                                 : default_threads();
 
@@ -793,7 +880,13 @@ enum axle_status axle_session_new(struct axle_model *m,
     s->model = axle_model_ref(m);
     s->g = g;
     s->max_batch = opts && opts->max_batch > 0 ? opts->max_batch : 1;
-    st = axle_pool_new(n_threads, &s->pool);
+    s->iter_budget = &s->iter_budget_own;
+    if (pool != NULL) {
+        s->pool = pool;
+        s->pool_borrowed = true;
+    } else {
+        st = axle_pool_new(n_threads, &s->pool);
+    }
     if (st != AXLE_OK) {
         axle_err_set(err, st, "cannot start %d threads", n_threads);
         goto fail;
@@ -807,6 +900,7 @@ enum axle_status axle_session_new(struct axle_model *m,
         if (n > s->max_io)
             s->max_io = n;
     }
+    s->run_states = axle_xcalloc((size_t)g->n_nodes + 1, sizeof(void *));
     s->in_buf = axle_xcalloc((size_t)s->max_io + 1, sizeof(*s->in_buf));
     s->out_buf = axle_xcalloc((size_t)s->max_io + 1, sizeof(*s->out_buf));
     for (int v = 0; v < g->n_values; v++) {
@@ -820,12 +914,13 @@ enum axle_status axle_session_new(struct axle_model *m,
         }
     }
     axle_plan_lifetimes(g, &s->plan);
-    plan_prefix(s);
+    if (pool == NULL)
+        plan_prefix(s);
 
     s->replan = true;
     /* Reserve for max_batch now; if the dry run cannot run (unknown dims,
      * data-dependent failure), planning happens on the first real run. */
-    if (dry_run(s) && s->replan) {
+    if (pool == NULL && dry_run(s) && s->replan) {
         st = replan(s, err);
         if (st != AXLE_OK)
             goto fail;
@@ -834,5 +929,24 @@ enum axle_status axle_session_new(struct axle_model *m,
     return AXLE_OK;
 fail:
     axle_session_free(s);
+    return st;
+}
+
+enum axle_status axle_session_new(struct axle_model *m,
+                                  const struct axle_session_opts *opts,
+                                  struct axle_session **out,
+                                  struct axle_err *err)
+{
+    return session_make(m, opts, NULL, out, err);
+}
+
+enum axle_status axle_engine_subsession_new(struct axle_model *m,
+                                            struct axle_session *parent,
+                                            struct axle_session **out,
+                                            struct axle_err *err)
+{
+    enum axle_status st = session_make(m, NULL, parent->pool, out, err);
+    if (st == AXLE_OK)
+        (*out)->iter_budget = parent->iter_budget;
     return st;
 }

@@ -381,3 +381,128 @@ out:
     axle_free(cons);
     return st;
 }
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? axle_xstrdup(s) : NULL;
+}
+
+static bool clone_attr(const struct axle_attr *a, struct axle_attr *d)
+{
+    struct axle_err err;
+    bool ok = true;
+
+    *d = *a;
+    d->name = dup_or_null(a->name);
+    d->s = NULL;
+    if (a->s != NULL) {
+        d->s = axle_xmalloc(a->s_len + 1);
+        memcpy(d->s, a->s, a->s_len + 1);
+    }
+    d->t = NULL;
+    if (a->t != NULL) {
+        if (a->t->data == NULL) { /* a type record */
+            d->t = axle_xcalloc(1, sizeof(*d->t));
+            *d->t = *a->t;
+            d->t->owns_data = 0;
+        } else {
+            ok = axle_tensor_clone(a->t, &d->t, &err) == AXLE_OK;
+        }
+    }
+    d->g = a->g != NULL ? axle_graph_clone(a->g) : NULL;
+    ok = ok && (a->g == NULL || d->g != NULL);
+    d->floats = NULL;
+    d->ints = NULL;
+    d->strings = NULL;
+    d->tensors = NULL;
+    d->graphs = NULL;
+    if (a->floats != NULL) {
+        d->floats = axle_xmalloc(((size_t)a->n + 1) * sizeof(float));
+        memcpy(d->floats, a->floats, (size_t)a->n * sizeof(float));
+    }
+    if (a->ints != NULL) {
+        d->ints = axle_xmalloc(((size_t)a->n + 1) * sizeof(int64_t));
+        memcpy(d->ints, a->ints, (size_t)a->n * sizeof(int64_t));
+    }
+    if (a->strings != NULL) {
+        d->strings = axle_xcalloc((size_t)a->n + 1, sizeof(char *));
+        for (int i = 0; i < a->n; i++)
+            d->strings[i] = dup_or_null(a->strings[i]);
+    }
+    if (a->tensors != NULL) {
+        d->tensors = axle_xcalloc((size_t)a->n + 1, sizeof(*d->tensors));
+        for (int i = 0; i < a->n && ok; i++)
+            ok = axle_tensor_clone(a->tensors[i], &d->tensors[i], &err) ==
+                 AXLE_OK;
+    }
+    if (a->graphs != NULL) {
+        d->graphs = axle_xcalloc((size_t)a->n + 1, sizeof(*d->graphs));
+        for (int i = 0; i < a->n && ok; i++)
+            ok = (d->graphs[i] = axle_graph_clone(a->graphs[i])) != NULL;
+    }
+    /* Opaque objects have no copy operation: the clone goes without. */
+    d->opaque = NULL;
+    d->opaque_free = NULL;
+    return ok && a->opaque == NULL;
+}
+
+struct axle_graph *axle_graph_clone(const struct axle_graph *g)
+{
+    struct axle_graph *d = axle_graph_new();
+    struct axle_err err;
+    bool ok = true;
+
+    axle_free(d->name);
+    d->name = axle_xstrdup(g->name);
+    d->opset = g->opset;
+    d->opset_ml = g->opset_ml;
+    d->n_outer = g->n_outer;
+    d->cap_values = g->n_values;
+    d->n_values = g->n_values;
+    d->values = axle_xcalloc((size_t)g->n_values + 1, sizeof(*d->values));
+    for (int i = 0; i < g->n_values; i++) {
+        d->values[i] = g->values[i];
+        d->values[i].name = axle_xstrdup(g->values[i].name);
+        d->values[i].const_value = NULL;
+        if (g->values[i].const_value != NULL && ok)
+            ok = axle_tensor_clone(g->values[i].const_value,
+                                   &d->values[i].const_value,
+                                   &err) == AXLE_OK;
+    }
+    d->cap_nodes = g->n_nodes;
+    d->n_nodes = g->n_nodes;
+    d->nodes = axle_xcalloc((size_t)g->n_nodes + 1, sizeof(*d->nodes));
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct axle_node *n = &g->nodes[i];
+        struct axle_node *m = &d->nodes[i];
+        *m = *n;
+        m->name = axle_xstrdup(n->name);
+        m->op_type = axle_xstrdup(n->op_type);
+        m->domain = axle_xstrdup(n->domain);
+        m->inputs = axle_xmalloc(((size_t)n->n_inputs + 1) * sizeof(int));
+        memcpy(m->inputs, n->inputs, (size_t)n->n_inputs * sizeof(int));
+        m->outputs = axle_xmalloc(((size_t)n->n_outputs + 1) * sizeof(int));
+        memcpy(m->outputs, n->outputs, (size_t)n->n_outputs * sizeof(int));
+        m->n_attrs = 0;
+        m->attrs = axle_xcalloc((size_t)n->n_attrs + 1, sizeof(*m->attrs));
+        for (int j = 0; j < n->n_attrs; j++) {
+            ok = clone_attr(&n->attrs[j], &m->attrs[j]) && ok;
+            m->n_attrs = j + 1;
+        }
+    }
+    d->n_inputs = g->n_inputs;
+    d->inputs = axle_xmalloc(((size_t)g->n_inputs + 1) * sizeof(int));
+    memcpy(d->inputs, g->inputs, (size_t)g->n_inputs * sizeof(int));
+    d->n_outputs = g->n_outputs;
+    d->outputs = axle_xmalloc(((size_t)g->n_outputs + 1) * sizeof(int));
+    memcpy(d->outputs, g->outputs, (size_t)g->n_outputs * sizeof(int));
+    d->n_syms = g->n_syms;
+    d->syms = axle_xcalloc((size_t)g->n_syms + 1, sizeof(char *));
+    for (int i = 0; i < g->n_syms; i++)
+        d->syms[i] = axle_xstrdup(g->syms[i]);
+    if (!ok) {
+        axle_graph_free(d);
+        return NULL;
+    }
+    return d;
+}

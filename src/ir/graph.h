@@ -30,6 +30,7 @@ enum axle_attr_type {
     AXLE_ATTR_STRINGS = 8,
     AXLE_ATTR_TENSORS = 9,
     AXLE_ATTR_GRAPHS = 10,
+    AXLE_ATTR_TYPE_PROTO = 13, /* t: a data-less record (kind, dtype) */
     /* Not from any file format: an object an importer built in memory
      * (a compiled tree ensemble), freed with the graph by opaque_free. */
     AXLE_ATTR_OPAQUE = 100,
@@ -75,6 +76,10 @@ struct axle_node {
     int n_attrs;
     struct axle_attr *attrs;
     bool dead;
+    /* The last n_outer_inputs inputs are not the operator's own: they are
+     * the outer-scope values its subgraph attributes read (see
+     * axle_graph.n_outer), bound by name at import. */
+    int n_outer_inputs;
     /* Fused epilogue set by engine passes (see engine/fuse.c). */
     int fused_act;          /* enum axle_act, 0 = none */
     float fused_alpha, fused_beta;
@@ -88,6 +93,10 @@ struct axle_graph {
     struct axle_node *nodes;
     int n_inputs;
     int *inputs; /* value ids of graph inputs that are not initializers */
+    /* Subgraphs: the last n_outer inputs are the enclosing scopes' values
+     * the subgraph reads by name; the owning node lists the same names as
+     * its last inputs, so dataflow passes see the dependency. */
+    int n_outer;
     int n_outputs;
     int *outputs;
     int n_syms;
@@ -98,6 +107,9 @@ struct axle_graph {
 
 struct axle_graph *axle_graph_new(void);
 void axle_graph_free(struct axle_graph *g);
+/* Deep copy (values, constants, nodes, attributes and their subgraphs;
+ * nodes' resolved ops are kept). Returns NULL when out of memory. */
+struct axle_graph *axle_graph_clone(const struct axle_graph *g);
 
 /* Find or create the value named `name` (names are unique per graph). */
 int axle_graph_value(struct axle_graph *g, const char *name);

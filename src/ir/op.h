@@ -16,6 +16,9 @@
  *             infer gave; a kernel may not allocate on this path except via
  *             axle_kctx_scratch.
  *   release - frees what prepare made.
+ *   run_state_free - optional: frees what `run` kept in *k->run_state
+ *             (per session and node, e.g. a nested session of a control-
+ *             flow operator); called when the session is freed.
  *
  * All functions return a status and describe failures in k->err (the engine
  * prefixes the node name and op).
@@ -32,6 +35,7 @@
 
 struct axle_pool;
 struct axle_scratch;
+struct axle_session;
 
 struct axle_kctx {
     const struct axle_node *node;
@@ -49,6 +53,12 @@ struct axle_kctx {
      * bytes (they live on in the state, e.g. as packed weights). The engine
      * then frees a constant that every consumer has absorbed. */
     unsigned absorbed;
+    /* run only, NULL elsewhere (constant folding, prepare): the session
+     * executing the node, a per-session per-node slot the kernel may fill
+     * (freed by op->run_state_free) and the run's deadline. */
+    struct axle_session *session;
+    void **run_state;
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none */
 };
 
 struct axle_op {
@@ -66,7 +76,21 @@ struct axle_op {
     bool view;
     /* Never folded at load (random ops). */
     bool nondeterministic;
+    /* Output shapes are known only once `run` has computed them (If,
+     * Loop, Scan): the engine does not place outputs before `run`, which
+     * sets each output's shape and calls axle_kctx_place. */
+    bool places_outputs;
+    /* Takes sequence/optional inputs (kind != AXLE_KIND_TENSOR); the
+     * engine refuses them to every other operator (Identity aside, which
+     * the engine passes them through). */
+    bool containers;
+    void (*run_state_free)(void *run_state);
 };
+
+/* For places_outputs kernels: give output j (shape and dtype already set
+ * in k->out[j]) its storage for this run. Sequences and optionals are
+ * emptied instead (the kernel fills their items). */
+enum axle_status axle_kctx_place(struct axle_kctx *k, int j);
 
 /* Scratch memory valid until the kernel returns; grows the session's buffer
  * (the only allocation allowed during run, and only when it must grow).

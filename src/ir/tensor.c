@@ -150,20 +150,145 @@ enum axle_status axle_tensor_clone(const struct axle_tensor *src,
     return AXLE_OK;
 }
 
-void axle_tensor_free(struct axle_tensor *t)
+void axle_value_dispose(struct axle_tensor *t)
 {
-    if (t == NULL)
-        return;
-    if (t->owns_data && t->data != NULL) {
-        if (t->dtype == AXLE_DTYPE_STRING) {
+    if (t->owns_data) {
+        if (t->data != NULL && t->dtype == AXLE_DTYPE_STRING) {
             char **s = t->data;
             size_t n = t->cap_bytes / sizeof(char *);
             for (size_t i = 0; i < n; i++)
                 axle_free(s[i]);
         }
         axle_free(t->data);
+        for (int i = 0; t->items != NULL && i < t->n_items; i++)
+            axle_value_dispose(&t->items[i]);
+        axle_free(t->items);
     }
+    t->data = NULL;
+    t->cap_bytes = 0;
+    t->items = NULL;
+    t->n_items = 0;
+    t->owns_data = 0;
+}
+
+void axle_tensor_free(struct axle_tensor *t)
+{
+    if (t == NULL)
+        return;
+    axle_value_dispose(t);
     axle_free(t);
+}
+
+const char *axle_kind_name(enum axle_kind k)
+{
+    switch (k) {
+    case AXLE_KIND_TENSOR: return "tensor";
+    case AXLE_KIND_SEQUENCE: return "sequence";
+    case AXLE_KIND_OPTIONAL: return "optional";
+    }
+    return "unknown";
+}
+
+/* Deep copy into a zeroed record. */
+static enum axle_status copy_into(struct axle_tensor *dst,
+                                  const struct axle_tensor *src, int depth,
+                                  struct axle_err *err)
+{
+    *dst = *src;
+    dst->data = NULL;
+    dst->cap_bytes = 0;
+    dst->items = NULL;
+    dst->n_items = 0;
+    dst->owns_data = 1;
+    if (depth > 16)
+        return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                            "values nested too deeply");
+    if (src->kind == AXLE_KIND_TENSOR) {
+        struct axle_tensor *t;
+        enum axle_status st;
+        if (src->data == NULL && axle_tensor_numel(src) != 0)
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                "tensor without data");
+        st = axle_tensor_clone(src, &t, err);
+        if (st != AXLE_OK)
+            return st;
+        dst->data = t->data;
+        dst->cap_bytes = t->cap_bytes;
+        axle_free(t);
+        return AXLE_OK;
+    }
+    if (src->n_items < 0 || src->n_items > AXLE_SEQ_MAX_ITEMS ||
+        (src->n_items > 0 && src->items == NULL))
+        return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                            "%s with %d elements", axle_kind_name(src->kind),
+                            src->n_items);
+    if (src->n_items == 0)
+        return AXLE_OK;
+    dst->items = axle_try_calloc((size_t)src->n_items, sizeof(*dst->items));
+    if (dst->items == NULL)
+        return axle_err_set(err, AXLE_RESOURCE_EXHAUSTED, "out of memory");
+    for (int i = 0; i < src->n_items; i++) {
+        enum axle_status st = copy_into(&dst->items[i], &src->items[i],
+                                        depth + 1, err);
+        dst->n_items = i + 1;
+        if (st != AXLE_OK)
+            return st;
+    }
+    return AXLE_OK;
+}
+
+enum axle_status axle_value_copy(struct axle_tensor *dst,
+                                 const struct axle_tensor *src,
+                                 struct axle_err *err)
+{
+    enum axle_status st;
+
+    axle_value_dispose(dst);
+    st = copy_into(dst, src, 0, err);
+    if (st != AXLE_OK)
+        axle_value_dispose(dst);
+    return st;
+}
+
+enum axle_status axle_seq_insert(struct axle_tensor *seq, int pos,
+                                 const struct axle_tensor *item,
+                                 struct axle_err *err)
+{
+    struct axle_tensor *items;
+    enum axle_status st;
+
+    if (seq->n_items >= AXLE_SEQ_MAX_ITEMS)
+        return axle_err_set(err, AXLE_RESOURCE_EXHAUSTED,
+                            "sequence longer than %d elements",
+                            AXLE_SEQ_MAX_ITEMS);
+    if (pos < 0 || pos > seq->n_items)
+        return axle_err_set(err, AXLE_INTERNAL, "bad sequence position");
+    if (seq->n_items > 0 && !seq->owns_data)
+        return axle_err_set(err, AXLE_INTERNAL, "sequence is borrowed");
+    items = axle_try_realloc(seq->items, ((size_t)seq->n_items + 1) *
+                                             sizeof(*items));
+    if (items == NULL)
+        return axle_err_set(err, AXLE_RESOURCE_EXHAUSTED, "out of memory");
+    seq->items = items;
+    seq->owns_data = 1;
+    memmove(&items[pos + 1], &items[pos],
+            (size_t)(seq->n_items - pos) * sizeof(*items));
+    memset(&items[pos], 0, sizeof(*items));
+    seq->n_items++;
+    st = copy_into(&items[pos], item, 1, err);
+    if (st != AXLE_OK)
+        axle_seq_erase(seq, pos);
+    return st;
+}
+
+void axle_seq_erase(struct axle_tensor *seq, int pos)
+{
+    if (pos < 0 || pos >= seq->n_items)
+        return;
+    axle_value_dispose(&seq->items[pos]);
+    memmove(&seq->items[pos], &seq->items[pos + 1],
+            (size_t)(seq->n_items - pos - 1) * sizeof(*seq->items));
+    seq->n_items--;
 }
 
 int64_t axle_tensor_get_i64(const struct axle_tensor *t, int64_t i)

@@ -43,6 +43,26 @@ enum axle_status axle_tensor_clone(const struct axle_tensor *src,
 /* Frees data if owned (and owned strings for STRING tensors), then t. */
 void axle_tensor_free(struct axle_tensor *t);
 
+/* Elements a sequence may hold (SECURITY.md D22: bounded growth). */
+#define AXLE_SEQ_MAX_ITEMS ((int)1 << 20)
+
+/* Frees what t owns (data, string elements, sequence/optional items,
+ * recursively) and leaves it empty with its kind, dtype and shape. */
+void axle_value_dispose(struct axle_tensor *t);
+/* dst (disposed first) becomes an owned deep copy of src, of any kind. */
+enum axle_status axle_value_copy(struct axle_tensor *dst,
+                                 const struct axle_tensor *src,
+                                 struct axle_err *err);
+/* Sequence seq (owned or empty) gets a deep copy of item inserted at
+ * position pos (0..n_items). Errors: too many items, out of memory. */
+enum axle_status axle_seq_insert(struct axle_tensor *seq, int pos,
+                                 const struct axle_tensor *item,
+                                 struct axle_err *err);
+/* Removes and frees item pos (0..n_items-1) of an owned sequence. */
+void axle_seq_erase(struct axle_tensor *seq, int pos);
+/* "tensor", "sequence", "optional" */
+const char *axle_kind_name(enum axle_kind k);
+
 /* Scalar reads of element i converted to int64 / double (any numeric dtype). */
 int64_t axle_tensor_get_i64(const struct axle_tensor *t, int64_t i);
 double axle_tensor_get_f64(const struct axle_tensor *t, int64_t i);

@@ -986,10 +986,13 @@ static void run_inline(struct job *j)
     }
     struct axle_tensor out[REPO_MAX_IO];
     uint64_t t_in = http_now_ns();
+    axle_session_set_deadline(s, j->it.deadline_ns);
     enum axle_status st = axle_session_run(s, v->n_inputs, j->in, v->n_outputs, out, &err);
     uint64_t t_run = http_now_ns();
     if (st != AXLE_OK) {
-        if (st != AXLE_INVALID_ARGUMENT)
+        if (st == AXLE_DEADLINE_EXCEEDED)
+            axle_err_set(&err, st, "deadline exceeded");
+        else if (st != AXLE_INVALID_ARGUMENT)
             axle_err_set(&err, AXLE_INTERNAL, "inference failed");
         job_fail(j, j->r, err.code, err.msg);
         return;
@@ -1052,6 +1055,7 @@ void job_dispatch(struct job *j)
     if (j->timeout_us > 0 && (uint64_t)j->timeout_us * 1000 < limit)
         limit = (uint64_t)j->timeout_us * 1000;
     uint64_t deadline = j->t0 + limit;
+    j->it.deadline_ns = deadline; /* also bounds an inline run (Loop) */
     if (now >= deadline) {
         job_fail(j, r, AXLE_DEADLINE_EXCEEDED, "deadline exceeded");
         job_put(j);

@@ -902,15 +902,22 @@ static enum axle_status load_version(struct repo *r, struct served_model *m, int
         version_free(v);
         return axle_err_set(err, AXLE_INVALID_ARGUMENT, "load failed: too many inputs or outputs");
     }
-    for (int i = 0; i < v->n_inputs; i++) {
+    /* The wire protocols carry tensors only: a model whose graph inputs or
+     * outputs are ONNX sequences or optionals (inside it they are fine)
+     * is refused here. */
+    for (int i = 0; i < v->n_inputs + v->n_outputs; i++) {
         struct axle_io_info info;
-        axle_model_input(v->engine, i, &info);
-        fill_io(&v->inputs[i], &info);
-    }
-    for (int i = 0; i < v->n_outputs; i++) {
-        struct axle_io_info info;
-        axle_model_output(v->engine, i, &info);
-        fill_io(&v->outputs[i], &info);
+        if (i < v->n_inputs)
+            axle_model_input(v->engine, i, &info);
+        else
+            axle_model_output(v->engine, i - v->n_inputs, &info);
+        if (info.kind != AXLE_KIND_TENSOR) {
+            version_free(v);
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                "load failed: sequence and optional model inputs and "
+                                "outputs are not served");
+        }
+        fill_io(i < v->n_inputs ? &v->inputs[i] : &v->outputs[i - v->n_inputs], &info);
     }
     enum axle_status st = apply_overrides(v->inputs, v->n_inputs, m->cfg.inputs,
                                           m->cfg.n_input_overrides, err);

@@ -508,13 +508,23 @@ static void run_batch(struct instance *inst, struct sched_item **items, int n, i
     uint64_t t_run = now_ns(), t_out = t_run;
     if (ok) {
         int got = gate_take(inst->threads);
+        /* The batch's earliest deadline bounds the run (Loop iterations). */
+        uint64_t dl = 0;
+        for (int j = 0; j < n; j++)
+            if (items[j]->deadline_ns && (dl == 0 || items[j]->deadline_ns < dl))
+                dl = items[j]->deadline_ns;
+        axle_session_set_deadline(inst->sess, dl);
         enum axle_status st = axle_session_run(inst->sess, items[0]->n_in, in, n_out, out, &err);
         gate_give(got);
         t_out = now_ns();
         if (st != AXLE_OK) {
-            for (int j = 0; j < n; j++)
-                fail_item(items[j], st == AXLE_INVALID_ARGUMENT ? st : AXLE_INTERNAL,
-                          st == AXLE_INVALID_ARGUMENT ? err.msg : "inference failed");
+            for (int j = 0; j < n; j++) {
+                if (st == AXLE_DEADLINE_EXCEEDED)
+                    fail_item(items[j], st, "deadline exceeded");
+                else
+                    fail_item(items[j], st == AXLE_INVALID_ARGUMENT ? st : AXLE_INTERNAL,
+                              st == AXLE_INVALID_ARGUMENT ? err.msg : "inference failed");
+            }
             ok = 0;
         }
     }

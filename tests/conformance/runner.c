@@ -5,7 +5,9 @@
  *
  * DATA_DIR holds ONNX's generated node cases (DATA_DIR/node/test_NAME/ or
  * DATA_DIR/test_NAME/): model.onnx plus test_data_set_N/input_K.pb and
- * output_K.pb (serialized TensorProto). A case is skipped when its model
+ * output_K.pb (serialized TensorProto, or SequenceProto / OptionalProto
+ * where the model's input or output is a sequence or an optional; those
+ * compare element by element). A case is skipped when its model
  * uses an operator axle does not implement; otherwise it must load, run and
  * match every output (floats: |got - want| <= atol + rtol * |want| with
  * ONNX's backend defaults rtol 1e-3, atol 1e-7; NaN matches NaN; other types
@@ -187,7 +189,64 @@ static int compare(const struct axle_tensor *got, const struct axle_tensor *want
     return 1;
 }
 
+/* Sequences and optionals: the same kind, length and elements. */
+static int compare_value(const struct axle_tensor *got,
+                         const struct axle_tensor *want, char *why,
+                         size_t why_len)
+{
+    if (got->kind != want->kind) {
+        snprintf(why, why_len, "a %s, want a %s", axle_kind_name(got->kind),
+                 axle_kind_name(want->kind));
+        return 0;
+    }
+    if (want->kind == AXLE_KIND_TENSOR)
+        return compare(got, want, why, why_len);
+    if (got->n_items != want->n_items) {
+        snprintf(why, why_len, "%s of %d elements, want %d",
+                 axle_kind_name(want->kind), got->n_items, want->n_items);
+        return 0;
+    }
+    for (int i = 0; i < want->n_items; i++) {
+        char w[160];
+        if (!compare_value(&got->items[i], &want->items[i], w, sizeof(w))) {
+            snprintf(why, why_len, "element %d: %s", i, w);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The kind of model input (is_input) or output k: which proto its .pb
+ * file holds (TensorProto, SequenceProto, OptionalProto). */
+static enum axle_kind value_kind(const struct axle_model *m, int is_input,
+                                 int k)
+{
+    struct axle_io_info io;
+    if ((is_input ? axle_model_input(m, k, &io)
+                  : axle_model_output(m, k, &io)) != AXLE_OK)
+        return AXLE_KIND_TENSOR;
+    return io.kind;
+}
+
 enum verdict { PASS, FAIL, SKIP };
+
+/* Counts a passing case for every op of g and of its subgraphs. */
+static void credit_ops(const struct axle_graph *g, struct op_pass *ops)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct axle_node *n = &g->nodes[i];
+        for (int k = 0; k < ops->n; k++)
+            if (strcmp(ops->names[k], n->op_type) == 0)
+                ops->passes[k]++;
+        for (int a = 0; a < n->n_attrs; a++) {
+            const struct axle_attr *at = &n->attrs[a];
+            if (at->type == AXLE_ATTR_GRAPH && at->g != NULL)
+                credit_ops(at->g, ops);
+            for (int j = 0; at->type == AXLE_ATTR_GRAPHS && j < at->n; j++)
+                credit_ops(at->graphs[j], ops);
+        }
+    }
+}
 
 /* Which ops a case uses, and whether all are implemented. */
 static int case_ops(const uint8_t *buf, size_t len, char *missing,
@@ -206,10 +265,8 @@ static int case_ops(const uint8_t *buf, size_t len, char *missing,
         }
         return 1; /* a real failure: let the run report it */
     }
-    for (int i = 0; i < ir->graph->n_nodes && credit; i++)
-        for (int k = 0; k < ops->n; k++)
-            if (strcmp(ops->names[k], ir->graph->nodes[i].op_type) == 0)
-                ops->passes[k]++;
+    if (credit)
+        credit_ops(ir->graph, ops);
     axle_ir_model_free(ir);
     return ok;
 }
@@ -245,8 +302,8 @@ static enum verdict run_case(const char *dir, char *why, size_t why_len)
                      dir, set, k);
             if ((buf = read_file(path, &len)) == NULL)
                 break;
-            if (axle_onnx_tensor_decode(buf, len, &ins[k], NULL, &err) !=
-                AXLE_OK) {
+            if (axle_onnx_value_decode(buf, len, value_kind(m, 1, k),
+                                       &ins[k], &err) != AXLE_OK) {
                 snprintf(why, why_len, "input %d: %s", k, err.msg);
                 v = FAIL;
             }
@@ -262,8 +319,8 @@ static enum verdict run_case(const char *dir, char *why, size_t why_len)
                      dir, set, k);
             if ((buf = read_file(path, &len)) == NULL)
                 break;
-            if (axle_onnx_tensor_decode(buf, len, &wants[k], NULL, &err) !=
-                AXLE_OK) {
+            if (axle_onnx_value_decode(buf, len, value_kind(m, 0, k),
+                                       &wants[k], &err) != AXLE_OK) {
                 snprintf(why, why_len, "output %d: %s", k, err.msg);
                 v = FAIL;
             }
@@ -311,7 +368,7 @@ static enum verdict run_case(const char *dir, char *why, size_t why_len)
         }
         for (int k = 0; k < n_want && v == PASS; k++) {
             char w[200];
-            if (!compare(&outputs[k], wants[k], w, sizeof(w))) {
+            if (!compare_value(&outputs[k], wants[k], w, sizeof(w))) {
                 struct axle_io_info io;
                 axle_model_output(m, k, &io);
                 snprintf(why, why_len, "output '%s': %s", io.name, w);

@@ -39,4 +39,12 @@ enum axle_status axle_onnx_tensor_decode(const uint8_t *buf, size_t len,
                                          char **name_out,
                                          struct axle_err *err);
 
+/* Decode a serialized value of the given kind: TensorProto, SequenceProto
+ * (of tensors) or OptionalProto (of a tensor or a sequence), as ONNX's
+ * backend test data stores them. *out is owned by the caller. */
+enum axle_status axle_onnx_value_decode(const uint8_t *buf, size_t len,
+                                        enum axle_kind kind,
+                                        struct axle_tensor **out,
+                                        struct axle_err *err);
+
 #endif

@@ -29,19 +29,37 @@ static enum axle_status convert_graph(struct ctx *c,
                                       const AxleOnnx__GraphProto *gp,
                                       int depth, struct axle_graph **out);
 
+/* TypeProto -> value description. Sequences and optionals carry their
+ * innermost tensor dtype; maps and sparse tensors stay undefined. */
 static void type_to_info(struct axle_graph *g, const AxleOnnx__TypeProto *tp,
                          struct axle_tensor *info)
 {
     const AxleOnnx__TypeProto__Tensor *tt;
 
     info->rank = -1;
+    if (tp != NULL &&
+        tp->value_case == AXLE_ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE) {
+        const AxleOnnx__TypeProto *e = tp->optional_type->elem_type;
+        info->kind = AXLE_KIND_OPTIONAL;
+        if (e != NULL &&
+            e->value_case == AXLE_ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE) {
+            info->elem_kind = AXLE_KIND_SEQUENCE;
+            e = e->sequence_type->elem_type;
+        }
+        tp = e;
+    } else if (tp != NULL &&
+               tp->value_case == AXLE_ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE) {
+        info->kind = AXLE_KIND_SEQUENCE;
+        tp = tp->sequence_type->elem_type;
+    }
     if (tp == NULL ||
         tp->value_case != AXLE_ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
         return;
     tt = tp->tensor_type;
     if (tt->has_elem_type)
         info->dtype = (enum axle_dtype)tt->elem_type;
-    if (tt->shape == NULL || tt->shape->n_dim > AXLE_MAX_RANK)
+    if (info->kind != AXLE_KIND_TENSOR || tt->shape == NULL ||
+        tt->shape->n_dim > AXLE_MAX_RANK)
         return;
     info->rank = (int)tt->shape->n_dim;
     for (size_t i = 0; i < tt->shape->n_dim; i++) {
@@ -52,11 +70,33 @@ static void type_to_info(struct axle_graph *g, const AxleOnnx__TypeProto *tp,
             info->dims[i] = d->dim_value;
         else if (d->value_case ==
                      AXLE_ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
-                 d->dim_param != NULL && d->dim_param[0] != '\0')
+                 d->dim_param != NULL && d->dim_param[0] != '\0' && g)
             info->dims[i] = axle_graph_sym(g, d->dim_param);
         else
             info->dims[i] = AXLE_DIM_UNKNOWN;
     }
+}
+
+/* Types axle can hold: tensors, sequences of tensors, optionals of
+ * either (a nested TypeProto of any other shape is refused). */
+static bool type_supported(const AxleOnnx__TypeProto *tp)
+{
+    if (tp == NULL ||
+        tp->value_case == AXLE_ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+        return true;
+    if (tp->value_case == AXLE_ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE) {
+        tp = tp->optional_type->elem_type;
+        if (tp != NULL &&
+            tp->value_case == AXLE_ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+            return true;
+    }
+    if (tp != NULL &&
+        tp->value_case == AXLE_ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE) {
+        tp = tp->sequence_type->elem_type;
+        return tp == NULL ||
+               tp->value_case == AXLE_ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    }
+    return false;
 }
 
 static char *dup_bytes(const ProtobufCBinaryData *b)
@@ -95,6 +135,7 @@ static enum axle_status convert_attr(struct ctx *c,
         else if (ap->n_strings) type = AXLE_ATTR_STRINGS;
         else if (ap->n_tensors) type = AXLE_ATTR_TENSORS;
         else if (ap->n_graphs) type = AXLE_ATTR_GRAPHS;
+        else if (ap->tp) type = AXLE_ATTR_TYPE_PROTO;
     }
     a = axle_node_add_attr(n, ap->name);
     switch (type) {
@@ -158,6 +199,15 @@ static enum axle_status convert_attr(struct ctx *c,
         for (size_t i = 0; i < ap->n_graphs && st == AXLE_OK; i++)
             st = convert_graph(c, ap->graphs[i], depth + 1, &a->graphs[i]);
         break;
+    case AXLE_ATTR_TYPE_PROTO:
+        if (ap->tp == NULL || !type_supported(ap->tp))
+            return axle_err_set(c->err, AXLE_UNIMPLEMENTED,
+                                "attribute '%.60s': unsupported type",
+                                ap->name);
+        a->t = axle_xcalloc(1, sizeof(*a->t));
+        type_to_info(NULL, ap->tp, a->t);
+        a->t->rank = -1; /* symbolic dims have no graph here */
+        break;
     default:
         return axle_err_set(c->err, AXLE_UNIMPLEMENTED,
                             "attribute '%.60s': unsupported attribute type %d",
@@ -176,6 +226,75 @@ static int lookup_value(struct axle_graph *g, struct axle_strmap *names,
         axle_strmap_put(names, g->values[id].name, id);
     }
     return id;
+}
+
+/* A subgraph reads values of its enclosing scopes by name (ONNX IR: "a
+ * graph may refer to names defined in an outer scope"). The names it uses
+ * but does not define become extra inputs at the end of its input list
+ * (g->n_outer of them); the node that owns it then lists the same names
+ * as its last inputs (bind_outer), which makes the dependency ordinary
+ * dataflow for sorting, folding, dead-node removal and memory planning.
+ * A name free in a nested subgraph is free in its parent unless the
+ * parent defines it, so it bubbles up to the scope that does. */
+static void capture_outer(struct axle_graph *g)
+{
+    bool *def = axle_xcalloc((size_t)g->n_values + 1, sizeof(bool));
+    bool *used = axle_xcalloc((size_t)g->n_values + 1, sizeof(bool));
+
+    for (int v = 0; v < g->n_values; v++)
+        def[v] = g->values[v].is_input || g->values[v].const_value != NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct axle_node *n = &g->nodes[i];
+        for (int j = 0; j < n->n_outputs; j++)
+            if (n->outputs[j] >= 0)
+                def[n->outputs[j]] = true;
+        for (int j = 0; j < n->n_inputs; j++)
+            if (n->inputs[j] >= 0)
+                used[n->inputs[j]] = true;
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        used[g->outputs[i]] = true;
+    for (int v = 0; v < g->n_values; v++) {
+        if (!used[v] || def[v])
+            continue;
+        g->inputs = axle_xrealloc(g->inputs, ((size_t)g->n_inputs + 1) *
+                                                 sizeof(int));
+        g->inputs[g->n_inputs++] = v;
+        g->values[v].is_input = true;
+        g->n_outer++;
+    }
+    axle_free(def);
+    axle_free(used);
+}
+
+static void bind_one(struct axle_graph *g, struct axle_strmap *names,
+                     struct axle_node *n, const struct axle_graph *sub)
+{
+    for (int i = sub->n_inputs - sub->n_outer; i < sub->n_inputs; i++) {
+        int id = lookup_value(g, names, sub->values[sub->inputs[i]].name);
+        bool have = false;
+        for (int j = n->n_inputs - n->n_outer_inputs; j < n->n_inputs; j++)
+            have = have || n->inputs[j] == id;
+        if (have)
+            continue;
+        n->inputs = axle_xrealloc(n->inputs, ((size_t)n->n_inputs + 1) *
+                                                 sizeof(int));
+        n->inputs[n->n_inputs++] = id;
+        n->n_outer_inputs++;
+    }
+}
+
+static void bind_outer(struct axle_graph *g, struct axle_strmap *names,
+                       struct axle_node *n)
+{
+    for (int a = 0; a < n->n_attrs; a++) {
+        const struct axle_attr *at = &n->attrs[a];
+        if (at->type == AXLE_ATTR_GRAPH && at->g != NULL)
+            bind_one(g, names, n, at->g);
+        for (int k = 0; at->type == AXLE_ATTR_GRAPHS && k < at->n; k++)
+            if (at->graphs[k] != NULL)
+                bind_one(g, names, n, at->graphs[k]);
+    }
 }
 
 static enum axle_status convert_graph(struct ctx *c,
@@ -258,14 +377,14 @@ static enum axle_status convert_graph(struct ctx *c,
             /* what ai.onnx.ml CastMap and DictVectorizer take */
             st = axle_err_set(c->err, AXLE_UNIMPLEMENTED,
                               "input '%.80s': map inputs are not supported "
-                              "(axle values are tensors)", vi->name);
+                              "(axle values are tensors, sequences and optionals)",
+                              vi->name);
             goto fail;
         }
-        if (vi->type != NULL &&
-            vi->type->value_case != AXLE_ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
+        if (!type_supported(vi->type)) {
             st = axle_err_set(c->err, AXLE_UNIMPLEMENTED,
-                              "input '%.80s': only tensor inputs are "
-                              "supported", vi->name);
+                              "input '%.80s': only tensor, sequence and "
+                              "optional inputs are supported", vi->name);
             goto fail;
         }
         type_to_info(g, vi->type, &g->values[id].info);
@@ -312,6 +431,8 @@ static enum axle_status convert_graph(struct ctx *c,
                                 ? -1 : lookup_value(g, &names, np->output[j]);
         for (size_t j = 0; j < np->n_attribute && st == AXLE_OK; j++)
             st = convert_attr(c, np->attribute[j], &g->nodes[ni], depth);
+        if (st == AXLE_OK)
+            bind_outer(g, &names, &g->nodes[ni]);
         if (st != AXLE_OK) {
             axle_err_prefix(c->err, "node '%.60s' (%.40s): ",
                             np->name ? np->name : "", np->op_type);
@@ -341,6 +462,8 @@ static enum axle_status convert_graph(struct ctx *c,
         g->outputs[g->n_outputs++] = id;
     }
 
+    if (depth > 0)
+        capture_outer(g);
     axle_free(ids);
     axle_strmap_dispose(&names);
     *out = g;
@@ -352,13 +475,24 @@ fail:
     return st;
 }
 
-/* Resolve every node to an implemented operator (D28). */
+/* Resolve every node to an implemented operator (D28), subgraphs too. */
 static enum axle_status resolve_ops(struct axle_graph *g, struct axle_err *err)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         struct axle_node *n = &g->nodes[i];
         const char *dom = n->domain;
-        int opset;
+        int opset, n_in = n->n_inputs - n->n_outer_inputs;
+        for (int a = 0; a < n->n_attrs; a++) {
+            const struct axle_attr *at = &n->attrs[a];
+            enum axle_status st = AXLE_OK;
+            if (at->type == AXLE_ATTR_GRAPH && at->g != NULL)
+                st = resolve_ops(at->g, err);
+            for (int k = 0; at->type == AXLE_ATTR_GRAPHS && k < at->n &&
+                            st == AXLE_OK; k++)
+                st = resolve_ops(at->graphs[k], err);
+            if (st != AXLE_OK)
+                return st;
+        }
         if (strcmp(dom, "") != 0 && strcmp(dom, "ai.onnx") != 0 &&
             strcmp(dom, "ai.onnx.ml") != 0)
             return axle_err_set(err, AXLE_UNIMPLEMENTED,
@@ -374,15 +508,21 @@ static enum axle_status resolve_ops(struct axle_graph *g, struct axle_err *err)
                                 "'%.60s', opset %d) at node '%.60s'",
                                 n->op_type, dom[0] ? dom : "ai.onnx", opset,
                                 n->name);
-        if (n->n_inputs < n->op->min_inputs ||
-            (n->op->max_inputs >= 0 && n->n_inputs > n->op->max_inputs) ||
+        if (n_in < n->op->min_inputs ||
+            (n->op->max_inputs >= 0 && n_in > n->op->max_inputs) ||
             n->n_outputs < n->op->min_outputs ||
             (n->op->max_outputs >= 0 && n->n_outputs > n->op->max_outputs))
             return axle_err_set(err, AXLE_INVALID_ARGUMENT,
                                 "invalid graph: node '%.60s' (%.40s) has %d "
                                 "inputs and %d outputs",
-                                n->name, n->op_type, n->n_inputs,
+                                n->name, n->op_type, n_in,
                                 n->n_outputs);
+        /* Only control-flow operators run their graph attributes; on any
+         * other node outer-scope captures would read as extra inputs. */
+        if (n->n_outer_inputs > 0 && !n->op->places_outputs)
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                "invalid graph: node '%.60s' (%.40s) has a "
+                                "graph attribute", n->name, n->op_type);
         /* Inputs below min_inputs are required (ONNX lists optional
          * inputs last); the first output must be named. */
         for (int j = 0; j < n->op->min_inputs; j++)

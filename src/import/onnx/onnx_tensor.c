@@ -291,3 +291,137 @@ enum axle_status axle_onnx_tensor_decode(const uint8_t *buf, size_t len,
     axle_onnx__tensor_proto__free_unpacked(tp, NULL);
     return st;
 }
+
+/* SequenceProto / OptionalProto (onnx-data.proto) -> a value record. The
+ * element kinds are 1 tensor, 3 sequence, 5 optional; maps and sparse
+ * tensors are refused. */
+static enum axle_status seq_convert(AxleOnnx__SequenceProto *sp, int depth,
+                                    struct axle_tensor *out,
+                                    struct axle_err *err);
+
+static enum axle_status opt_convert(AxleOnnx__OptionalProto *op, int depth,
+                                    struct axle_tensor *out,
+                                    struct axle_err *err)
+{
+    struct axle_tensor *t = NULL;
+    enum axle_status st = AXLE_OK;
+    int et = op->has_elem_type ? op->elem_type : 0;
+
+    memset(out, 0, sizeof(*out));
+    out->kind = AXLE_KIND_OPTIONAL;
+    out->rank = -1;
+    out->owns_data = 1;
+    if (depth > 8)
+        return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                            "values nested too deeply");
+    if (et == 0 || (et == 1 && op->tensor_value == NULL) ||
+        (et == 3 && op->sequence_value == NULL))
+        return AXLE_OK; /* no value */
+    out->items = axle_xcalloc(1, sizeof(*out->items));
+    if (et == 1) {
+        st = axle_onnx_tensor_convert(op->tensor_value, -1, &t, err);
+        if (st != AXLE_OK)
+            return st;
+        out->items[0] = *t;
+        axle_free(t);
+        out->dtype = out->items[0].dtype;
+    } else if (et == 3) {
+        out->elem_kind = AXLE_KIND_SEQUENCE;
+        st = seq_convert(op->sequence_value, depth + 1, &out->items[0], err);
+        out->dtype = out->items[0].dtype;
+    } else {
+        return axle_err_set(err, AXLE_UNIMPLEMENTED,
+                            "optional of element type %d", et);
+    }
+    out->n_items = 1;
+    return st;
+}
+
+static enum axle_status seq_convert(AxleOnnx__SequenceProto *sp, int depth,
+                                    struct axle_tensor *out,
+                                    struct axle_err *err)
+{
+    int et = sp->has_elem_type ? sp->elem_type : 1;
+
+    memset(out, 0, sizeof(*out));
+    out->kind = AXLE_KIND_SEQUENCE;
+    out->rank = -1;
+    out->owns_data = 1;
+    if (depth > 8)
+        return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                            "values nested too deeply");
+    if (et != 1 || sp->n_sequence_values || sp->n_optional_values)
+        return axle_err_set(err, AXLE_UNIMPLEMENTED,
+                            "only sequences of tensors are supported");
+    if (sp->n_tensor_values > AXLE_SEQ_MAX_ITEMS)
+        return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                            "sequence of %zu elements", sp->n_tensor_values);
+    out->items = axle_xcalloc(sp->n_tensor_values + 1, sizeof(*out->items));
+    for (size_t i = 0; i < sp->n_tensor_values; i++) {
+        struct axle_tensor *t;
+        enum axle_status st = axle_onnx_tensor_convert(sp->tensor_values[i],
+                                                       -1, &t, err);
+        if (st != AXLE_OK)
+            return st;
+        out->items[i] = *t;
+        out->n_items = (int)i + 1;
+        axle_free(t);
+        if (i > 0 && out->items[i].dtype != out->dtype)
+            return axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                                "sequence elements of different dtypes");
+        out->dtype = out->items[i].dtype;
+    }
+    return AXLE_OK;
+}
+
+enum axle_status axle_onnx_value_decode(const uint8_t *buf, size_t len,
+                                        enum axle_kind kind,
+                                        struct axle_tensor **out,
+                                        struct axle_err *err)
+{
+    struct axle_pbscan_limits lim = {.max_bytes = (size_t)1 << 31,
+                                     .max_depth = 32};
+    enum axle_status st;
+    struct axle_tensor *v;
+
+    *out = NULL;
+    if (kind == AXLE_KIND_TENSOR)
+        return axle_onnx_tensor_decode(buf, len, out, NULL, err);
+    v = axle_xcalloc(1, sizeof(*v));
+    if (kind == AXLE_KIND_SEQUENCE) {
+        AxleOnnx__SequenceProto *sp;
+        st = axle_pbscan(&axle_onnx__sequence_proto__descriptor, buf, len,
+                         &lim, err);
+        if (st != AXLE_OK)
+            goto out;
+        sp = axle_onnx__sequence_proto__unpack(NULL, len, buf);
+        if (sp == NULL) {
+            st = axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                              "malformed protobuf");
+            goto out;
+        }
+        st = seq_convert(sp, 0, v, err);
+        axle_onnx__sequence_proto__free_unpacked(sp, NULL);
+    } else {
+        AxleOnnx__OptionalProto *op;
+        st = axle_pbscan(&axle_onnx__optional_proto__descriptor, buf, len,
+                         &lim, err);
+        if (st != AXLE_OK)
+            goto out;
+        op = axle_onnx__optional_proto__unpack(NULL, len, buf);
+        if (op == NULL) {
+            st = axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                              "malformed protobuf");
+            goto out;
+        }
+        st = opt_convert(op, 0, v, err);
+        axle_onnx__optional_proto__free_unpacked(op, NULL);
+    }
+out:
+    if (st != AXLE_OK) {
+        axle_tensor_free(v);
+        return st;
+    }
+    *out = v;
+    return AXLE_OK;
+}
