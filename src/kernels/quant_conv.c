@@ -274,6 +274,63 @@ static void im2col(const struct qc_job *j, const uint8_t *xg, int64_t q0,
     }
 }
 
+/* im2col for 2-D geometry (1-D as H = 1): per row, the output positions
+ * of the chunk run along output rows; in each, the taps inside the input
+ * form one contiguous range of ow, computed once per row. */
+static void im2col2d(const struct qc_job *j, const uint8_t *xg, int64_t q0,
+                     int64_t nq, uint8_t *col)
+{
+    const struct axle_conv_geom *g = j->g;
+    bool one = g->nsp == 1;
+    int64_t H = one ? 1 : g->in[0], W = g->in[one ? 0 : 1];
+    int64_t OW = g->out[one ? 0 : 1];
+    int64_t KH = one ? 1 : g->k[0], KW = g->k[one ? 0 : 1];
+    int64_t sh = one ? 1 : g->s[0], sw = g->s[one ? 0 : 1];
+    int64_t dh = one ? 1 : g->d[0], dw = g->d[one ? 0 : 1];
+    int64_t pt = one ? 0 : g->pb[0], pl = g->pb[one ? 0 : 1];
+
+    for (int64_t r = 0; r < j->Kd; r++) {
+        int64_t c = r / (KH * KW), kh = r / KW % KH, kw = r % KW;
+        const uint8_t *xc = xg + c * H * W;
+        uint8_t *d = col + r * nq;
+        int64_t off = kw * dw - pl, lo, hi;
+        lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+        hi = W - 1 - off >= 0 ? (W - 1 - off) / sw + 1 : 0;
+        if (hi > OW)
+            hi = OW;
+        if (lo > hi)
+            lo = hi;
+        for (int64_t t = 0, q = q0; t < nq;) {
+            int64_t oh = q / OW, ow0 = q % OW;
+            int64_t len = OW - ow0 < nq - t ? OW - ow0 : nq - t;
+            int64_t ih = oh * sh - pt + kh * dh;
+            uint8_t *dd = d + t; /* dd[ow - ow0] */
+            if (ih < 0 || ih >= H) {
+                memset(dd, j->xzp, (size_t)len);
+            } else {
+                const uint8_t *row = xc + ih * W;
+                int64_t a = ow0, e = ow0 + len;
+                int64_t m0 = lo > a ? (lo < e ? lo : e) : a;
+                int64_t m1 = hi < e ? (hi > m0 ? hi : m0) : e;
+                if (m0 > a)
+                    memset(dd, j->xzp, (size_t)(m0 - a));
+                if (sw == 1) {
+                    if (m1 > m0)
+                        memcpy(dd + (m0 - a), row + (m0 + off),
+                               (size_t)(m1 - m0));
+                } else {
+                    for (int64_t ow = m0; ow < m1; ow++)
+                        dd[ow - a] = row[ow * sw + off];
+                }
+                if (e > m1)
+                    memset(dd + (m1 - a), j->xzp, (size_t)(e - m1));
+            }
+            t += len;
+            q += len;
+        }
+    }
+}
+
 static void qc_task(void *ctx, int64_t begin, int64_t end, int tid)
 {
     const struct qc_job *j = ctx;
@@ -301,7 +358,10 @@ static void qc_task(void *ctx, int64_t begin, int64_t end, int tid)
             axle_qgemm_pack_b(xg + q0, g->in_size, j->Kd, nq, j->x_s8, bp,
                               j->need_colsum ? colsum : NULL);
         } else {
-            im2col(j, xg, q0, nq, col);
+            if (g->nsp <= 2)
+                im2col2d(j, xg, q0, nq, col);
+            else
+                im2col(j, xg, q0, nq, col);
             axle_qgemm_pack_b(col, nq, j->Kd, nq, j->x_s8, bp,
                               j->need_colsum ? colsum : NULL);
         }

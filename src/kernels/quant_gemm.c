@@ -74,10 +74,16 @@ void axle_qgemm_pack_b(const void *b, int64_t ldb, int64_t K, int64_t N,
             const uint8_t *r0 = src + 2 * q * ldb + j0;
             const uint8_t *r1 = 2 * q + 1 < K ? r0 + ldb : NULL;
             uint8_t *dq = d + q * NR * 2;
-            for (int64_t j = 0; j < w; j++) {
-                dq[2 * j] = r0[j];
-                dq[2 * j + 1] = r1 != NULL ? r1[j] : 0;
-            }
+            if (r1 != NULL)
+                for (int64_t j = 0; j < w; j++) {
+                    dq[2 * j] = r0[j];
+                    dq[2 * j + 1] = r1[j];
+                }
+            else
+                for (int64_t j = 0; j < w; j++) {
+                    dq[2 * j] = r0[j];
+                    dq[2 * j + 1] = 0;
+                }
             memset(dq + 2 * w, 0, (size_t)(NR - w) * 2);
         }
     }
@@ -137,27 +143,27 @@ static void requant_row(const int32_t *c, int64_t n, float rm,
     axle_quant_bounds(dt, &lo, &hi);
     flo = (float)(lo - zy);
     fhi = (float)(hi - zy);
-    if (dt == AXLE_DTYPE_UINT8) {
-        uint8_t *d = y;
-        for (int64_t j = 0; j < n; j++) {
-            float m = cm != NULL ? rm * cm[j] : rm;
-            float f = (float)c[j] * m;
-            f = f == f ? f : 0.0f;
-            f = f < flo ? flo : f;
-            f = f > fhi ? fhi : f;
-            d[j] = (uint8_t)((int32_t)axle_quant_rint(f) + zy);
-        }
-    } else {
-        int8_t *d = y;
-        for (int64_t j = 0; j < n; j++) {
-            float m = cm != NULL ? rm * cm[j] : rm;
-            float f = (float)c[j] * m;
-            f = f == f ? f : 0.0f;
-            f = f < flo ? flo : f;
-            f = f > fhi ? fhi : f;
-            d[j] = (int8_t)((int32_t)axle_quant_rint(f) + zy);
-        }
-    }
+    /* One loop per case so that each vectorizes. */
+#define RQ_LOOP(T, M)                                                      \
+    do {                                                                   \
+        T *d = y;                                                          \
+        for (int64_t j = 0; j < n; j++) {                                  \
+            float f = (float)c[j] * (M);                                   \
+            f = f == f ? f : 0.0f;                                         \
+            f = f < flo ? flo : f;                                         \
+            f = f > fhi ? fhi : f;                                         \
+            d[j] = (T)((int32_t)axle_quant_rint(f) + zy);                  \
+        }                                                                  \
+    } while (0)
+    if (dt == AXLE_DTYPE_UINT8 && cm == NULL)
+        RQ_LOOP(uint8_t, rm);
+    else if (dt == AXLE_DTYPE_UINT8)
+        RQ_LOOP(uint8_t, rm * cm[j]);
+    else if (cm == NULL)
+        RQ_LOOP(int8_t, rm);
+    else
+        RQ_LOOP(int8_t, rm * cm[j]);
+#undef RQ_LOOP
 }
 
 static void epilogue(int64_t m, int64_t n, int32_t *cbuf, int64_t ldc,

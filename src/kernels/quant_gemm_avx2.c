@@ -40,7 +40,9 @@ INLINE void tile_rows(const struct axle_qgemm_tile *t, int64_t i0, int mr,
     const int16_t *a = t->a + i0 * t->lda;
     int32_t *c = t->c + i0 * t->ldc;
 
+#pragma GCC unroll 4
     for (int r = 0; r < mr; r++)
+#pragma GCC unroll 3
         for (int v = 0; v < 3; v++)
             acc[r][v] = t->acc_in ? _mm256_loadu_si256(
                                         (const __m256i *)(c + r * t->ldc +
@@ -50,6 +52,7 @@ INLINE void tile_rows(const struct axle_qgemm_tile *t, int64_t i0, int mr,
         const uint8_t *b = t->b + p * NR * 2;
         __m256i b0 = widen(b, s), b1 = widen(b + 16, s),
                 b2 = widen(b + 32, s);
+#pragma GCC unroll 4
         for (int r = 0; r < mr; r++) {
             __m256i av = pair(a + r * t->lda + 2 * p);
             acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(av, b0));
@@ -57,7 +60,9 @@ INLINE void tile_rows(const struct axle_qgemm_tile *t, int64_t i0, int mr,
             acc[r][2] = _mm256_add_epi32(acc[r][2], _mm256_madd_epi16(av, b2));
         }
     }
+#pragma GCC unroll 4
     for (int r = 0; r < mr; r++)
+#pragma GCC unroll 3
         for (int v = 0; v < 3; v++)
             _mm256_storeu_si256((__m256i *)(c + r * t->ldc + 8 * v),
                                 acc[r][v]);
