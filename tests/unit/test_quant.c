@@ -489,6 +489,86 @@ static void qlinear_conv_and_conv_integer_match_reference(void **st)
                            (v & 4) != 0);
 }
 
+/* 1-D and 3-D ConvInteger (the generic im2col) against a direct loop. */
+static void conv_integer_1d_and_3d_match_reference(void **st)
+{
+    static const struct {
+        int nsp;
+        int64_t C, M, in[3], k[3], s, pad;
+    } cases[] = {
+        {1, 2, 3, {9}, {3}, 2, 1},
+        {3, 2, 2, {4, 5, 3}, {2, 3, 2}, 1, 1},
+    };
+    (void)st;
+    for (size_t ci = 0; ci < sizeof(cases) / sizeof(cases[0]); ci++) {
+        int nsp = cases[ci].nsp;
+        int64_t C = cases[ci].C, M = cases[ci].M, s = cases[ci].s;
+        int64_t pad = cases[ci].pad, out[3], isz = 1, ksz = 1, osz = 1;
+        int64_t xd[5] = {1, C}, wdm[5] = {M, C}, pads[6], strides[3];
+        for (int i = 0; i < nsp; i++) {
+            out[i] = (cases[ci].in[i] + 2 * pad - cases[ci].k[i]) / s + 1;
+            isz *= cases[ci].in[i];
+            ksz *= cases[ci].k[i];
+            osz *= out[i];
+            xd[2 + i] = cases[ci].in[i];
+            wdm[2 + i] = cases[ci].k[i];
+            pads[i] = pads[nsp + i] = pad;
+            strides[i] = s;
+        }
+        uint8_t *x = rnd8(C * isz, 41), *w = rnd8(M * C * ksz, 42);
+        int8_t xz = -4, wz = 3;
+        struct axle_tensor out_t = {0};
+        struct axle_tensor *o[1] = {&out_t};
+        struct axle_tensor tx = tens(AXLE_DTYPE_INT8, 2 + nsp, xd, x);
+        struct axle_tensor tw = tens(AXLE_DTYPE_INT8, 2 + nsp, wdm, w);
+        struct axle_tensor txz = tens(AXLE_DTYPE_INT8, 0, NULL, &xz);
+        struct axle_tensor twz = tens(AXLE_DTYPE_INT8, 0, NULL, &wz);
+        const struct axle_tensor *in[4] = {&tx, &tw, &txz, &twz};
+        struct fx f;
+        for (int v = 0; v < 2; v++) {
+            fx_init(&f, "ConvInteger", 10, 1);
+            attr_ints(&f, "pads", 2 * nsp, pads);
+            attr_ints(&f, "strides", nsp, strides);
+            assert_int_equal(call_prepared(&f, &axle_op_conv_integer, 4, in, 1,
+                                           o, v == 1),
+                             AXLE_OK);
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t p = 0; p < osz; p++) {
+                    int64_t oc[3], r = p;
+                    int32_t acc = 0;
+                    for (int i = nsp - 1; i >= 0; i--) {
+                        oc[i] = r % out[i];
+                        r /= out[i];
+                    }
+                    for (int64_t c = 0; c < C; c++)
+                        for (int64_t kk = 0; kk < ksz; kk++) {
+                            int64_t kr = kk, idx = 0, kc[3];
+                            bool inside = true;
+                            for (int i = nsp - 1; i >= 0; i--) {
+                                kc[i] = kr % cases[ci].k[i];
+                                kr /= cases[ci].k[i];
+                            }
+                            for (int i = 0; i < nsp; i++) {
+                                int64_t ii = oc[i] * s - pad + kc[i];
+                                inside = inside && ii >= 0 &&
+                                         ii < cases[ci].in[i];
+                                idx = idx * cases[ci].in[i] + ii;
+                            }
+                            int32_t xv = inside ? (int8_t)x[c * isz + idx] : xz;
+                            acc += (xv - xz) *
+                                   ((int8_t)w[(m * C + c) * ksz + kk] - wz);
+                        }
+                    assert_int_equal(((int32_t *)out_t.data)[m * osz + p],
+                                     acc);
+                }
+            free_out(&out_t);
+            fx_dispose(&f);
+        }
+        free(x);
+        free(w);
+    }
+}
+
 /* ---- Quantize / Dequantize / Dynamic --------------------------------------- */
 
 static void quantize_rounds_half_to_even_and_saturates(void **st)
@@ -577,6 +657,7 @@ int main(void)
         cmocka_unit_test(
             matmul_integer_broadcasts_batches_with_batched_zero_points),
         cmocka_unit_test(qlinear_conv_and_conv_integer_match_reference),
+        cmocka_unit_test(conv_integer_1d_and_3d_match_reference),
         cmocka_unit_test(quantize_rounds_half_to_even_and_saturates),
         cmocka_unit_test(dynamic_quantize_of_zeros_gives_a_usable_scale),
     };
