@@ -127,6 +127,11 @@ struct axle_qgemm_epi {
     const int32_t *yzp_row;
 };
 
+/* The epilogue alone, on raw sums cbuf[i * ldc + j] (i < m, j < n) that
+ * another kernel computed (overwritten on the way). */
+void axle_qgemm_epilogue(int64_t m, int64_t n, int32_t *cbuf, int64_t ldc,
+                         const struct axle_qgemm_epi *e);
+
 /* int32 elements of C buffer axle_qgemm_block needs for m x n. */
 static inline int64_t axle_qgemm_block_c(int64_t m, int64_t n)
 {

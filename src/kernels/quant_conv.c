@@ -385,6 +385,69 @@ static void qc_task(void *ctx, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* Depthwise (one input and one output channel per group), 2-D or 1-D:
+ * direct accumulation per output plane, tap by tap over contiguous ow
+ * ranges (padding contributes x - x_zero_point = 0), then the common
+ * epilogue. Weights are read from the packed A rows. */
+static void dw_task(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    const struct qc_job *j = ctx;
+    const struct axle_conv_geom *g = j->g;
+    bool one = g->nsp == 1;
+    int64_t H = one ? 1 : g->in[0], W = g->in[one ? 0 : 1];
+    int64_t OH = one ? 1 : g->out[0], OW = g->out[one ? 0 : 1];
+    int64_t KH = one ? 1 : g->k[0], KW = g->k[one ? 0 : 1];
+    int64_t sh = one ? 1 : g->s[0], sw = g->s[one ? 0 : 1];
+    int64_t dh = one ? 1 : g->d[0], dw = g->d[one ? 0 : 1];
+    int64_t pt = one ? 0 : g->pb[0], pl = g->pb[one ? 0 : 1];
+    int64_t HW = g->out_size;
+    uint32_t *acc = (uint32_t *)(j->scratch + (size_t)tid * j->per_thread);
+    int32_t zx = j->e.zb;
+
+    for (int64_t it = begin; it < end; it++) {
+        int64_t n = it / j->C, c = it % j->C;
+        const uint8_t *xc = j->x + (n * j->C + c) * H * W;
+        int32_t zw = j->e.za_row != NULL ? j->e.za_row[c] : j->e.za;
+        memset(acc, 0, (size_t)HW * sizeof(*acc));
+        for (int64_t kh = 0; kh < KH; kh++)
+            for (int64_t kw = 0; kw < KW; kw++) {
+                int32_t wv = j->a[c * j->lda + kh * KW + kw] - zw;
+                int64_t off = kw * dw - pl, lo, hi;
+                if (wv == 0)
+                    continue;
+                lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+                hi = W - 1 - off >= 0 ? (W - 1 - off) / sw + 1 : 0;
+                if (hi > OW)
+                    hi = OW;
+                for (int64_t oh = 0; oh < OH; oh++) {
+                    int64_t ih = oh * sh - pt + kh * dh;
+                    int64_t base = ih * W + off;
+                    uint32_t *a = acc + oh * OW;
+                    if (ih < 0 || ih >= H)
+                        continue;
+                    if (j->x_s8) {
+                        const int8_t *xs = (const int8_t *)xc;
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            a[ow] += (uint32_t)((xs[base + ow * sw] - zx) * wv);
+                    } else {
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            a[ow] += (uint32_t)((xc[base + ow * sw] - zx) * wv);
+                    }
+                }
+            }
+        struct axle_qgemm_epi e = j->e;
+        e.za = e.zb = 0;
+        e.za_row = NULL;
+        if (e.bias_row != NULL)
+            e.bias_row += c;
+        if (e.mult_row != NULL)
+            e.mult_row += c;
+        e.ldy = HW;
+        e.y = j->y + (size_t)((n * j->M + c) * HW) * j->esz;
+        axle_qgemm_epilogue(1, HW, (int32_t *)acc, HW, &e);
+    }
+}
+
 static size_t al64(size_t n)
 {
     return (n + 63) & ~(size_t)63;
@@ -400,7 +463,7 @@ static enum axle_status qc_run_io(struct axle_kctx *k, const struct qc_io *io)
     const struct qc_state *s = k->state;
     struct axle_tensor *y = k->out[0];
     int64_t group = axle_node_attr_int(k->node, "group", 1);
-    bool qlin = io->ys >= 0, w_pc, s_pc;
+    bool qlin = io->ys >= 0, w_pc, s_pc, dw;
     int n_threads = axle_pool_size(k->pool);
     struct axle_conv_attrs a;
     struct axle_conv_geom g;
@@ -455,12 +518,17 @@ static enum axle_status qc_run_io(struct axle_kctx *k, const struct qc_io *io)
         j.nq_max -= AXLE_QGEMM_NR;
     j.n_chunks = (g.out_size + j.nq_max - 1) / j.nq_max;
     n_items = x->dims[0] * group * j.n_chunks;
+    dw = group == j.C && j.Cg == 1 && j.Mg == 1 && g.nsp <= 2;
     n_pan = (j.nq_max + AXLE_QGEMM_NR - 1) / AXLE_QGEMM_NR;
     j.per_thread = al64((size_t)(j.Kd * j.nq_max)) +
                    al64((size_t)(axle_qgemm_panel_bytes(j.Kd) * n_pan)) +
                    al64((size_t)j.nq_max * 4) +
                    (size_t)axle_qgemm_block_c(QC_MC, j.nq_max) * 4;
 
+    if (dw) {
+        j.per_thread = al64((size_t)g.out_size * 4);
+        n_items = x->dims[0] * j.C;
+    }
     if (s == NULL) {
         o_a = off;
         off += al64((size_t)(j.M * j.lda) * 2);
@@ -518,7 +586,7 @@ static enum axle_status qc_run_io(struct axle_kctx *k, const struct qc_io *io)
     }
     j.scratch = base + o_thr;
     axle_pool_parallel_for(n_threads > 1 ? k->pool : NULL, n_items, 1,
-                           qc_task, &j);
+                           dw ? dw_task : qc_task, &j);
     return AXLE_OK;
 }
 

@@ -166,8 +166,8 @@ static void requant_row(const int32_t *c, int64_t n, float rm,
 #undef RQ_LOOP
 }
 
-static void epilogue(int64_t m, int64_t n, int32_t *cbuf, int64_t ldc,
-                     const struct axle_qgemm_epi *e)
+void axle_qgemm_epilogue(int64_t m, int64_t n, int32_t *cbuf, int64_t ldc,
+                         const struct axle_qgemm_epi *e)
 {
     size_t esz = e->y_dtype == AXLE_DTYPE_INT32 ? 4 : 1;
     bool b_zp = e->zb_col != NULL || e->zb != 0;
@@ -235,7 +235,7 @@ void axle_qgemm_block(int64_t m, int64_t n, int64_t K, const int16_t *a,
             tile(&t);
         }
     }
-    epilogue(m, n, cbuf, ldc, e);
+    axle_qgemm_epilogue(m, n, cbuf, ldc, e);
 }
 
 struct run_job {

@@ -479,6 +479,8 @@ static void qlinear_conv_and_conv_integer_match_reference(void **st)
         {2, 3, 9, 8, 5, 1, 3, 3, 1, 1, 1, false, true, true, true},
         {1, 4, 11, 10, 6, 2, 3, 2, 2, 1, 2, true, true, true, true},
         {1, 6, 8, 8, 6, 6, 3, 3, 1, 2, 2, true, false, false, true},
+        {2, 8, 9, 9, 8, 8, 3, 3, 2, 1, 1, false, true, true, true},
+        {1, 5, 10, 7, 5, 5, 5, 1, 1, 1, 3, false, false, true, false},
         {2, 16, 12, 12, 70, 1, 1, 1, 1, 1, 0, false, true, true, false},
         {1, 40, 6, 7, 8, 1, 3, 3, 1, 1, 1, false, true, false, true},
     };
