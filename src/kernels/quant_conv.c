@@ -289,46 +289,58 @@ static void im2col2d(const struct qc_job *j, const uint8_t *xg, int64_t q0,
     int64_t dh = one ? 1 : g->d[0], dw = g->d[one ? 0 : 1];
     int64_t pt = one ? 0 : g->pb[0], pl = g->pb[one ? 0 : 1];
 
-    for (int64_t r = 0; r < j->Kd; r++) {
-        int64_t c = r / (KH * KW), kh = r / KW % KH, kw = r % KW;
-        const uint8_t *xc = xg + c * H * W;
-        uint8_t *d = col + r * nq;
-        int64_t off = kw * dw - pl, lo, hi;
-        lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-        hi = W - 1 - off >= 0 ? (W - 1 - off) / sw + 1 : 0;
-        if (hi > OW)
-            hi = OW;
-        if (lo > hi)
-            lo = hi;
-        for (int64_t t = 0, q = q0; t < nq;) {
-            int64_t oh = q / OW, ow0 = q % OW;
-            int64_t len = OW - ow0 < nq - t ? OW - ow0 : nq - t;
-            int64_t ih = oh * sh - pt + kh * dh;
-            uint8_t *dd = d + t; /* dd[ow - ow0] */
-            if (ih < 0 || ih >= H) {
-                memset(dd, j->xzp, (size_t)len);
-            } else {
-                const uint8_t *row = xc + ih * W;
-                int64_t a = ow0, e = ow0 + len;
-                int64_t m0 = lo > a ? (lo < e ? lo : e) : a;
-                int64_t m1 = hi < e ? (hi > m0 ? hi : m0) : e;
-                if (m0 > a)
-                    memset(dd, j->xzp, (size_t)(m0 - a));
-                if (sw == 1) {
-                    if (m1 > m0)
-                        memcpy(dd + (m0 - a), row + (m0 + off),
-                               (size_t)(m1 - m0));
-                } else {
-                    for (int64_t ow = m0; ow < m1; ow++)
-                        dd[ow - a] = row[ow * sw + off];
-                }
-                if (e > m1)
-                    memset(dd + (m1 - a), j->xzp, (size_t)(e - m1));
-            }
-            t += len;
-            q += len;
-        }
+    struct {
+        int64_t t, oh, ow0, len;
+    } seg[QC_CHUNK + 1];
+    int n_seg = 0;
+
+    /* The chunk's runs along output rows, shared by every im2col row. */
+    for (int64_t t = 0, q = q0; t < nq && n_seg <= QC_CHUNK; n_seg++) {
+        int64_t ow0 = q % OW, len = OW - ow0 < nq - t ? OW - ow0 : nq - t;
+        seg[n_seg].t = t;
+        seg[n_seg].oh = q / OW;
+        seg[n_seg].ow0 = ow0;
+        seg[n_seg].len = len;
+        t += len;
+        q += len;
     }
+    for (int64_t c = 0, r = 0; c < j->Cg; c++)
+        for (int64_t kh = 0; kh < KH; kh++)
+            for (int64_t kw = 0; kw < KW; kw++, r++) {
+                const uint8_t *xc = xg + c * H * W;
+                uint8_t *d = col + r * nq;
+                int64_t off = kw * dw - pl, lo, hi;
+                lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+                hi = W - 1 - off >= 0 ? (W - 1 - off) / sw + 1 : 0;
+                if (hi > OW)
+                    hi = OW;
+                if (lo > hi)
+                    lo = hi;
+                for (int si = 0; si < n_seg; si++) {
+                    int64_t ih = seg[si].oh * sh - pt + kh * dh;
+                    int64_t a = seg[si].ow0, e = a + seg[si].len;
+                    uint8_t *dd = d + seg[si].t; /* dd[ow - a] */
+                    if (ih < 0 || ih >= H) {
+                        memset(dd, j->xzp, (size_t)seg[si].len);
+                        continue;
+                    }
+                    const uint8_t *row = xc + ih * W;
+                    int64_t m0 = lo > a ? (lo < e ? lo : e) : a;
+                    int64_t m1 = hi < e ? (hi > m0 ? hi : m0) : e;
+                    if (m0 > a)
+                        memset(dd, j->xzp, (size_t)(m0 - a));
+                    if (sw == 1) {
+                        if (m1 > m0)
+                            memcpy(dd + (m0 - a), row + (m0 + off),
+                                   (size_t)(m1 - m0));
+                    } else {
+                        for (int64_t ow = m0; ow < m1; ow++)
+                            dd[ow - a] = row[ow * sw + off];
+                    }
+                    if (e > m1)
+                        memset(dd + (m1 - a), j->xzp, (size_t)(e - m1));
+                }
+            }
 }
 
 static void qc_task(void *ctx, int64_t begin, int64_t end, int tid)
