@@ -21,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "axle/axle.h"
 #include "kernel_fixture.h"
+#include "onnx_builder.h"
 #include "kernels/quant.h"
 
 extern const struct axle_op axle_op_quantize_linear,
@@ -651,6 +653,99 @@ static void dynamic_quantize_of_zeros_gives_a_usable_scale(void **st)
     fx_dispose(&f);
 }
 
+/* ---- through the engine ------------------------------------------------------ */
+
+/* float x [2, 16] -> QuantizeLinear -> QLinearMatMul (constant int8 W
+ * [16, 30], packed at load and freed) -> DequantizeLinear. `ws` is the
+ * weight scale initializer value, `wz_dt` the weight zero point's dtype. */
+static enum axle_status qmm_model(float ws, int wz_dt, struct axle_model **m,
+                                  struct axle_err *err)
+{
+    static int8_t w[16 * 30];
+    static const float xs = 0.05f, ys = 0.2f;
+    static const uint8_t xz = 120, yz = 128;
+    const int8_t wz = 0;
+    struct ob b;
+    size_t len;
+    uint8_t *bytes;
+    enum axle_status st;
+
+    for (int i = 0; i < 16 * 30; i++)
+        w[i] = (int8_t)((i * 37) % 255 - 127);
+    ob_init(&b, 13);
+    ob_input(&b, "x", AXLE_DTYPE_FLOAT32, 2, I64(2, 16), NULL);
+    ob_init_f32(&b, "xs", 0, NULL, &xs);
+    ob_init_raw(&b, "xz", AXLE_DTYPE_UINT8, 0, NULL, &xz, 1);
+    ob_init_raw(&b, "w", AXLE_DTYPE_INT8, 2, I64(16, 30), w, sizeof(w));
+    ob_init_f32(&b, "ws", 0, NULL, &ws);
+    ob_init_raw(&b, "wz", wz_dt, 0, NULL, &wz, 1);
+    ob_init_f32(&b, "ys", 0, NULL, &ys);
+    ob_init_raw(&b, "yz", AXLE_DTYPE_UINT8, 0, NULL, &yz, 1);
+    ob_node(&b, "QuantizeLinear", "q", 3, (const char *[]){"x", "xs", "xz"},
+            1, (const char *[]){"xq"});
+    ob_node(&b, "QLinearMatMul", "mm", 8,
+            (const char *[]){"xq", "xs", "xz", "w", "ws", "wz", "ys", "yz"}, 1,
+            (const char *[]){"yq"});
+    ob_node(&b, "DequantizeLinear", "dq", 3,
+            (const char *[]){"yq", "ys", "yz"}, 1, (const char *[]){"y"});
+    ob_output(&b, "y");
+    bytes = ob_pack(&b, &len);
+    st = axle_model_load_memory(bytes, len, NULL, m, err);
+    free(bytes);
+    return st;
+}
+
+static void quantized_model_runs_with_packed_weights_and_rejects_bad_ones(
+    void **st)
+{
+    struct axle_model *m = NULL;
+    struct axle_session *s = NULL;
+    struct axle_err err = {0};
+    float x[32], y[60];
+    struct axle_tensor in = tens(AXLE_DTYPE_FLOAT32, 2, I64(2, 16), x);
+    struct axle_tensor out = {0};
+    (void)st;
+
+    for (int i = 0; i < 32; i++)
+        x[i] = (float)((i * 7) % 23) * 0.3f - 3.0f;
+    assert_int_equal(qmm_model(0.01f, AXLE_DTYPE_INT8, &m, &err), AXLE_OK);
+    assert_int_equal(axle_session_new(m, NULL, &s, &err), AXLE_OK);
+    assert_int_equal(axle_session_run(s, 1, &in, 1, &out, &err), AXLE_OK);
+    assert_int_equal(out.rank, 2);
+    assert_int_equal(out.dims[1], 30);
+    memcpy(y, out.data, sizeof(y));
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 30; j++) {
+            int32_t acc = 0;
+            for (int kk = 0; kk < 16; kk++) {
+                float q = rintf(x[i * 16 + kk] / 0.05f) + 120.0f;
+                q = q < 0 ? 0 : (q > 255 ? 255 : q);
+                acc += ((int32_t)q - 120) *
+                       (int8_t)((kk * 30 + j) * 37 % 255 - 127);
+            }
+            int32_t yq = requant(acc, 0.05f * 0.01f / 0.2f, 128, false);
+            near(y[i * 30 + j], (yq - 128) * 0.2f, 1e-6);
+        }
+    axle_session_free(s);
+    axle_model_unref(m);
+
+    /* A zero, negative or NaN weight scale, or a uint8 zero point for the
+     * int8 weights: load errors naming the problem. */
+    const float bad[3] = {0.0f, -0.5f, NAN};
+    for (int i = 0; i < 3; i++) {
+        m = NULL;
+        assert_int_equal(qmm_model(bad[i], AXLE_DTYPE_INT8, &m, &err),
+                         AXLE_INVALID_ARGUMENT);
+        assert_non_null(strstr(err.msg, "b_scale"));
+        assert_null(m);
+    }
+    m = NULL;
+    assert_int_equal(qmm_model(0.01f, AXLE_DTYPE_UINT8, &m, &err),
+                     AXLE_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.msg, "b_zero_point"));
+    assert_null(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -661,6 +756,8 @@ int main(void)
         cmocka_unit_test(qlinear_conv_and_conv_integer_match_reference),
         cmocka_unit_test(conv_integer_1d_and_3d_match_reference),
         cmocka_unit_test(quantize_rounds_half_to_even_and_saturates),
+        cmocka_unit_test(
+            quantized_model_runs_with_packed_weights_and_rejects_bad_ones),
         cmocka_unit_test(dynamic_quantize_of_zeros_gives_a_usable_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
