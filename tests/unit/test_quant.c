@@ -674,13 +674,13 @@ static enum axle_status qmm_model(float ws, int wz_dt, struct axle_model **m,
         w[i] = (int8_t)((i * 37) % 255 - 127);
     ob_init(&b, 13);
     ob_input(&b, "x", AXLE_DTYPE_FLOAT32, 2, I64(2, 16), NULL);
-    ob_init_f32(&b, "xs", 0, NULL, &xs);
-    ob_init_raw(&b, "xz", AXLE_DTYPE_UINT8, 0, NULL, &xz, 1);
+    ob_init_f32(&b, "xs", 0, I64(0), &xs);
+    ob_init_raw(&b, "xz", AXLE_DTYPE_UINT8, 0, I64(0), &xz, 1);
     ob_init_raw(&b, "w", AXLE_DTYPE_INT8, 2, I64(16, 30), w, sizeof(w));
-    ob_init_f32(&b, "ws", 0, NULL, &ws);
-    ob_init_raw(&b, "wz", wz_dt, 0, NULL, &wz, 1);
-    ob_init_f32(&b, "ys", 0, NULL, &ys);
-    ob_init_raw(&b, "yz", AXLE_DTYPE_UINT8, 0, NULL, &yz, 1);
+    ob_init_f32(&b, "ws", 0, I64(0), &ws);
+    ob_init_raw(&b, "wz", wz_dt, 0, I64(0), &wz, 1);
+    ob_init_f32(&b, "ys", 0, I64(0), &ys);
+    ob_init_raw(&b, "yz", AXLE_DTYPE_UINT8, 0, I64(0), &yz, 1);
     ob_node(&b, "QuantizeLinear", "q", 3, (const char *[]){"x", "xs", "xz"},
             1, (const char *[]){"xq"});
     ob_node(&b, "QLinearMatMul", "mm", 8,
