@@ -54,6 +54,16 @@ int32_t axle_quant_zp_at(const struct axle_tensor *zp, int64_t i)
     }
 }
 
+enum axle_status axle_quant_need_inputs(struct axle_kctx *k, const char *op,
+                                        int n)
+{
+    for (int i = 0; i < n; i++)
+        if (AXLE_IN(k, i) == NULL)
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "%s: input %d is required", op, i);
+    return AXLE_OK;
+}
+
 enum axle_status axle_quant_check_scale(struct axle_kctx *k, const char *what,
                                         const struct axle_tensor *s,
                                         bool allow_half)
@@ -243,11 +253,16 @@ static enum axle_status quantize_infer(struct axle_kctx *k)
 {
     const struct axle_tensor *x = k->in[0], *s = k->in[1];
     const struct axle_tensor *zp = AXLE_IN(k, 2);
-    enum axle_dtype xd = x->dtype;
-    bool half = xd == AXLE_DTYPE_FLOAT16 || xd == AXLE_DTYPE_BFLOAT16;
+    enum axle_dtype xd;
+    bool half;
     enum axle_status st;
     int axis;
 
+    st = axle_quant_need_inputs(k, "QuantizeLinear", 2);
+    if (st != AXLE_OK)
+        return st;
+    xd = x->dtype;
+    half = xd == AXLE_DTYPE_FLOAT16 || xd == AXLE_DTYPE_BFLOAT16;
     if (xd != AXLE_DTYPE_UNDEFINED && xd != AXLE_DTYPE_FLOAT32 &&
         xd != AXLE_DTYPE_INT32 && !half)
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
@@ -340,10 +355,14 @@ static enum axle_status dequantize_infer(struct axle_kctx *k)
 {
     const struct axle_tensor *x = k->in[0], *s = k->in[1];
     const struct axle_tensor *zp = AXLE_IN(k, 2);
-    enum axle_dtype xd = x->dtype;
+    enum axle_dtype xd;
     enum axle_status st;
     int axis;
 
+    st = axle_quant_need_inputs(k, "DequantizeLinear", 2);
+    if (st != AXLE_OK)
+        return st;
+    xd = x->dtype;
     if (xd != AXLE_DTYPE_UNDEFINED && !axle_quant_is_q8(xd) &&
         xd != AXLE_DTYPE_INT32)
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
@@ -431,6 +450,9 @@ static enum axle_status dynq_infer(struct axle_kctx *k)
 {
     const struct axle_tensor *x = k->in[0];
 
+    if (x == NULL || k->out[0] == NULL)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "DynamicQuantizeLinear: x and y are required");
     if (x->dtype != AXLE_DTYPE_UNDEFINED && x->dtype != AXLE_DTYPE_FLOAT32)
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
                             "DynamicQuantizeLinear: x must be float32, not "

@@ -43,6 +43,10 @@ enum axle_status axle_quant_check_zp(struct axle_kctx *k, const char *what,
                                      const struct axle_tensor *zp,
                                      enum axle_dtype want);
 
+/* Inputs [0, n) must all be present (not omitted with an empty name). */
+enum axle_status axle_quant_need_inputs(struct axle_kctx *k, const char *op,
+                                        int n);
+
 /* Element i of a scale (float32/float16/bfloat16) as float. */
 float axle_quant_scale_at(const struct axle_tensor *s, int64_t i);
 /* Element i of a zero point as int32; 0 when zp is NULL. */

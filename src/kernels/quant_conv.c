@@ -68,10 +68,14 @@ static enum axle_status qc_infer_io(struct axle_kctx *k, const struct qc_io *io)
     int64_t group = axle_node_attr_int(k->node, "group", 1);
     int64_t kern[AXLE_CONV_MAX_SP], M;
     struct axle_conv_attrs a;
-    int rank = x->rank >= 0 ? x->rank : w->rank;
+    int rank;
     char what[64];
     enum axle_status st;
 
+    st = axle_quant_need_inputs(k, io->op, io->ys >= 0 ? 8 : 2);
+    if (st != AXLE_OK)
+        return st;
+    rank = x->rank >= 0 ? x->rank : w->rank;
     if ((x->dtype != AXLE_DTYPE_UNDEFINED && !axle_quant_is_q8(x->dtype)) ||
         (w->dtype != AXLE_DTYPE_UNDEFINED && !axle_quant_is_q8(w->dtype)))
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,

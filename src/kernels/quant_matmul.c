@@ -161,6 +161,9 @@ static enum axle_status mmq_infer_io(struct axle_kctx *k,
     enum axle_status st;
     enum pkind kd;
 
+    st = axle_quant_need_inputs(k, io->op, io->ys >= 0 ? 8 : 2);
+    if (st != AXLE_OK)
+        return st;
     if ((a->dtype != AXLE_DTYPE_UNDEFINED && !axle_quant_is_q8(a->dtype)) ||
         (b->dtype != AXLE_DTYPE_UNDEFINED && !axle_quant_is_q8(b->dtype)))
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,

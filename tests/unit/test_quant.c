@@ -150,6 +150,11 @@ static void quant_rejects_bad_scales_and_zero_point_types(void **st)
                          AXLE_INVALID_ARGUMENT);
         assert_non_null(strstr(f.err.msg, "y_scale"));
         free_out(&out);
+        /* An omitted required input (empty name). */
+        in[7] = NULL;
+        assert_int_equal(infer(&f, &axle_op_qlinear_matmul, 8, in, 1, o),
+                         AXLE_INVALID_ARGUMENT);
+        in[7] = &zu8;
         /* A per-column scale of the wrong length. */
         float s3[3] = {1, 1, 1};
         struct axle_tensor sc3 = tens(AXLE_DTYPE_FLOAT32, 1, I64(3), s3);
