@@ -396,7 +396,7 @@ static void qc_task(void *ctx, int64_t begin, int64_t end, int tid)
             e.ldy = HW;
             e.y = j->y + (size_t)((in * j->M + row0) * HW + q0) * j->esz;
             axle_qgemm_block(mr, nq, j->Kd, j->a + row0 * j->lda, j->lda, bp,
-                             j->x_s8, &e, cbuf);
+                             &e, cbuf);
         }
     }
 }

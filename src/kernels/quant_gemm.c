@@ -69,22 +69,27 @@ void axle_qgemm_pack_b(const void *b, int64_t ldb, int64_t K, int64_t N,
 
     for (int64_t p = 0; p < np; p++) {
         int64_t j0 = p * NR, w = N - j0 < NR ? N - j0 : NR;
-        uint8_t *d = dst + p * pb;
+        int16_t *d = (int16_t *)(dst + p * pb);
         for (int64_t q = 0; q < kp; q++) {
             const uint8_t *r0 = src + 2 * q * ldb + j0;
             const uint8_t *r1 = 2 * q + 1 < K ? r0 + ldb : NULL;
-            uint8_t *dq = d + q * NR * 2;
-            if (r1 != NULL)
+            int16_t *dq = d + q * NR * 2;
+            if (b_signed && r1 != NULL)
+                for (int64_t j = 0; j < w; j++) {
+                    dq[2 * j] = (int8_t)r0[j];
+                    dq[2 * j + 1] = (int8_t)r1[j];
+                }
+            else if (r1 != NULL)
                 for (int64_t j = 0; j < w; j++) {
                     dq[2 * j] = r0[j];
                     dq[2 * j + 1] = r1[j];
                 }
             else
                 for (int64_t j = 0; j < w; j++) {
-                    dq[2 * j] = r0[j];
+                    dq[2 * j] = b_signed ? (int8_t)r0[j] : r0[j];
                     dq[2 * j + 1] = 0;
                 }
-            memset(dq + 2 * w, 0, (size_t)(NR - w) * 2);
+            memset(dq + 2 * w, 0, (size_t)(NR - w) * 2 * sizeof(int16_t));
         }
     }
     if (colsum == NULL)
@@ -116,15 +121,9 @@ void axle_qgemm_tile_scalar(const struct axle_qgemm_tile *t)
             acc[j] = t->acc_in ? (uint32_t)c[j] : 0;
         for (int64_t p = 0; p < t->kp; p++) {
             int32_t a0 = ar[2 * p], a1 = ar[2 * p + 1];
-            const uint8_t *bb = t->b + p * NR * 2;
-            if (t->b_signed) {
-                const int8_t *sb = (const int8_t *)bb;
-                for (int j = 0; j < NR; j++)
-                    acc[j] += (uint32_t)(a0 * sb[2 * j] + a1 * sb[2 * j + 1]);
-            } else {
-                for (int j = 0; j < NR; j++)
-                    acc[j] += (uint32_t)(a0 * bb[2 * j] + a1 * bb[2 * j + 1]);
-            }
+            const int16_t *bb = t->b + p * NR * 2;
+            for (int j = 0; j < NR; j++)
+                acc[j] += (uint32_t)(a0 * bb[2 * j] + a1 * bb[2 * j + 1]);
         }
         for (int j = 0; j < NR; j++)
             c[j] = (int32_t)acc[j];
@@ -211,7 +210,7 @@ void axle_qgemm_epilogue(int64_t m, int64_t n, int32_t *cbuf, int64_t ldc,
 /* ---- blocking and driver -------------------------------------------------- */
 
 void axle_qgemm_block(int64_t m, int64_t n, int64_t K, const int16_t *a,
-                      int64_t lda, const uint8_t *bp, bool b_signed,
+                      int64_t lda, const uint8_t *bp,
                       const struct axle_qgemm_epi *e, int32_t *cbuf)
 {
     int64_t np = (n + NR - 1) / NR, ldc = np * NR;
@@ -229,7 +228,7 @@ void axle_qgemm_block(int64_t m, int64_t n, int64_t K, const int16_t *a,
         for (int64_t p = 0; p < np; p++) {
             struct axle_qgemm_tile t = {
                 .m = m, .kp = kn, .a = a + 2 * k0, .lda = lda,
-                .b = bp + p * pb + k0 * NR * 2, .b_signed = b_signed,
+                .b = (const int16_t *)(bp + p * pb) + k0 * NR * 2,
                 .c = cbuf + p * NR, .ldc = ldc, .acc_in = k0 > 0,
             };
             tile(&t);
@@ -242,7 +241,6 @@ struct run_job {
     int64_t M, N, K, lda, mc, nc, n_mb, per_thread;
     const int16_t *a;
     const uint8_t *bp;
-    bool b_signed;
     const struct axle_qgemm_epi *e;
     int32_t *scratch;
 };
@@ -281,8 +279,8 @@ static void run_task(void *ctx, int64_t begin, int64_t end, int tid)
         be.mult_col = off_f(e->mult_col, j0);
         be.y = (char *)e->y + (size_t)(i0 * e->ldy + j0) * esz;
         axle_qgemm_block(m, n, j->K, j->a + i0 * j->lda, j->lda,
-                         j->bp + j0 / NR * axle_qgemm_panel_bytes(j->K),
-                         j->b_signed, &be, cbuf);
+                         j->bp + j0 / NR * axle_qgemm_panel_bytes(j->K), &be,
+                         cbuf);
     }
 }
 
@@ -314,12 +312,12 @@ int64_t axle_qgemm_scratch(int64_t M, int64_t N, int n_threads)
 
 void axle_qgemm_run(struct axle_pool *pool, int n_threads, int64_t M,
                     int64_t N, int64_t K, const int16_t *a, int64_t lda,
-                    const uint8_t *bp, bool b_signed,
-                    const struct axle_qgemm_epi *e, int32_t *scratch)
+                    const uint8_t *bp, const struct axle_qgemm_epi *e,
+                    int32_t *scratch)
 {
     struct run_job j = {
-        .M = M, .N = N, .K = K, .lda = lda, .a = a, .bp = bp,
-        .b_signed = b_signed, .e = e, .scratch = scratch,
+        .M = M, .N = N, .K = K, .lda = lda, .a = a, .bp = bp, .e = e,
+        .scratch = scratch,
     };
     int64_t n_items;
 

@@ -3,8 +3,8 @@
  * quant.h). Compiled with -mavx2; quant_gemm.c calls it only when
  * axle_cpu_get()->isa is at least AVX2.
  *
- * For each pair of k, a panel row of 48 bytes (24 columns x 2) widens to
- * three vectors of eight int16 pairs (vpmovzxbw / vpmovsxbw); each A row
+ * For each pair of k, a panel row of 24 columns x 2 int16 (widened at
+ * pack time) is three vectors of eight int16 pairs; each A row
  * broadcasts its int16 pair as one 32-bit lane and vpmaddwd gives eight
  * exact int32 (a0 b0 + a1 b1) that vpaddd accumulates (wrapping, as the
  * spec allows). Tiles are 4 rows x 24 columns: 12 accumulators, 3 B
@@ -20,10 +20,9 @@
 #define NR AXLE_QGEMM_NR
 #define INLINE static inline __attribute__((always_inline))
 
-INLINE __m256i widen(const uint8_t *p, bool s)
+INLINE __m256i ld(const int16_t *p)
 {
-    __m128i v = _mm_loadu_si128((const __m128i *)p);
-    return s ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(v);
+    return _mm256_loadu_si256((const __m256i *)p);
 }
 
 INLINE __m256i pair(const int16_t *a)
@@ -33,8 +32,7 @@ INLINE __m256i pair(const int16_t *a)
     return _mm256_set1_epi32(v);
 }
 
-INLINE void tile_rows(const struct axle_qgemm_tile *t, int64_t i0, int mr,
-                      bool s)
+INLINE void tile_rows(const struct axle_qgemm_tile *t, int64_t i0, int mr)
 {
     __m256i acc[4][3];
     const int16_t *a = t->a + i0 * t->lda;
@@ -49,9 +47,8 @@ INLINE void tile_rows(const struct axle_qgemm_tile *t, int64_t i0, int mr,
                                                           8 * v))
                                   : _mm256_setzero_si256();
     for (int64_t p = 0; p < t->kp; p++) {
-        const uint8_t *b = t->b + p * NR * 2;
-        __m256i b0 = widen(b, s), b1 = widen(b + 16, s),
-                b2 = widen(b + 32, s);
+        const int16_t *b = t->b + p * NR * 2;
+        __m256i b0 = ld(b), b1 = ld(b + 16), b2 = ld(b + 32);
 #pragma GCC unroll 4
         for (int r = 0; r < mr; r++) {
             __m256i av = pair(a + r * t->lda + 2 * p);
@@ -69,7 +66,7 @@ INLINE void tile_rows(const struct axle_qgemm_tile *t, int64_t i0, int mr,
 }
 
 /* One row: even and odd pairs in separate accumulators. */
-INLINE void tile_row1(const struct axle_qgemm_tile *t, int64_t i0, bool s)
+INLINE void tile_row1(const struct axle_qgemm_tile *t, int64_t i0)
 {
     const int16_t *a = t->a + i0 * t->lda;
     int32_t *c = t->c + i0 * t->ldc;
@@ -84,45 +81,37 @@ INLINE void tile_row1(const struct axle_qgemm_tile *t, int64_t i0, bool s)
         e0 = e1 = e2 = _mm256_setzero_si256();
     }
     for (; p + 2 <= t->kp; p += 2) {
-        const uint8_t *b = t->b + p * NR * 2;
+        const int16_t *b = t->b + p * NR * 2;
         __m256i av = pair(a + 2 * p), aw = pair(a + 2 * p + 2);
-        e0 = _mm256_add_epi32(e0, _mm256_madd_epi16(av, widen(b, s)));
-        e1 = _mm256_add_epi32(e1, _mm256_madd_epi16(av, widen(b + 16, s)));
-        e2 = _mm256_add_epi32(e2, _mm256_madd_epi16(av, widen(b + 32, s)));
-        o0 = _mm256_add_epi32(o0, _mm256_madd_epi16(aw, widen(b + 48, s)));
-        o1 = _mm256_add_epi32(o1, _mm256_madd_epi16(aw, widen(b + 64, s)));
-        o2 = _mm256_add_epi32(o2, _mm256_madd_epi16(aw, widen(b + 80, s)));
+        e0 = _mm256_add_epi32(e0, _mm256_madd_epi16(av, ld(b)));
+        e1 = _mm256_add_epi32(e1, _mm256_madd_epi16(av, ld(b + 16)));
+        e2 = _mm256_add_epi32(e2, _mm256_madd_epi16(av, ld(b + 32)));
+        o0 = _mm256_add_epi32(o0, _mm256_madd_epi16(aw, ld(b + 48)));
+        o1 = _mm256_add_epi32(o1, _mm256_madd_epi16(aw, ld(b + 64)));
+        o2 = _mm256_add_epi32(o2, _mm256_madd_epi16(aw, ld(b + 80)));
     }
     if (p < t->kp) {
-        const uint8_t *b = t->b + p * NR * 2;
+        const int16_t *b = t->b + p * NR * 2;
         __m256i av = pair(a + 2 * p);
-        e0 = _mm256_add_epi32(e0, _mm256_madd_epi16(av, widen(b, s)));
-        e1 = _mm256_add_epi32(e1, _mm256_madd_epi16(av, widen(b + 16, s)));
-        e2 = _mm256_add_epi32(e2, _mm256_madd_epi16(av, widen(b + 32, s)));
+        e0 = _mm256_add_epi32(e0, _mm256_madd_epi16(av, ld(b)));
+        e1 = _mm256_add_epi32(e1, _mm256_madd_epi16(av, ld(b + 16)));
+        e2 = _mm256_add_epi32(e2, _mm256_madd_epi16(av, ld(b + 32)));
     }
     _mm256_storeu_si256((__m256i *)c, _mm256_add_epi32(e0, o0));
     _mm256_storeu_si256((__m256i *)(c + 8), _mm256_add_epi32(e1, o1));
     _mm256_storeu_si256((__m256i *)(c + 16), _mm256_add_epi32(e2, o2));
 }
 
-INLINE void tile_all(const struct axle_qgemm_tile *t, bool s)
+void axle_qgemm_tile_avx2(const struct axle_qgemm_tile *t)
 {
     int64_t i = 0;
 
     for (; i + 4 <= t->m; i += 4)
-        tile_rows(t, i, 4, s);
+        tile_rows(t, i, 4);
     switch (t->m - i) {
-    case 3: tile_rows(t, i, 3, s); break;
-    case 2: tile_rows(t, i, 2, s); break;
-    case 1: tile_row1(t, i, s); break;
+    case 3: tile_rows(t, i, 3); break;
+    case 2: tile_rows(t, i, 2); break;
+    case 1: tile_row1(t, i); break;
     default: break;
     }
-}
-
-void axle_qgemm_tile_avx2(const struct axle_qgemm_tile *t)
-{
-    if (t->b_signed)
-        tile_all(t, true);
-    else
-        tile_all(t, false);
 }

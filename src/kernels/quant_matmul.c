@@ -493,8 +493,8 @@ static enum axle_status mmq_run_io(struct axle_kctx *k,
         e.colsum = colsum;
         e.mult_col = mult_col;
         e.y = y->data;
-        axle_qgemm_run(k->pool, n_threads, rows_y, g.N, g.K, a16, lda, bp,
-                       b_s8, &e, gscr);
+        axle_qgemm_run(k->pool, n_threads, rows_y, g.N, g.K, a16, lda, bp, &e,
+                       gscr);
         return AXLE_OK;
     }
     for (int64_t bi = 0; bi < g.n_batch; bi++) {
@@ -510,8 +510,7 @@ static enum axle_status mmq_run_io(struct axle_kctx *k,
         be.mult_col = mult_col != NULL ? mult_col + ib * g.N : NULL;
         be.y = (char *)y->data + (size_t)(bi * g.M * g.N) * esz;
         axle_qgemm_run(k->pool, n_threads, g.M, g.N, g.K,
-                       a16 + ia * g.M * lda, lda, bp + ib * bbytes, b_s8, &be,
-                       gscr);
+                       a16 + ia * g.M * lda, lda, bp + ib * bbytes, &be, gscr);
     }
     return AXLE_OK;
 }
