@@ -7,8 +7,8 @@
  * run time from base/cpu.h; both compute the same exact integers.
  *
  * Blocking: a block call walks K in slices of QKC so that one panel slice
- * (QKC x 24 bytes) stays in L1 while the kernel streams the block's A rows
- * over it; the raw sums of the block live in a small int32 buffer that the
+ * (QKC x 24 int16, 12 KB) stays in L1 while the kernel streams the block's
+ * A rows over it; the raw sums of the block live in a small int32 buffer that the
  * epilogue turns into the output rows while they are cache-hot.
  */
 #include <stdatomic.h>
@@ -19,7 +19,7 @@
 #include "kernels/quant.h"
 
 #define NR AXLE_QGEMM_NR
-#define QKC 512 /* k per slice (even) */
+#define QKC 256 /* k per slice (even) */
 #define QMC 64  /* rows per block in the threaded driver */
 #define QNC 8   /* panels per block in the threaded driver */
 
