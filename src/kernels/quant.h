@@ -160,6 +160,26 @@ void axle_qgemm_run(struct axle_pool *pool, int n_threads, int64_t M,
                     const uint8_t *bp, const struct axle_qgemm_epi *e,
                     int32_t *scratch);
 
+/* One-row products (GEMV) stream the whole of B once, so they read it as
+ * bytes and widen in the kernel: panels of (K padded to even) x NR bytes,
+ * the two k of a pair side by side per column. Half the bytes of the
+ * int16 panels; a constant B keeps both forms. */
+static inline int64_t axle_qgemm_b8_bytes(int64_t K, int64_t N)
+{
+    return (N + AXLE_QGEMM_NR - 1) / AXLE_QGEMM_NR *
+           (((K + 1) & ~(int64_t)1) * AXLE_QGEMM_NR);
+}
+
+void axle_qgemm_pack_b8(const void *b, int64_t ldb, int64_t K, int64_t N,
+                        uint8_t *dst);
+
+/* Row a (packed like A) times the byte panels b8, columns [0, N), through
+ * the epilogue (one row); scratch as axle_qgemm_scratch(1, N, n_threads). */
+void axle_qgemv_run(struct axle_pool *pool, int n_threads, int64_t N,
+                    int64_t K, const int16_t *a, const uint8_t *b8,
+                    bool b_signed, const struct axle_qgemm_epi *e,
+                    int32_t *scratch);
+
 /* ---- kernels (contract between quant_gemm.c and quant_gemm_avx2.c) -------- */
 
 /* c[i * ldc + j] (+)= sum over kp pairs p of a[i * lda + 2p + h] *
@@ -177,6 +197,13 @@ struct axle_qgemm_tile {
 
 void axle_qgemm_tile_scalar(const struct axle_qgemm_tile *t);
 void axle_qgemm_tile_avx2(const struct axle_qgemm_tile *t);
+
+/* c[j] = sum over kp pairs p of a[2p + h] * B8(p, j, h) for j < NR, with
+ * B8(p, j, h) = b[(p * NR + j) * 2 + h], int8 or uint8 (c overwritten). */
+void axle_qgemv_tile_scalar(const int16_t *a, const uint8_t *b, int64_t kp,
+                            bool b_signed, int32_t *c);
+void axle_qgemv_tile_avx2(const int16_t *a, const uint8_t *b, int64_t kp,
+                          bool b_signed, int32_t *c);
 
 /* Test hook: use the portable kernel even where AVX2 is available. */
 void axle_qgemm_force_scalar(bool on);

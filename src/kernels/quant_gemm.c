@@ -109,6 +109,33 @@ void axle_qgemm_pack_b(const void *b, int64_t ldb, int64_t K, int64_t N,
     }
 }
 
+void axle_qgemm_pack_b8(const void *b, int64_t ldb, int64_t K, int64_t N,
+                        uint8_t *dst)
+{
+    const uint8_t *src = b;
+    int64_t kp = (K + 1) / 2, np = (N + NR - 1) / NR;
+
+    for (int64_t p = 0; p < np; p++) {
+        int64_t j0 = p * NR, w = N - j0 < NR ? N - j0 : NR;
+        uint8_t *d = dst + p * kp * NR * 2;
+        for (int64_t q = 0; q < kp; q++) {
+            const uint8_t *r0 = src + 2 * q * ldb + j0;
+            uint8_t *dq = d + q * NR * 2;
+            if (2 * q + 1 < K)
+                for (int64_t j = 0; j < w; j++) {
+                    dq[2 * j] = r0[j];
+                    dq[2 * j + 1] = r0[ldb + j];
+                }
+            else
+                for (int64_t j = 0; j < w; j++) {
+                    dq[2 * j] = r0[j];
+                    dq[2 * j + 1] = 0;
+                }
+            memset(dq + 2 * w, 0, (size_t)(NR - w) * 2);
+        }
+    }
+}
+
 /* ---- portable kernel ------------------------------------------------------ */
 
 void axle_qgemm_tile_scalar(const struct axle_qgemm_tile *t)
@@ -128,6 +155,27 @@ void axle_qgemm_tile_scalar(const struct axle_qgemm_tile *t)
         for (int j = 0; j < NR; j++)
             c[j] = (int32_t)acc[j];
     }
+}
+
+void axle_qgemv_tile_scalar(const int16_t *a, const uint8_t *b, int64_t kp,
+                            bool b_signed, int32_t *c)
+{
+    uint32_t acc[NR] = {0};
+
+    for (int64_t p = 0; p < kp; p++) {
+        int32_t a0 = a[2 * p], a1 = a[2 * p + 1];
+        const uint8_t *bb = b + p * NR * 2;
+        if (b_signed) {
+            const int8_t *sb = (const int8_t *)bb;
+            for (int j = 0; j < NR; j++)
+                acc[j] += (uint32_t)(a0 * sb[2 * j] + a1 * sb[2 * j + 1]);
+        } else {
+            for (int j = 0; j < NR; j++)
+                acc[j] += (uint32_t)(a0 * bb[2 * j] + a1 * bb[2 * j + 1]);
+        }
+    }
+    for (int j = 0; j < NR; j++)
+        c[j] = (int32_t)acc[j];
 }
 
 /* ---- epilogue ------------------------------------------------------------- */
@@ -329,4 +377,59 @@ void axle_qgemm_run(struct axle_pool *pool, int n_threads, int64_t M,
     n_items = j.n_mb * ((N + j.nc - 1) / j.nc);
     axle_pool_parallel_for(n_threads > 1 ? pool : NULL, n_items, 1, run_task,
                            &j);
+}
+
+struct gemv_job {
+    int64_t N, K, nc;
+    const int16_t *a;
+    const uint8_t *b8;
+    bool b_signed;
+    const struct axle_qgemm_epi *e;
+    int32_t *scratch;
+};
+
+static void gemv_task(void *ctx, int64_t begin, int64_t end, int tid)
+{
+    const struct gemv_job *j = ctx;
+    const struct axle_qgemm_epi *e = j->e;
+    size_t esz = e->y_dtype == AXLE_DTYPE_INT32 ? 4 : 1;
+    int32_t *cbuf = j->scratch + tid * j->nc;
+    int64_t kp = (j->K + 1) / 2, pb = kp * NR * 2;
+    void (*tile)(const int16_t *, const uint8_t *, int64_t, bool, int32_t *) =
+        axle_qgemv_tile_scalar;
+
+    if (axle_cpu_get()->isa >= AXLE_ISA_AVX2 && !atomic_load(&force_scalar))
+        tile = axle_qgemv_tile_avx2;
+    for (int64_t it = begin; it < end; it++) {
+        int64_t j0 = it * j->nc;
+        int64_t n = j->N - j0 < j->nc ? j->N - j0 : j->nc;
+        struct axle_qgemm_epi be = *e;
+        for (int64_t p = 0; p * NR < n; p++)
+            tile(j->a, j->b8 + (j0 / NR + p) * pb, kp, j->b_signed,
+                 cbuf + p * NR);
+        be.zb_col = off_i(e->zb_col, j0);
+        be.colsum = off_i(e->colsum, j0);
+        be.bias_col = off_i(e->bias_col, j0);
+        be.mult_col = off_f(e->mult_col, j0);
+        be.y = (char *)e->y + (size_t)j0 * esz;
+        axle_qgemm_epilogue(1, n, cbuf, j->nc, &be);
+    }
+}
+
+void axle_qgemv_run(struct axle_pool *pool, int n_threads, int64_t N,
+                    int64_t K, const int16_t *a, const uint8_t *b8,
+                    bool b_signed, const struct axle_qgemm_epi *e,
+                    int32_t *scratch)
+{
+    struct gemv_job j = {
+        .N = N, .K = K, .a = a, .b8 = b8, .b_signed = b_signed, .e = e,
+        .scratch = scratch,
+    };
+    int64_t mc;
+
+    if (N <= 0)
+        return;
+    plan(1, N, n_threads, &mc, &j.nc);
+    axle_pool_parallel_for(n_threads > 1 ? pool : NULL, (N + j.nc - 1) / j.nc,
+                           1, gemv_task, &j);
 }

@@ -115,3 +115,49 @@ void axle_qgemm_tile_avx2(const struct axle_qgemm_tile *t)
     default: break;
     }
 }
+
+/* GEMV over byte panels: widen each 16-byte half row (vpmovzxbw /
+ * vpmovsxbw); even and odd pairs in separate accumulators. */
+INLINE __m256i widen(const uint8_t *p, bool s)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    return s ? _mm256_cvtepi8_epi16(v) : _mm256_cvtepu8_epi16(v);
+}
+
+INLINE void gemv_tile(const int16_t *a, const uint8_t *b0, int64_t kp,
+                      bool s, int32_t *c)
+{
+    __m256i e0 = _mm256_setzero_si256(), e1 = e0, e2 = e0, o0 = e0, o1 = e0,
+            o2 = e0;
+    int64_t p = 0;
+
+    for (; p + 2 <= kp; p += 2) {
+        const uint8_t *b = b0 + p * NR * 2;
+        __m256i av = pair(a + 2 * p), aw = pair(a + 2 * p + 2);
+        e0 = _mm256_add_epi32(e0, _mm256_madd_epi16(av, widen(b, s)));
+        e1 = _mm256_add_epi32(e1, _mm256_madd_epi16(av, widen(b + 16, s)));
+        e2 = _mm256_add_epi32(e2, _mm256_madd_epi16(av, widen(b + 32, s)));
+        o0 = _mm256_add_epi32(o0, _mm256_madd_epi16(aw, widen(b + 48, s)));
+        o1 = _mm256_add_epi32(o1, _mm256_madd_epi16(aw, widen(b + 64, s)));
+        o2 = _mm256_add_epi32(o2, _mm256_madd_epi16(aw, widen(b + 80, s)));
+    }
+    if (p < kp) {
+        const uint8_t *b = b0 + p * NR * 2;
+        __m256i av = pair(a + 2 * p);
+        e0 = _mm256_add_epi32(e0, _mm256_madd_epi16(av, widen(b, s)));
+        e1 = _mm256_add_epi32(e1, _mm256_madd_epi16(av, widen(b + 16, s)));
+        e2 = _mm256_add_epi32(e2, _mm256_madd_epi16(av, widen(b + 32, s)));
+    }
+    _mm256_storeu_si256((__m256i *)c, _mm256_add_epi32(e0, o0));
+    _mm256_storeu_si256((__m256i *)(c + 8), _mm256_add_epi32(e1, o1));
+    _mm256_storeu_si256((__m256i *)(c + 16), _mm256_add_epi32(e2, o2));
+}
+
+void axle_qgemv_tile_avx2(const int16_t *a, const uint8_t *b, int64_t kp,
+                          bool b_signed, int32_t *c)
+{
+    if (b_signed)
+        gemv_tile(a, b, kp, true, c);
+    else
+        gemv_tile(a, b, kp, false, c);
+}

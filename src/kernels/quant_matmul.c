@@ -225,6 +225,9 @@ static enum axle_status mmq_infer_io(struct axle_kctx *k,
 struct mmq_state {
     int64_t K, N, n_bmat, bbytes;
     uint8_t *bp;     /* n_bmat packed matrices */
+    uint8_t *bp8;    /* the same as byte panels, for one-row products */
+    int64_t b8bytes;
+    bool b_s8;
     int32_t *colsum; /* n_bmat x N */
 };
 
@@ -234,6 +237,7 @@ static void mmq_release(void *state)
     if (s == NULL)
         return;
     axle_free(s->bp);
+    axle_free(s->bp8);
     axle_free(s->colsum);
     axle_free(s);
 }
@@ -254,7 +258,7 @@ static enum axle_status mmq_prepare_io(struct axle_kctx *k, void **state,
 {
     const struct axle_tensor *b = in_at(k, io->b);
     struct mmq_state *s;
-    size_t bytes, cs;
+    size_t bytes, cs, b8;
 
     *state = NULL;
     if (b->data == NULL || !axle_quant_is_q8(b->dtype) || b->rank < 1 ||
@@ -266,7 +270,11 @@ static enum axle_status mmq_prepare_io(struct axle_kctx *k, void **state,
                             "%s: out of memory", io->op);
     b_geom(b, &s->K, &s->N, &s->n_bmat);
     s->bbytes = axle_qgemm_b_bytes(s->K, s->N);
-    if (axle_size_mul((size_t)s->bbytes, (size_t)s->n_bmat, &bytes) ||
+    s->b8bytes = axle_qgemm_b8_bytes(s->K, s->N);
+    s->b_s8 = b->dtype == AXLE_DTYPE_INT8;
+    if (axle_size_mul((size_t)s->b8bytes, (size_t)s->n_bmat, &b8) ||
+        (s->bp8 = axle_try_malloc(b8 ? b8 : 1)) == NULL ||
+        axle_size_mul((size_t)s->bbytes, (size_t)s->n_bmat, &bytes) ||
         axle_size_mul((size_t)s->N * sizeof(int32_t), (size_t)s->n_bmat,
                       &cs) ||
         (s->bp = axle_try_aligned(bytes ? bytes : 64)) == NULL ||
@@ -279,6 +287,9 @@ static enum axle_status mmq_prepare_io(struct axle_kctx *k, void **state,
         axle_qgemm_pack_b((const uint8_t *)b->data + i * s->K * s->N, s->N,
                           s->K, s->N, b->dtype == AXLE_DTYPE_INT8,
                           s->bp + i * s->bbytes, s->colsum + i * s->N);
+    for (int64_t i = 0; i < s->n_bmat; i++)
+        axle_qgemm_pack_b8((const uint8_t *)b->data + i * s->K * s->N, s->N,
+                           s->K, s->N, s->bp8 + i * s->b8bytes);
     *state = s;
     k->absorbed |= 1u << io->b;
     return AXLE_OK;
@@ -493,6 +504,11 @@ static enum axle_status mmq_run_io(struct axle_kctx *k,
         e.colsum = colsum;
         e.mult_col = mult_col;
         e.y = y->data;
+        if (rows_y == 1 && s != NULL) {
+            axle_qgemv_run(k->pool, n_threads, g.N, g.K, a16, s->bp8, s->b_s8,
+                           &e, gscr);
+            return AXLE_OK;
+        }
         axle_qgemm_run(k->pool, n_threads, rows_y, g.N, g.K, a16, lda, bp, &e,
                        gscr);
         return AXLE_OK;
@@ -509,6 +525,11 @@ static enum axle_status mmq_run_io(struct axle_kctx *k,
         be.colsum = colsum + ib * g.N;
         be.mult_col = mult_col != NULL ? mult_col + ib * g.N : NULL;
         be.y = (char *)y->data + (size_t)(bi * g.M * g.N) * esz;
+        if (g.M == 1 && s != NULL) {
+            axle_qgemv_run(k->pool, n_threads, g.N, g.K, a16 + ia * lda,
+                           s->bp8 + ib * s->b8bytes, s->b_s8, &be, gscr);
+            continue;
+        }
         axle_qgemm_run(k->pool, n_threads, g.M, g.N, g.K,
                        a16 + ia * g.M * lda, lda, bp + ib * bbytes, &be, gscr);
     }
