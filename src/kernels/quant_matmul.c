@@ -11,7 +11,9 @@
  * a_scale * b_scale / y_scale (evaluated as (a_scale / y_scale) * b_scale
  * when both per-row and per-column scales are present) and rounds half to
  * even. A constant B (2-D or batched) is packed once in prepare together
- * with its column sums, and the engine may free the original.
+ * with its column sums, as int16 panels and as byte panels for one-row
+ * products (which stream B once and are bound by its bytes), and the
+ * engine may free the original.
  */
 #include <stdio.h>
 #include <string.h>
