@@ -36,6 +36,9 @@ suite() {
   step "[$tag] ONNX node conformance"
   run "$tag-conformance" "$bdir/tests/onnx_conformance" build/onnx-node \
       --xfail tests/conformance/xfail.txt
+  step "[$tag] ONNX simple-model conformance"
+  run "$tag-conformance-simple" "$bdir/tests/onnx_conformance" build/onnx-node/simple \
+      --xfail tests/conformance/xfail.txt --label onnx-simple --no-op-check
   step "[$tag] end-to-end (pytest)"
   AXLE_BIN="$ROOT/$bdir/axle" run "$tag-e2e" "$PY" -m pytest -q tests/e2e
 }

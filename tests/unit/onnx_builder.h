@@ -140,7 +140,8 @@ static AxleOnnx__TensorProto *ob_init_raw(struct ob *m, const char *name,
     void *bytes = ob_own(m, raw_len);
 
     axle_onnx__tensor_proto__init(t);
-    memcpy(d, dims, sizeof(int64_t) * (size_t)rank);
+    if (rank > 0)
+        memcpy(d, dims, sizeof(int64_t) * (size_t)rank);
     if (raw_len)
         memcpy(bytes, raw, raw_len);
     t->name = ob_str(m, name);
