@@ -11,9 +11,15 @@ status=0
 # The serving benchmarks (serve*.sh) need root for nginx and take the box's
 # two cores (server on cpu0, wrk on cpu1); they honour AXLE_BIN and --quick.
 for b in bench/gemm.sh bench/json.sh bench/models.sh bench/serve.sh bench/serve_binary.sh bench/serve_startup.sh \
-         bench/bench_vs_wrk.sh bench/batching.sh bench/monitoring.sh bench/pack.sh bench/replicas.sh; do
+         bench/bench_vs_wrk.sh bench/batching.sh bench/monitoring.sh bench/pack.sh bench/replicas.sh \
+         bench/trees.sh; do
   [ -x "$b" ] || continue
   echo "=== $b"
   "$b" "$@" || status=1
+done
+# Python benchmarks run in the project's venv (onnxruntime from PyPI).
+for b in bench/quant_ort.py; do
+  echo "=== $b"
+  .venv/bin/python "$b" "$@" || status=1
 done
 exit $status
