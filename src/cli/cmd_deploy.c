@@ -53,7 +53,7 @@
 #define DEFAULT_MAX_REPLICAS 4
 #define MAX_REPLICAS 10000
 #define GRACE_MARGIN_S 5           /* log flush and unload after the drain */
-#define KSERVE_GRACE_S 30          /* what a KServe pod gets (RawDeployment) */
+#define KSERVE_GRACE_S 30          /* a KServe pod's grace period (RawDeployment) */
 #define PROBE_PERIOD_S 5
 #define MIN_MEMORY_BYTES (32ll << 20)
 #define MODELS_LIST_MAX 1024

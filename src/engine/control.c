@@ -231,16 +231,9 @@ static enum axle_status set_output(struct axle_kctx *k, int j,
     if (n <= 0)
         return AXLE_OK;
     if (src->dtype == AXLE_DTYPE_STRING) {
-        char *const *s = src->data;
-        char **d = o->data;
-        for (int64_t i = 0; i < n; i++) {
-            axle_free(d[i]);
-            d[i] = axle_try_malloc(strlen(s[i] ? s[i] : "") + 1);
-            if (d[i] == NULL)
-                return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
-                                    "out of memory");
-            strcpy(d[i], s[i] ? s[i] : "");
-        }
+        if (axle_strings_copy(o->data, src->data, n) != AXLE_OK)
+            return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
+                                "out of memory");
         return AXLE_OK;
     }
     memcpy(o->data, src->data, (size_t)axle_tensor_nbytes(src));

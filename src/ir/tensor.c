@@ -435,3 +435,17 @@ uint16_t axle_f32_to_bf16(float f)
     x += 0x7fff + ((x >> 16) & 1); /* round to nearest even */
     return (uint16_t)(x >> 16);
 }
+
+enum axle_status axle_strings_copy(char **dst, char *const *src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const char *x = src[i] ? src[i] : "";
+        size_t len = strlen(x);
+        axle_free(dst[i]);
+        dst[i] = axle_try_malloc(len + 1);
+        if (dst[i] == NULL)
+            return AXLE_RESOURCE_EXHAUSTED;
+        memcpy(dst[i], x, len + 1);
+    }
+    return AXLE_OK;
+}

@@ -42,6 +42,9 @@ enum axle_status axle_tensor_clone(const struct axle_tensor *src,
                                    struct axle_err *err);
 /* Frees data if owned (and owned strings for STRING tensors), then t. */
 void axle_tensor_free(struct axle_tensor *t);
+/* dst[i] (freed first) becomes a heap copy of src[i] (NULL reads as "") for
+ * i < n. AXLE_RESOURCE_EXHAUSTED when memory runs out; dst stays freeable. */
+enum axle_status axle_strings_copy(char **dst, char *const *src, int64_t n);
 
 /* Elements a sequence may hold (SECURITY.md D22: bounded growth). */
 #define AXLE_SEQ_MAX_ITEMS ((int)1 << 20)

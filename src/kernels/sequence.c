@@ -47,17 +47,9 @@ static enum axle_status copy_elems(struct axle_kctx *k, struct axle_tensor *o,
         return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
                             "tensor without data");
     if (src->dtype == AXLE_DTYPE_STRING) {
-        char *const *s = src->data;
-        char **d = o->data;
-        for (int64_t i = 0; i < n; i++) {
-            const char *x = s[i] ? s[i] : "";
-            axle_free(d[i]);
-            d[i] = axle_try_malloc(strlen(x) + 1);
-            if (d[i] == NULL)
-                return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
-                                    "out of memory");
-            strcpy(d[i], x);
-        }
+        if (axle_strings_copy(o->data, src->data, n) != AXLE_OK)
+            return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
+                                "out of memory");
         return AXLE_OK;
     }
     memcpy(o->data, src->data, (size_t)axle_tensor_nbytes(src));

@@ -143,7 +143,7 @@ static void a_failed_write_is_reported(void **state)
     FILE *f = fopen("/dev/full", "wb");
     if (!f) {
         print_message("skipped: /dev/full cannot be opened here\n");
-        skip();
+        skip(); /* reason= /dev/full cannot be opened (printed above) */
     }
     setvbuf(f, NULL, _IONBF, 0);
     unsigned char *in = make_input(2 * MIB);
