@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/run_all.sh - everything `make test` runs, in order:
 #   1. release build; unit tests and fuzz-corpus replay (ctest)
-#   2. ONNX's own backend node tests (conformance runner)
+#   2. ONNX's own backend tests (conformance runner): Debian onnx 1.12's node
+#      and simple cases, and a current onnx release's node cases up to opset 18
 #   3. end-to-end tests of the CLI on real exported models (pytest)
 #   4. the same three suites on the ASan+UBSan build
 # Exits non-zero if any suite fails; every suite runs even after a failure
@@ -27,6 +28,7 @@ make --no-print-directory asan JOBS="$JOBS" || { echo "sanitizer build failed"; 
 
 step "fixtures"
 tools/gen_conformance.sh build/onnx-node || failed+=("conformance-data")
+tools/gen_conformance.sh --current build/onnx-node-current || failed+=("conformance-data-current")
 "$PY" tools/gen_models.py build/models || failed+=("model-fixtures")
 
 suite() {
@@ -39,6 +41,9 @@ suite() {
   step "[$tag] ONNX simple-model conformance"
   run "$tag-conformance-simple" "$bdir/tests/onnx_conformance" build/onnx-node/simple \
       --xfail tests/conformance/xfail.txt --label onnx-simple --no-op-check
+  step "[$tag] ONNX node conformance, current onnx release (opsets <= 18)"
+  run "$tag-conformance-current" "$bdir/tests/onnx_conformance" build/onnx-node-current \
+      --xfail tests/conformance/xfail.txt --label onnx-node-current --no-op-check --max-opset 18
   step "[$tag] end-to-end (pytest)"
   AXLE_BIN="$ROOT/$bdir/axle" run "$tag-e2e" "$PY" -m pytest -q tests/e2e
 }

@@ -113,8 +113,10 @@ fi
 # --- 3. PyPI pins ------------------------------------------------------------
 # Check the installed versions in the venv itself (importlib.metadata does not
 # import the package, so this costs ~50 ms).
-missing_pins() {
-"$VENV/bin/python" - "$@" <<'EOF'
+missing_pins() { missing_pins_in "$VENV" "$@"; }
+missing_pins_in() {
+local venv="$1"; shift
+"$venv/bin/python" - "$@" <<'EOF'
 import sys
 from importlib.metadata import version, PackageNotFoundError
 need = []
@@ -143,6 +145,25 @@ if [ -n "$need_nodeps" ]; then
   say "pip: installing (no deps) $need_nodeps"
   "$VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
     --no-deps "${PIP_NODEPS_PINS[@]}" </dev/null
+fi
+
+# --- 3b. a current onnx release, alone -----------------------------------------
+# .venv-onnx holds only a current onnx from PyPI (and the numpy it needs): its
+# generators write the node cases of opsets newer than Debian's onnx 1.12
+# (tools/gen_conformance.sh --current). It is separate from .venv because
+# that onnx would replace Debian's, which torch and skl2onnx here expect.
+ONNX_VENV="${AXLE_ONNX_VENV:-$ROOT/.venv-onnx}"
+ONNX_PINS=(onnx==1.23.2 numpy==2.4.6 protobuf==7.36.2 ml_dtypes==0.7.0 typing_extensions==4.16.0)
+if [ ! -x "$ONNX_VENV/bin/python" ]; then
+  say "venv: creating $ONNX_VENV"
+  /usr/bin/python3 -m venv "$ONNX_VENV"
+fi
+if [ -n "$(missing_pins_in "$ONNX_VENV" "${ONNX_PINS[@]}")" ]; then
+  say "pip: installing into $ONNX_VENV: ${ONNX_PINS[*]}"
+  "$ONNX_VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
+    "${ONNX_PINS[@]}" </dev/null
+else
+  say "pip: $ONNX_VENV: ${ONNX_PINS[*]} present"
 fi
 
 # --- 4. smoke check ----------------------------------------------------------

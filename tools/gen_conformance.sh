@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tools/gen_conformance.sh [OUTDIR] - write ONNX's backend node test cases.
+# tools/gen_conformance.sh [--current] [OUTDIR] - write ONNX's backend node
+# test cases.
 #
 # Debian's python3-onnx 1.12 ships the generators of ONNX's own backend test
 # suite but not their data. This runs them into OUTDIR (default build/onnx-node):
@@ -10,12 +11,25 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT="${1:-$ROOT/build/onnx-node}"
+# --current: the cases of the current onnx release in .venv-onnx (tools/deps.sh
+# makes it), which cover opsets past Debian's 1.12 (default OUTDIR
+# build/onnx-node-current). Those releases no longer write node cases from
+# `generate-data`, so they are collected from the node generators directly.
+PY=/usr/bin/python3
+DEFAULT_OUT="$ROOT/build/onnx-node"
+CURRENT=0
+if [ "${1:-}" = "--current" ]; then
+  shift
+  CURRENT=1
+  PY="${AXLE_ONNX_VENV:-$ROOT/.venv-onnx}/bin/python"
+  DEFAULT_OUT="$ROOT/build/onnx-node-current"
+fi
+OUT="${1:-$DEFAULT_OUT}"
 STAMP="$OUT/.stamp"
 
 # The stamp holds the onnx version it was made with: a different onnx means
 # different cases, so regenerate rather than mix.
-ONNX_VERSION="$(/usr/bin/python3 -c 'import onnx; print(onnx.__version__)')"
+ONNX_VERSION="$("$PY" -c 'import onnx; print(onnx.__version__)')"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "onnx $ONNX_VERSION" ]; then
   echo "gen_conformance: $OUT up to date (onnx $ONNX_VERSION)"
   exit 0
@@ -34,6 +48,16 @@ mkdir -p "$(dirname "$OUT")"
 TMP="$(mktemp -d "$OUT.tmp.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 
+if [ "$CURRENT" = 1 ]; then
+"$PY" -W ignore - "$TMP" <<'EOF'
+import argparse, sys
+from onnx.backend.test import cmd_tools
+from onnx.backend.test.case import node
+cases = node.collect_testcases(None)
+cmd_tools.model_test.collect_testcases = lambda *a, **k: cases
+cmd_tools.generate_data(argparse.Namespace(output=sys.argv[1]))
+EOF
+else
 # onnx 1.12 predates numpy 1.24, which removed the np.float/np.int/... aliases
 # its generators still use: put them back before importing onnx.
 /usr/bin/python3 - "$TMP" <<'EOF'
@@ -47,6 +71,7 @@ out = sys.argv[1]
 sys.argv = ["gen", "generate-data", "-o", out]
 cmd_tools.main()
 EOF
+fi
 
 n_cases="$(find "$TMP/node" -mindepth 1 -maxdepth 1 -type d | wc -l)"
 if [ "$n_cases" -lt 100 ]; then

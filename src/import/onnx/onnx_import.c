@@ -629,7 +629,20 @@ enum axle_status axle_onnx_import(const uint8_t *buf, size_t len,
     st = resolve_ops(m->graph, err);
     if (st != AXLE_OK)
         goto out;
-    if (c.opset < AXLE_ONNX_OPSET_MIN || c.opset > AXLE_ONNX_OPSET_MAX) {
+    /* A model may import only ai.onnx.ml (an ONNX-ML-only pipeline); then
+     * no node may be in the default domain. */
+    for (int i = 0; c.opset == 0 && i < m->graph->n_nodes; i++) {
+        if (m->graph->nodes[i].domain[0] == '\0') {
+            st = axle_err_set(err, AXLE_INVALID_ARGUMENT,
+                              "invalid model: node '%.80s' (%.40s) is in the "
+                              "default domain, which the model does not "
+                              "import", m->graph->nodes[i].name,
+                              m->graph->nodes[i].op_type);
+            goto out;
+        }
+    }
+    if (c.opset != 0 &&
+        (c.opset < AXLE_ONNX_OPSET_MIN || c.opset > AXLE_ONNX_OPSET_MAX)) {
         st = axle_err_set(err, AXLE_UNIMPLEMENTED,
                           "unsupported opset: default domain version %d "
                           "(supported %d to %d)",
