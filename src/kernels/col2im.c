@@ -223,6 +223,7 @@ static enum axle_status col2im_infer(struct axle_kctx *k)
 struct c2i_ctx {
     const struct c2i_geom *g;
     enum axle_dtype dt;
+    size_t es;
     const char *x;
     char *o;
     int64_t istr[C2I_MAX_DIMS]; /* image strides */
@@ -288,8 +289,7 @@ static void c2i_chunk(void *arg, int64_t b, int64_t e, int tid)
             const char *x0 = c->x;
             char *o0 = c->o;
             bool flt = axle_dtype_is_float(c->dt);
-            for (int64_t q = 0; q < g->iprod; q++)
-                axle_ew_st_i(o0, c->dt, ob + q, 0);
+            memset(o0 + ob * (int64_t)c->es, 0, (size_t)g->iprod * c->es);
             for (int64_t kk = 0; kk < g->kprod; kk++, xb += g->lprod) {
                 int64_t off[C2I_MAX_DIMS], idx[C2I_MAX_DIMS], r = kk;
                 for (int d = nd - 1; d >= 0; d--) {
@@ -340,7 +340,8 @@ static enum axle_status col2im_run(struct axle_kctx *k)
     const struct axle_tensor *x = k->in[0];
     struct axle_tensor *out = k->out[0];
     struct c2i_geom g;
-    struct c2i_ctx c = {.g = &g, .dt = x->dtype, .x = x->data,
+    struct c2i_ctx c = {.g = &g, .dt = x->dtype,
+                        .es = axle_dtype_size(x->dtype), .x = x->data,
                         .o = out->data};
     int64_t planes;
     enum axle_status st;

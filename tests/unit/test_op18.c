@@ -117,6 +117,39 @@ static void col2im_sums_overlapping_blocks(void **unused)
     fx_dispose(&f);
 }
 
+/* The generic path (float16 here) zeroes its planes too: a dirty output
+ * buffer must not leak into the sums. */
+static void col2im_float16_overwrites_output(void **unused)
+{
+    uint16_t x[4], *o;
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT16, 3, I64(1, 2, 2), x);
+    struct axle_tensor ti = tens(AXLE_DTYPE_INT64, 1, I64(1), I64(3));
+    struct axle_tensor tb = tens(AXLE_DTYPE_INT64, 1, I64(1), I64(2));
+    const struct axle_tensor *in[3] = {&tx, &ti, &tb};
+    struct axle_tensor out;
+    struct axle_tensor *outs[1] = {&out};
+    struct fx f;
+    (void)unused;
+
+    for (int i = 0; i < 4; i++)
+        x[i] = axle_f32_to_f16(1.5f);
+    fx_init(&f, "Col2Im", 18, 1);
+    assert_int_equal(infer(&f, &axle_op_col2im, 3, in, 1, outs), AXLE_OK);
+    assert_int_equal(out.rank, 3);
+    out.data = malloc(6);
+    memset(out.data, 0x55, 6);
+    {
+        struct axle_kctx k = kctx(&f, 3, in, 1, outs, false);
+        assert_int_equal(axle_op_col2im.run(&k), AXLE_OK);
+    }
+    o = out.data;
+    near(axle_f16_to_f32(o[0]), 1.5, 0);
+    near(axle_f16_to_f32(o[1]), 3.0, 0);
+    near(axle_f16_to_f32(o[2]), 1.5, 0);
+    free_out(&out);
+    fx_dispose(&f);
+}
+
 static void col2im_refuses_shapes_that_do_not_fit(void **unused)
 {
     float x[4 * 9] = {0};
@@ -249,6 +282,7 @@ int main(void)
         cmocka_unit_test(bitwise_signed_patterns_and_broadcast),
         cmocka_unit_test(bitwise_refuses_float_bool_and_mixed),
         cmocka_unit_test(col2im_sums_overlapping_blocks),
+        cmocka_unit_test(col2im_float16_overwrites_output),
         cmocka_unit_test(col2im_refuses_shapes_that_do_not_fit),
         cmocka_unit_test(center_crop_pad_odd_element_goes_last),
         cmocka_unit_test(center_crop_pad_refuses_bad_axes),
