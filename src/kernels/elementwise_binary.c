@@ -1,6 +1,7 @@
 /*
  * elementwise_binary.c - broadcasting arithmetic: Add, Sub, Mul, Div, Pow,
- * Mod, BitShift, PRelu and the variadic Sum, Mean, Min, Max.
+ * Mod, BitShift, BitwiseAnd/Or/Xor, PRelu and the variadic Sum, Mean, Min,
+ * Max.
  *
  * ONNX semantics kept here:
  *   - Add/Sub/Mul/Div/Pow-1..6 carry `broadcast`/`axis` (B matched against a
@@ -15,6 +16,9 @@
  *     sign); integer Mod by zero is "division by zero", INT_MIN % -1 is 0.
  *   - BitShift-11 (uint8..uint64, direction LEFT/RIGHT): a shift by the
  *     width or more gives 0.
+ *   - BitwiseAnd/Or/Xor-18 (int8..int64, uint8..uint64, numpy
+ *     broadcasting): bit operations on the two's-complement patterns, so
+ *     they run per element width; floats and bool are refused.
  *   - Sum/Mean/Min/Max-8+ broadcast all inputs (earlier versions required
  *     equal shapes, a special case). Min/Max propagate NaN like numpy.
  * float32 runs the row kernels of elementwise.h (AVX-512 when available);
@@ -545,6 +549,90 @@ static enum axle_status shift_run(struct axle_kctx *k)
 }
 
 BIN_OP(bit_shift, "BitShift", shift_infer, shift_run);
+
+/* ---- BitwiseAnd, BitwiseOr, BitwiseXor ---- */
+
+enum bitwise_op { BITWISE_AND, BITWISE_OR, BITWISE_XOR };
+
+struct bitwise_ctx {
+    enum bitwise_op op;
+    size_t es;
+    const char *a, *b;
+    char *o;
+};
+
+#define BITWISE_ROW(T)                                                            {                                                                                 const T *a = (const T *)c->a + off[0];                                        const T *b = (const T *)c->b + off[1];                                        T *o = (T *)c->o + oo;                                                        int64_t sa = step[0], sb = step[1];                                           switch (c->op) {                                                              case BITWISE_AND:                                                                 for (int64_t i = 0; i < len; i++)                                                 o[i] = (T)(a[i * sa] & b[i * sb]);                                        break;                                                                    case BITWISE_OR:                                                                  for (int64_t i = 0; i < len; i++)                                                 o[i] = (T)(a[i * sa] | b[i * sb]);                                        break;                                                                    case BITWISE_XOR:                                                                 for (int64_t i = 0; i < len; i++)                                                 o[i] = (T)(a[i * sa] ^ b[i * sb]);                                        break;                                                                    }                                                                             return;                                                                   }
+
+/* Signed and unsigned types of one width share a row: the bits are the
+ * same either way. */
+static void bitwise_row(void *arg, int64_t oo, const int64_t *off,
+                        const int64_t *step, int64_t len)
+{
+    const struct bitwise_ctx *c = arg;
+
+    switch (c->es) {
+    case 1: BITWISE_ROW(uint8_t)
+    case 2: BITWISE_ROW(uint16_t)
+    case 4: BITWISE_ROW(uint32_t)
+    case 8: BITWISE_ROW(uint64_t)
+    default: return;
+    }
+}
+
+static enum axle_status bitwise_infer(struct axle_kctx *k)
+{
+    const char *op = k->node->op_type;
+    struct axle_tensor badj;
+    enum axle_status st;
+
+    st = axle_ew_bin_shape(k, op, false, &badj, k->out[0]);
+    if (st != AXLE_OK)
+        return st;
+    for (int j = 0; j < 2; j++) {
+        enum axle_dtype dt = k->in[j]->dtype;
+        if (dt != AXLE_DTYPE_UNDEFINED && !axle_dtype_is_int(dt))
+            return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                                "%s: input %d is %s, expected an integer "
+                                "type", op, j, axle_dtype_name(dt));
+    }
+    k->out[0]->dtype = k->in[0]->dtype != AXLE_DTYPE_UNDEFINED
+                           ? k->in[0]->dtype
+                           : k->in[1]->dtype;
+    return AXLE_OK;
+}
+
+static enum axle_status bitwise_run(struct axle_kctx *k, enum bitwise_op op)
+{
+    const struct axle_tensor *ins[2] = {k->in[0], k->in[1]};
+    struct axle_bcast bc;
+    struct bitwise_ctx c = {
+        .op = op, .es = axle_dtype_size(k->in[0]->dtype),
+        .a = k->in[0]->data, .b = k->in[1]->data, .o = k->out[0]->data,
+    };
+
+    if (axle_tensor_numel(k->out[0]) <= 0)
+        return AXLE_OK;
+    axle_bcast_init(&bc, k->out[0], 2, ins);
+    axle_bcast_run(&bc, k->pool, AXLE_EW_GRAIN_CHEAP, bitwise_row, &c);
+    return AXLE_OK;
+}
+
+static enum axle_status bitwise_and_run(struct axle_kctx *k)
+{
+    return bitwise_run(k, BITWISE_AND);
+}
+static enum axle_status bitwise_or_run(struct axle_kctx *k)
+{
+    return bitwise_run(k, BITWISE_OR);
+}
+static enum axle_status bitwise_xor_run(struct axle_kctx *k)
+{
+    return bitwise_run(k, BITWISE_XOR);
+}
+
+BIN_OP(bitwise_and, "BitwiseAnd", bitwise_infer, bitwise_and_run);
+BIN_OP(bitwise_or, "BitwiseOr", bitwise_infer, bitwise_or_run);
+BIN_OP(bitwise_xor, "BitwiseXor", bitwise_infer, bitwise_xor_run);
 
 /* ---- PRelu ---- */
 

@@ -3,7 +3,7 @@
  * Abs, Neg, Reciprocal, Erf, Tanh, Sigmoid, Relu, LeakyRelu, Elu, Selu,
  * HardSigmoid, HardSwish, Softplus, Clip, the trigonometric and hyperbolic
  * functions and their inverses (Sin..Atanh), Ceil, Floor, Round, Sign,
- * Celu, Softsign, ThresholdedRelu, Shrink and Mish.
+ * Celu, Softsign, ThresholdedRelu, Shrink, Mish and BitwiseNot.
  *
  * Attributes per ONNX version: LeakyRelu alpha (0.01), Elu alpha (1.0),
  * HardSigmoid alpha/beta (0.2/0.5), Selu alpha/gamma (opset 1 defaults
@@ -18,6 +18,8 @@
  * Sign/Ceil/Floor/Round are exact, other integer cases (outside most of
  * these ops' ONNX type lists, accepted anyway) go through double like numpy
  * would.
+ * BitwiseNot-18 takes the integer types only (int8..uint64) and flips the
+ * bits of each element's two's-complement pattern.
  */
 #include <float.h>
 #include <math.h>
@@ -331,4 +333,68 @@ const struct axle_op axle_op_clip = {
     .name = "Clip", .domain = "", .min_inputs = 1, .max_inputs = 3,
     .min_outputs = 1, .max_outputs = 1, .infer = clip_infer,
     .run = clip_run,
+};
+
+/* ---- BitwiseNot ---- */
+
+struct not_ctx {
+    size_t es;
+    const char *x;
+    char *o;
+};
+
+#define NOT_CHUNK(T)                                                          \
+    {                                                                         \
+        const T *x = (const T *)c->x;                                         \
+        T *o = (T *)c->o;                                                     \
+        for (int64_t i = b; i < e; i++)                                       \
+            o[i] = (T)~x[i];                                                  \
+        return;                                                               \
+    }
+
+static void not_chunk(void *arg, int64_t b, int64_t e, int tid)
+{
+    const struct not_ctx *c = arg;
+    (void)tid;
+
+    switch (c->es) {
+    case 1: NOT_CHUNK(uint8_t)
+    case 2: NOT_CHUNK(uint16_t)
+    case 4: NOT_CHUNK(uint32_t)
+    case 8: NOT_CHUNK(uint64_t)
+    default: return;
+    }
+}
+
+static enum axle_status bitwise_not_infer(struct axle_kctx *k)
+{
+    const struct axle_tensor *x = k->in[0];
+
+    if (axle_ew_need_inputs(k, 1) != AXLE_OK)
+        return AXLE_INVALID_ARGUMENT;
+    if (x->dtype != AXLE_DTYPE_UNDEFINED && !axle_dtype_is_int(x->dtype))
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "BitwiseNot: input is %s, expected an integer "
+                            "type", axle_dtype_name(x->dtype));
+    return un_infer(k);
+}
+
+static enum axle_status bitwise_not_run(struct axle_kctx *k)
+{
+    struct not_ctx c = {
+        .es = axle_dtype_size(k->in[0]->dtype), .x = k->in[0]->data,
+        .o = k->out[0]->data,
+    };
+    int64_t n = axle_tensor_numel(k->in[0]);
+
+    if (n > 0)
+        axle_pool_parallel_for(k->pool, n, AXLE_EW_GRAIN_CHEAP, not_chunk,
+                               &c);
+    return AXLE_OK;
+}
+
+const struct axle_op axle_op_bitwise_not = {
+    .name = "BitwiseNot", .domain = "", .min_inputs = 1, .max_inputs = 1,
+    .min_outputs = 1, .max_outputs = 1, .infer = bitwise_not_infer,
+    .run = bitwise_not_run,
 };
