@@ -48,10 +48,41 @@ float axle_ml_probit(float v)
     return 1.41421356f * sgn * sqrtf(-a + sqrtf(a * a - b));
 }
 
-void axle_ml_post_row(enum axle_ml_post post, float *v, int64_t n)
+void axle_ml_softmax(float *v, int64_t n)
 {
     float mx = -FLT_MAX, sum = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        if (v[i] > mx)
+            mx = v[i];
+    for (int64_t i = 0; i < n; i++) {
+        v[i] = expf(v[i] - mx);
+        sum += v[i];
+    }
+    for (int64_t i = 0; i < n; i++)
+        v[i] /= sum;
+}
 
+void axle_ml_softmax_zero(float *v, int64_t n)
+{
+    float mx = -FLT_MAX, sum = 0.0f, eneg;
+    for (int64_t i = 0; i < n; i++)
+        if (v[i] > mx)
+            mx = v[i];
+    eneg = expf(-mx);
+    for (int64_t i = 0; i < n; i++) {
+        if (v[i] > 0.0000001f || v[i] < -0.0000001f) {
+            v[i] = expf(v[i] - mx);
+            sum += v[i];
+        } else {
+            v[i] *= eneg;
+        }
+    }
+    for (int64_t i = 0; i < n; i++)
+        v[i] /= sum;
+}
+
+void axle_ml_post_row(enum axle_ml_post post, float *v, int64_t n)
+{
     if (n == 1) {
         if (post == AXLE_ML_POST_PROBIT)
             v[0] = axle_ml_probit(v[0]);
@@ -69,34 +100,11 @@ void axle_ml_post_row(enum axle_ml_post post, float *v, int64_t n)
             v[i] = axle_ml_probit(v[i]);
         return;
     case AXLE_ML_POST_SOFTMAX:
-        for (int64_t i = 0; i < n; i++)
-            if (v[i] > mx)
-                mx = v[i];
-        for (int64_t i = 0; i < n; i++) {
-            v[i] = expf(v[i] - mx);
-            sum += v[i];
-        }
-        for (int64_t i = 0; i < n; i++)
-            v[i] /= sum;
+        axle_ml_softmax(v, n);
         return;
-    case AXLE_ML_POST_SOFTMAX_ZERO: {
-        float eneg;
-        for (int64_t i = 0; i < n; i++)
-            if (v[i] > mx)
-                mx = v[i];
-        eneg = expf(-mx);
-        for (int64_t i = 0; i < n; i++) {
-            if (v[i] > 0.0000001f || v[i] < -0.0000001f) {
-                v[i] = expf(v[i] - mx);
-                sum += v[i];
-            } else {
-                v[i] *= eneg;
-            }
-        }
-        for (int64_t i = 0; i < n; i++)
-            v[i] /= sum;
+    case AXLE_ML_POST_SOFTMAX_ZERO:
+        axle_ml_softmax_zero(v, n);
         return;
-    }
     }
 }
 

@@ -31,6 +31,12 @@ enum axle_status axle_ml_post_parse(const struct axle_node *n,
 
 float axle_ml_logistic(float v);
 float axle_ml_probit(float v);
+/* Softmax over n floats in place, shifted by the maximum (ONNX Runtime's
+ * order of operations). */
+void axle_ml_softmax(float *v, int64_t n);
+/* SOFTMAX_ZERO: values within 1e-7 of zero are not exponentiated and stay
+ * (almost) zero; an all-zero row divides by zero as in ONNX Runtime. */
+void axle_ml_softmax_zero(float *v, int64_t n);
 /* Applies post to the n scores of one row (n >= 2: element-wise or over the
  * row; n == 1: only PROBIT changes the value, as in ONNX Runtime). */
 void axle_ml_post_row(enum axle_ml_post post, float *v, int64_t n);

@@ -19,7 +19,6 @@
  * labels: the engine's string tensors own their elements, so each label is
  * a copy.
  */
-#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -28,15 +27,10 @@
 #include "ir/op.h"
 #include "ir/tensor.h"
 #include "kernels/forest.h"
+#include "kernels/ml_common.h"
 #include "kernels/tree_onnxml.h"
 
 /* ---- ONNX Runtime's transforms (ml_common.h), in float ----------------- */
-
-static float logistic(float v)
-{
-    float p = 1.0f / (1.0f + expf(-fabsf(v)));
-    return v < 0 ? 1.0f - p : p;
-}
 
 /* Winitzki's closed form with a = 0.147, which ONNX Runtime uses (with
  * pi as a float since 1.2x; older releases wrote 3.14159f). */
@@ -55,41 +49,6 @@ static float probit(float v)
     return 1.41421356f * erfinv_w(2.0f * v - 1.0f);
 }
 
-static void softmax(float *v, int64_t n)
-{
-    float mx = -FLT_MAX, sum = 0.0f;
-    for (int64_t i = 0; i < n; i++)
-        if (v[i] > mx)
-            mx = v[i];
-    for (int64_t i = 0; i < n; i++) {
-        v[i] = expf(v[i] - mx);
-        sum += v[i];
-    }
-    for (int64_t i = 0; i < n; i++)
-        v[i] /= sum;
-}
-
-/* SOFTMAX_ZERO: values within 1e-7 of zero are not exponentiated and stay
- * (almost) zero; an all-zero row divides by zero as in ONNX Runtime. */
-static void softmax_zero(float *v, int64_t n)
-{
-    float mx = -FLT_MAX, sum = 0.0f, eneg;
-    for (int64_t i = 0; i < n; i++)
-        if (v[i] > mx)
-            mx = v[i];
-    eneg = expf(-mx);
-    for (int64_t i = 0; i < n; i++) {
-        if (v[i] > 0.0000001f || v[i] < -0.0000001f) {
-            v[i] = expf(v[i] - mx);
-            sum += v[i];
-        } else {
-            v[i] *= eneg;
-        }
-    }
-    for (int64_t i = 0; i < n; i++)
-        v[i] /= sum;
-}
-
 static void transform(enum axle_oml_xf xf, float *v, int64_t n)
 {
     switch (xf) {
@@ -97,13 +56,13 @@ static void transform(enum axle_oml_xf xf, float *v, int64_t n)
         break;
     case AXLE_OML_XF_LOGISTIC:
         for (int64_t i = 0; i < n; i++)
-            v[i] = logistic(v[i]);
+            v[i] = axle_ml_logistic(v[i]);
         break;
     case AXLE_OML_XF_SOFTMAX:
-        softmax(v, n);
+        axle_ml_softmax(v, n);
         break;
     case AXLE_OML_XF_SOFTMAX_ZERO:
-        softmax_zero(v, n);
+        axle_ml_softmax_zero(v, n);
         break;
     case AXLE_OML_XF_PROBIT:
         for (int64_t i = 0; i < n; i++)
@@ -231,8 +190,8 @@ static int32_t finish_binary(const struct axle_oml *o, const double *s,
         z[0] = (float)e;
         z[1] = 0.0f;
     } else if (o->xf == AXLE_OML_XF_LOGISTIC) {
-        z[0] = logistic((float)-e);
-        z[1] = logistic((float)e);
+        z[0] = axle_ml_logistic((float)-e);
+        z[1] = axle_ml_logistic((float)e);
     } else if (add_kind <= 1) {
         z[0] = (float)(1.0 - e);
         z[1] = (float)e;
