@@ -513,6 +513,25 @@ static enum axle_status roi_align_setup(struct axle_kctx *k,
     return AXLE_OK;
 }
 
+/* Output o: input 0's dtype, shape [n, c, h, w]; refuses a shape past the
+ * element limit. */
+static enum axle_status set_nchw_out(struct axle_kctx *k,
+                                     struct axle_tensor *o, int64_t n,
+                                     int64_t c, int64_t h, int64_t w,
+                                     const char *op)
+{
+    o->dtype = k->in[0]->dtype;
+    o->rank = 4;
+    o->dims[0] = n;
+    o->dims[1] = c;
+    o->dims[2] = h;
+    o->dims[3] = w;
+    if (axle_shape_known(o) && axle_tensor_numel(o) < 0)
+        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
+                            "%s: output is too large", op);
+    return AXLE_OK;
+}
+
 static enum axle_status roi_align_infer(struct axle_kctx *k)
 {
     struct roi_align p;
@@ -520,16 +539,9 @@ static enum axle_status roi_align_infer(struct axle_kctx *k)
     enum axle_status st = roi_align_setup(k, &p);
     if (st != AXLE_OK || o == NULL)
         return st;
-    o->dtype = k->in[0]->dtype;
-    o->rank = 4;
-    o->dims[0] = p.r;
-    o->dims[1] = k->in[0]->rank == 4 ? p.c : AXLE_DIM_UNKNOWN;
-    o->dims[2] = p.oh;
-    o->dims[3] = p.ow;
-    if (axle_shape_known(o) && axle_tensor_numel(o) < 0)
-        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
-                            "RoiAlign: output is too large");
-    return AXLE_OK;
+    return set_nchw_out(k, o, p.r,
+                        k->in[0]->rank == 4 ? p.c : AXLE_DIM_UNKNOWN, p.oh,
+                        p.ow, "RoiAlign");
 }
 
 /* Bilinear sample of plane `pl` at (y, x) with Caffe2's rules; max mode
@@ -728,16 +740,7 @@ static enum axle_status roi_pool_infer(struct axle_kctx *k)
     enum axle_status st = roi_pool_setup(k, &p);
     if (st != AXLE_OK || o == NULL)
         return st;
-    o->dtype = k->in[0]->dtype;
-    o->rank = 4;
-    o->dims[0] = p.r;
-    o->dims[1] = p.c;
-    o->dims[2] = p.ph;
-    o->dims[3] = p.pw;
-    if (axle_shape_known(o) && axle_tensor_numel(o) < 0)
-        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
-                            "MaxRoiPool: output is too large");
-    return AXLE_OK;
+    return set_nchw_out(k, o, p.r, p.c, p.ph, p.pw, "MaxRoiPool");
 }
 
 /* Coordinates beyond +-2^40 are clamped before the integer conversion. */
@@ -907,16 +910,7 @@ static enum axle_status gs_infer(struct axle_kctx *k)
     enum axle_status st = gs_setup(k, &p);
     if (st != AXLE_OK || o == NULL)
         return st;
-    o->dtype = k->in[0]->dtype;
-    o->rank = 4;
-    o->dims[0] = p.n;
-    o->dims[1] = p.c;
-    o->dims[2] = p.oh;
-    o->dims[3] = p.ow;
-    if (axle_shape_known(o) && axle_tensor_numel(o) < 0)
-        return axle_err_set(k->err, AXLE_INVALID_ARGUMENT,
-                            "GridSample: output is too large");
-    return AXLE_OK;
+    return set_nchw_out(k, o, p.n, p.c, p.oh, p.ow, "GridSample");
 }
 
 /* torch's reflect_coordinates: fold v into [lo2 / 2, hi2 / 2]. */
