@@ -2,6 +2,7 @@
  * feedback.c - the feedback index and POST .../feedback (feedback.h).
  */
 #include <math.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,16 +19,18 @@
 
 #define ID_MAX 128
 
+/* What eviction reads (hash, id_len, live, id) comes first, in the lines
+ * feedback_remember_at prefetches for the next insert. */
 struct slot {
     uint64_t hash;
-    uint64_t t_ns;            /* answer time (monotonic) */
-    int64_t rows;
-    char model[REPO_MAX_NAME + 1];
-    char version[24];
     uint8_t id_len, n, used, live;
     enum mon_task task;
     enum mon_pred pred;
     char id[ID_MAX];
+    uint64_t t_ns;            /* answer time (monotonic) */
+    int64_t rows;
+    char model[REPO_MAX_NAME + 1];
+    char version[24];
     uint64_t vals[MON_MAX_VALUES];
 };
 
@@ -43,7 +46,13 @@ struct feedback_index {
     pthread_mutex_t mu;
     struct slot *slots;       /* ring */
     size_t cap, next, n_live;
-    uint32_t *table;          /* slot index + 1; 0 empty */
+    /* Open addressing, linear probing. An entry is the slot index + 1 in
+     * its low 32 bits (0: empty) and the low 32 bits of the id's hash in
+     * its high bits, so probing and the backward-shift deletion compare
+     * and re-home entries without reading the slots (each slot is about
+     * half a KiB, in a ring of tens of MiB: every slot read is a cache
+     * and TLB miss; the profile of monitored inference showed it). */
+    uint64_t *table;
     size_t mask;
     uint64_t window_ns;
     atomic_uint_fast64_t results[FB_N];
@@ -88,21 +97,34 @@ void feedback_index_free(struct feedback_index *fi)
     free(fi);
 }
 
-/* Table position holding slot s, or the empty position where it would go. */
+static uint64_t entry_make(uint64_t h, size_t slot)
+{
+    return (h << 32) | (uint64_t)(slot + 1);
+}
+
+static size_t entry_slot(uint64_t e)
+{
+    return (size_t)(uint32_t)e - 1;
+}
+
+/* Table position holding the id, or the empty position where it would go. */
 static size_t probe(const struct feedback_index *fi, uint64_t h, const char *id, size_t n,
                     int *found)
 {
     size_t i = h & fi->mask;
+    uint32_t tag = (uint32_t)h;
     for (;;) {
-        uint32_t e = fi->table[i];
+        uint64_t e = fi->table[i];
         if (!e) {
             *found = 0;
             return i;
         }
-        const struct slot *s = &fi->slots[e - 1];
-        if (s->hash == h && s->id_len == n && memcmp(s->id, id, n) == 0) {
-            *found = 1;
-            return i;
+        if ((uint32_t)(e >> 32) == tag) {
+            const struct slot *s = &fi->slots[entry_slot(e)];
+            if (s->hash == h && s->id_len == n && memcmp(s->id, id, n) == 0) {
+                *found = 1;
+                return i;
+            }
         }
         i = (i + 1) & fi->mask;
     }
@@ -114,10 +136,10 @@ static void table_remove(struct feedback_index *fi, size_t i)
     size_t j = i;
     for (;;) {
         j = (j + 1) & fi->mask;
-        uint32_t e = fi->table[j];
+        uint64_t e = fi->table[j];
         if (!e)
             break;
-        size_t home = fi->slots[e - 1].hash & fi->mask;
+        size_t home = (size_t)(e >> 32) & fi->mask;
         /* Move e back to i unless its home lies cyclically in (i, j]. */
         int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
@@ -154,7 +176,11 @@ void feedback_remember_at(struct feedback_index *fi, const char *id, size_t id_l
     int found;
     size_t pos = probe(fi, h, id, id_len, &found);
     if (found) {
-        /* A reused id: the newest answer wins. */
+        /* A reused id: the newest answer wins, and the older slot is no
+         * longer live (else its eviction would find the id again and drop
+         * the newer answer with it). */
+        fi->slots[entry_slot(fi->table[pos])].live = 0;
+        fi->n_live--;
         table_remove(fi, pos);
         pos = probe(fi, h, id, id_len, &found);
     }
@@ -162,7 +188,7 @@ void feedback_remember_at(struct feedback_index *fi, const char *id, size_t id_l
     if (s->live) {
         int f2;
         size_t old = probe(fi, s->hash, s->id, s->id_len, &f2);
-        if (f2)
+        if (f2 && entry_slot(fi->table[old]) == fi->next)
             table_remove(fi, old);
         fi->n_live--;
         pos = probe(fi, h, id, id_len, &found);
@@ -180,10 +206,40 @@ void feedback_remember_at(struct feedback_index *fi, const char *id, size_t id_l
     s->task = v->mon->task;
     s->pred = v->mon->pred;
     memcpy(s->vals, vals, (size_t)n * sizeof(*vals));
-    fi->table[pos] = (uint32_t)(fi->next + 1);
+    fi->table[pos] = entry_make(h, fi->next);
     fi->next = (fi->next + 1) % fi->cap;
     fi->n_live++;
+    const char *nx = (const char *)&fi->slots[fi->next];
+    for (size_t off = 0; off < offsetof(struct slot, t_ns); off += 64)
+        __builtin_prefetch(nx + off, 1);
     pthread_mutex_unlock(&fi->mu);
+}
+
+int feedback_index_find(struct feedback_index *fi, const char *id, size_t id_len,
+                        uint64_t *t_ns, char model[REPO_MAX_NAME + 1])
+{
+    if (!fi || !id || id_len == 0 || id_len > ID_MAX)
+        return 0;
+    int found;
+    pthread_mutex_lock(&fi->mu);
+    size_t pos = probe(fi, hash_id(id, id_len), id, id_len, &found);
+    if (found) {
+        const struct slot *sl = &fi->slots[entry_slot(fi->table[pos])];
+        if (t_ns)
+            *t_ns = sl->t_ns;
+        if (model)
+            memcpy(model, sl->model, sizeof(sl->model));
+    }
+    pthread_mutex_unlock(&fi->mu);
+    return found;
+}
+
+size_t feedback_index_live(struct feedback_index *fi)
+{
+    pthread_mutex_lock(&fi->mu);
+    size_t n = fi->n_live;
+    pthread_mutex_unlock(&fi->mu);
+    return n;
 }
 
 void feedback_metrics(struct feedback_index *fi, struct axle_buf *b)
@@ -195,9 +251,7 @@ void feedback_metrics(struct feedback_index *fi, struct axle_buf *b)
     for (int k = 0; k < FB_N; k++)
         buf_printf(b, "axle_feedback_requests_total{result=\"%s\"} %llu\n", result_names[k],
                    (unsigned long long)atomic_load(&fi->results[k]));
-    pthread_mutex_lock(&fi->mu);
-    size_t live = fi->n_live;
-    pthread_mutex_unlock(&fi->mu);
+    size_t live = feedback_index_live(fi);
     buf_printf(b, "# HELP axle_feedback_index_entries Predictions remembered for feedback.\n"
                   "# TYPE axle_feedback_index_entries gauge\naxle_feedback_index_entries %zu\n"
                   "# HELP axle_feedback_index_capacity Capacity of the feedback index.\n"
@@ -376,7 +430,7 @@ void feedback_handle(struct server *s, struct http_req *r, const char *model,
         size_t n = json_tok(d, items[k].id_tok)->size;
         int found;
         size_t pos = probe(fi, hash_id(id, n), id, n, &found);
-        struct slot *sl = found ? &fi->slots[fi->table[pos] - 1] : NULL;
+        struct slot *sl = found ? &fi->slots[entry_slot(fi->table[pos])] : NULL;
         if (!sl || now - sl->t_ns > fi->window_ns || strcmp(sl->model, model) != 0 ||
             (version && strcmp(sl->version, version) != 0)) {
             pthread_mutex_unlock(&fi->mu);

@@ -44,6 +44,13 @@ void feedback_remember_at(struct feedback_index *fi, const char *id, size_t id_l
                           const struct model_version *v, const uint64_t *vals, int n,
                           int64_t rows, uint64_t t_ns, int used);
 
+/* 1 when id is remembered; then its answer time and model into the
+ * out-parameters (either may be NULL). For tests and the log join. */
+int feedback_index_find(struct feedback_index *fi, const char *id, size_t id_len,
+                        uint64_t *t_ns, char model[REPO_MAX_NAME + 1]);
+/* Predictions remembered now. */
+size_t feedback_index_live(struct feedback_index *fi);
+
 /* The route (after the auth gate): version NULL means any version. */
 void serve_feedback(struct server *s, struct http_req *r, const char *model,
                     const char *version);
