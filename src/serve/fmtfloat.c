@@ -61,17 +61,28 @@ int fmt_float_shortest(float v, char out[32])
         *o = 0;
         return (int)(o - out);
     }
+    /* v > 0 and finite: its neighbours are the adjacent bit patterns
+     * (bits + 1 past the largest float is infinity), and a normal float's
+     * binary exponent is its exponent field - no libm calls, which showed
+     * in profiles of the logging path. */
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof(bits));
+    uint32_t ub = bits + 1, db = bits - 1;
+    float up, down;
+    memcpy(&up, &ub, sizeof(up));
+    memcpy(&down, &db, sizeof(down));
     double x = v;
-    float up = nextafterf(v, INFINITY), down = nextafterf(v, 0);
     double hi = isinf(up) ? x + (x - (double)down) / 2 : (x + (double)up) / 2;
     double lo = (x + (double)down) / 2;
     double margin = x * 1e-12;
     /* floor(log10(x)) from the binary exponent, at most one too low
      * (x in [2^(e2-1), 2^e2); 78913 / 2^18 is log10(2) to 6 digits, exact
-     * as a floor for |e2| < 1650); the checks below correct it. libm's
-     * log10 showed in profiles of the logging path. */
+     * as a floor for |e2| < 1650); the checks below correct it. */
     int e2;
-    frexp(x, &e2);
+    if (bits >> 23)
+        e2 = (int)(bits >> 23) - 126;
+    else
+        frexp(x, &e2);
     int e10 = ((e2 - 1) * 78913) >> 18;
     if (e10 > 38 || e10 < -46)
         return -1;
@@ -86,15 +97,16 @@ int fmt_float_shortest(float v, char out[32])
      * a shorter decimal inside it is also the nearest 6-digit one padded
      * with zeros: start at 6 digits and strip the zeros below. */
     int p0 = x >= 1.17549435e-38 ? 6 : 1;
+    static const uint64_t tens[10] = {1, 10, 100, 1000, 10000, 100000, 1000000,
+                                      10000000, 100000000, 1000000000};
     for (p = p0; p <= 9; p++) {
         k = e10 - p + 1;
         double scaled = k >= 0 ? x / p10(k) : x * p10(-k);
-        double r = nearbyint(scaled);
+        /* Round to nearest, ties to even, as nearbyint in the default
+         * mode: scaled < 10^9 < 2^52, so adding 2^52 drops the fraction. */
+        double r = (scaled + 0x1p52) - 0x1p52;
         n = (uint64_t)r;
-        uint64_t top = 1;
-        for (int i = 0; i < p; i++)
-            top *= 10;
-        if (n >= top) { /* rounded up to the next power of ten */
+        if (n >= tens[p]) { /* rounded up to the next power of ten */
             n /= 10;
             k++;
         }
@@ -102,8 +114,6 @@ int fmt_float_shortest(float v, char out[32])
         if (k >= 0 && k <= 22 && d < 9007199254740992.0) {
             /* d, lo and hi are exact: decide exactly; a decimal on a
              * midpoint reads back as the neighbour with the even mantissa. */
-            uint32_t bits;
-            memcpy(&bits, &v, sizeof(bits));
             if ((d > lo && d < hi) || ((d == lo || d == hi) && (bits & 1) == 0))
                 break;
             continue;

@@ -751,12 +751,62 @@ static void hs_reset(struct head_scan *h)
 /* Scan p[0..n) of a message head. Returns the number of bytes that belong
  * to the head (n if it continues past this chunk); sets *done when the
  * empty line ending the head was seen. On a violation sets c->err_*. */
+/* Bytes that end a run of ordinary bytes: anywhere, and in addition inside
+ * a header name (before the colon). */
+static const unsigned char stop_any[256] = {[0] = 1, ['\n'] = 1, ['\r'] = 1};
+static const unsigned char stop_name[256] = {[0] = 1,    ['\n'] = 1, ['\r'] = 1,
+                                             [' '] = 1,  ['\t'] = 1, [':'] = 1};
+
+/* Inside a line, after its first byte, the bytes up to the next one in the
+ * state's stop table change nothing but the counts: skip them in one pass
+ * and count them at once. Returns the index of the first byte left for the
+ * per-byte scan, or, when a length limit is crossed inside the run, sets
+ * the error and *err_at to the byte that crossed it (as the per-byte scan
+ * would have). */
+static size_t head_run(struct http_conn *c, const char *p, size_t i, size_t n, size_t *err_at)
+{
+    struct head_scan *h = &c->hs;
+    const struct http_limits *l = c->lim;
+    const unsigned char *stop = h->line_no > 0 && !h->seen_colon ? stop_name : stop_any;
+    size_t j = i;
+    while (j < n && !stop[(unsigned char)p[j]])
+        j++;
+    size_t r = j - i;
+    size_t lim = h->line_no == 0 ? l->max_request_line : l->max_header_line;
+    size_t at = SIZE_MAX;
+    if (h->line_len + r > lim)
+        at = i + (lim - h->line_len);
+    if (h->line_no > 0 && h->hdr_bytes + r > l->max_header_bytes &&
+        i + (l->max_header_bytes - h->hdr_bytes) < at)
+        at = i + (l->max_header_bytes - h->hdr_bytes);
+    if (at != SIZE_MAX) {
+        h->total += at - i + 1;
+        c->err_status = h->line_no == 0 ? 414 : 431;
+        c->err_msg = h->line_no == 0 ? "request line too long" : "header too large";
+        *err_at = at;
+        return j;
+    }
+    h->total += r;
+    h->line_len += r;
+    if (h->line_no > 0)
+        h->hdr_bytes += r;
+    return j;
+}
+
 static size_t head_scan(struct http_conn *c, const char *p, size_t n, int *done)
 {
     struct head_scan *h = &c->hs;
     const struct http_limits *l = c->lim;
     *done = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!h->prev_cr && !h->line_start) {
+            size_t err_at = SIZE_MAX;
+            i = head_run(c, p, i, n, &err_at);
+            if (err_at != SIZE_MAX)
+                return err_at;
+            if (i == n)
+                break;
+        }
         unsigned char ch = (unsigned char)p[i];
         h->total++;
         if (ch == '\n') {

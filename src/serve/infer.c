@@ -905,6 +905,7 @@ void job_init(struct job *j, struct server *s, struct http_req *r, struct model_
     j->timeout_us = 0;
     j->priority = 0;
     j->raw_mode = 0;
+    j->out_txt = 0;
     j->srv = s;
     j->r = r;
     j->v = v;
@@ -1242,11 +1243,15 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
                 }
             } else {
                 int64_t n = infer_numel(t);
+                size_t start = b->len;
                 for (int64_t e = 0; e < n; e++) {
                     if (e)
                         buf_putc(b, ',');
                     infer_put_element(b, dt, t->data, e);
                 }
+                j->out_txt |= 1ull << sel->index;
+                j->out_txt_off[sel->index] = start;
+                j->out_txt_len[sel->index] = b->len - start;
             }
             buf_puts(b, "]}");
         }

@@ -55,6 +55,11 @@ struct job {
     int64_t v1_rows;
     char uuid[40];              /* server-made id (infer_mon.c) */
     int log_this;               /* sampled for the prediction log (infer_log.c) */
+    /* Output k's JSON data text in sc->out (without the brackets) when bit
+     * k of out_txt is set: the log record copies it instead of formatting
+     * the values again. */
+    uint64_t out_txt;
+    size_t out_txt_off[REPO_MAX_IO], out_txt_len[REPO_MAX_IO];
     struct job *next_free;
 };
 
