@@ -975,8 +975,9 @@ static void encode(struct job *j, struct http_req *r, const struct axle_tensor *
         encode_v2(j, r, out, t_in, t_run);
 }
 
-/* Run on the I/O thread's own session and answer. */
-static void run_inline(struct job *j)
+/* Run on the I/O thread's own session and answer; t_in: the clock read at
+ * dispatch, a few checks before the run. */
+static void run_inline(struct job *j, uint64_t t_in)
 {
     struct axle_err err;
     struct model_version *v = j->v;
@@ -986,7 +987,6 @@ static void run_inline(struct job *j)
         return;
     }
     struct axle_tensor out[REPO_MAX_IO];
-    uint64_t t_in = http_now_ns();
     axle_session_set_deadline(s, j->it.deadline_ns);
     enum axle_status st = axle_session_run(s, v->n_inputs, j->in, v->n_outputs, out, &err);
     uint64_t t_run = http_now_ns();
@@ -1075,7 +1075,7 @@ void job_dispatch(struct job *j)
     }
     if (v->inline_max_ns && v->run_ns && v->run_ns * (uint64_t)(rows > 0 ? rows : 1) <=
         v->inline_max_ns) {
-        run_inline(j);
+        run_inline(j, now);
         job_put(j);
         return;
     }
@@ -1099,7 +1099,7 @@ void job_dispatch(struct job *j)
     j->d = http_defer_call(r, job_resume, job_cancel, j);
     if (!j->d) {
         /* Detached connection (fuzzing): no loop to come back to. */
-        run_inline(j);
+        run_inline(j, now);
         job_put(j);
         return;
     }
@@ -1268,6 +1268,7 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
         if (blob_start[k - 1] != SIZE_MAX)
             iov[k].p = iov[k].len ? aux->data + blob_start[k - 1] : "";
     uint64_t t_end = http_now_ns();
+    j->t_end = t_end;
     if (t_in)
         job_stats_inline(j, t_in, t_run, t_end);
     else

@@ -36,6 +36,7 @@ struct job {
     struct axle_buf aux;        /* BYTES input strings */
     enum job_kind kind;
     uint64_t t0;                /* the request's first byte */
+    uint64_t t_end;             /* the answer encoded (infer_finish's clock) */
     struct axle_tensor in[REPO_MAX_IO];
     int have_in[REPO_MAX_IO];
     size_t in_off[REPO_MAX_IO]; /* offset in data, or SIZE_MAX if borrowed */

@@ -182,7 +182,7 @@ static void build_record(struct job *j, struct axle_buf *b, int status, const ch
                                   : ",\"protocol\":\"v2\",\"status\":");
     json_put_int(b, status);
     buf_puts(b, ",\"latency_us\":");
-    json_put_uint(b, (http_now_ns() - j->t0) / 1000);
+    json_put_uint(b, ((out ? j->t_end : http_now_ns()) - j->t0) / 1000);
     if (err) {
         buf_puts(b, ",\"error\":");
         json_put_str(b, err, strnlen(err, 512));

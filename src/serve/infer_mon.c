@@ -73,7 +73,8 @@ void infer_finish(struct job *j, struct http_req *r, const struct axle_tensor *o
             int64_t rows;
             int n = monitor_predictions(m, &out[m->output], vals, &rows);
             if (n > 0)
-                feedback_remember(j->srv->feedback, j->id, j->id_len, v, vals, n, rows);
+                feedback_remember_at(j->srv->feedback, j->id, j->id_len, v, vals, n, rows,
+                                     j->t_end, 0);
         }
         if (m->window && j->have_in[m->drift_input])
             monitor_observe_inputs(m, &j->in[m->drift_input]);

@@ -445,10 +445,11 @@ void encode_v1(struct job *j, struct http_req *r, const struct axle_tensor *out,
         axle_err_set(&err, AXLE_UNAVAILABLE, "memory budget exceeded");
         goto fail;
     }
+    j->t_end = http_now_ns();
     if (t_in)
-        job_stats_inline(j, t_in, t_run, http_now_ns());
+        job_stats_inline(j, t_in, t_run, j->t_end);
     else
-        job_stats_sched(j, http_now_ns());
+        job_stats_sched(j, j->t_end);
     struct http_iov iov = {b->data, b->len};
     char hdr[32 + MAX_ID_BYTES];
     if (j->id)

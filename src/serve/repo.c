@@ -54,13 +54,14 @@ static const struct {
     enum axle_dtype dt;
     const char *name;
 } wire_names[] = {
-    {AXLE_DTYPE_BOOL, "BOOL"},       {AXLE_DTYPE_UINT8, "UINT8"},
-    {AXLE_DTYPE_UINT16, "UINT16"},   {AXLE_DTYPE_UINT32, "UINT32"},
-    {AXLE_DTYPE_UINT64, "UINT64"},   {AXLE_DTYPE_INT8, "INT8"},
-    {AXLE_DTYPE_INT16, "INT16"},     {AXLE_DTYPE_INT32, "INT32"},
-    {AXLE_DTYPE_INT64, "INT64"},     {AXLE_DTYPE_FLOAT16, "FP16"},
-    {AXLE_DTYPE_FLOAT32, "FP32"},    {AXLE_DTYPE_FLOAT64, "FP64"},
-    {AXLE_DTYPE_STRING, "BYTES"},    {AXLE_DTYPE_BFLOAT16, "BF16"},
+    /* The common ones first: both look-ups below scan in order. */
+    {AXLE_DTYPE_FLOAT32, "FP32"},    {AXLE_DTYPE_INT64, "INT64"},
+    {AXLE_DTYPE_FLOAT64, "FP64"},    {AXLE_DTYPE_INT32, "INT32"},
+    {AXLE_DTYPE_STRING, "BYTES"},    {AXLE_DTYPE_BOOL, "BOOL"},
+    {AXLE_DTYPE_UINT8, "UINT8"},     {AXLE_DTYPE_UINT16, "UINT16"},
+    {AXLE_DTYPE_UINT32, "UINT32"},   {AXLE_DTYPE_UINT64, "UINT64"},
+    {AXLE_DTYPE_INT8, "INT8"},       {AXLE_DTYPE_INT16, "INT16"},
+    {AXLE_DTYPE_FLOAT16, "FP16"},    {AXLE_DTYPE_BFLOAT16, "BF16"},
 };
 
 const char *wire_dtype_name(enum axle_dtype dt)
