@@ -47,7 +47,7 @@ char *buf_reserve(struct axle_buf *b, size_t n)
     return b->data + b->len;
 }
 
-void buf_put(struct axle_buf *b, const void *p, size_t n)
+void buf_put_slow(struct axle_buf *b, const void *p, size_t n)
 {
     char *dst = buf_reserve(b, n);
     if (!dst)

@@ -28,18 +28,29 @@ static inline void buf_reset(struct axle_buf *b)
 }
 /* Make room for n more bytes; returns a pointer to write them or NULL. */
 char *buf_reserve(struct axle_buf *b, size_t n);
-void buf_put(struct axle_buf *b, const void *p, size_t n);
+void buf_put_slow(struct axle_buf *b, const void *p, size_t n);
+/* Inline when the bytes fit: the answer and the log record are built
+ * from dozens of short pieces. */
+static inline void buf_put(struct axle_buf *b, const void *p, size_t n)
+{
+    if (n <= b->cap - b->len && b->data && !b->oom) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return;
+    }
+    buf_put_slow(b, p, n);
+}
 static inline void buf_puts(struct axle_buf *b, const char *s)
 {
     buf_put(b, s, strlen(s));
 }
 static inline void buf_putc(struct axle_buf *b, char c)
 {
-    if (b->len < b->cap) {
+    if (b->len < b->cap && !b->oom) {
         b->data[b->len++] = c;
         return;
     }
-    buf_put(b, &c, 1);
+    buf_put_slow(b, &c, 1);
 }
 void buf_printf(struct axle_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
