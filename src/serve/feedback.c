@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "base/alloc.h"
@@ -55,6 +56,7 @@ struct feedback_index {
     uint64_t *table;
     size_t mask;
     uint64_t window_ns;
+    uint64_t seed;            /* hash_id's key */
     atomic_uint_fast64_t results[FB_N];
     struct {
         uint64_t key;
@@ -63,10 +65,34 @@ struct feedback_index {
     } rate[RATE_BUCKETS];
 };
 
-static uint64_t hash_id(const char *s, size_t n)
+/* The id's hash: eight bytes at a time through a multiply-xorshift mix,
+ * keyed per index with a random seed so that client-chosen ids cannot be
+ * made to collide on purpose (FNV-1a, used before, is unkeyed and took a
+ * multiply per byte). Never 0: bit 0 is set, and it is not a home bit. */
+static uint64_t hash_id_seeded(uint64_t seed, const char *s, size_t n)
 {
-    return monitor_hash_label(s, n) | 1;
+    const uint64_t k = 0x9e3779b97f4a7c15ull;
+    uint64_t h = seed ^ ((uint64_t)n * k);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 31;
+        s += 8;
+        n -= 8;
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, s, n);
+        h = (h ^ w) * k;
+        h ^= h >> 31;
+    }
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 29;
+    return h | 1;
 }
+
+#define hash_id(s, n) hash_id_seeded(fi->seed, (s), (n))
 
 struct feedback_index *feedback_index_new(size_t capacity, uint64_t window_ns)
 {
@@ -84,6 +110,8 @@ struct feedback_index *feedback_index_new(size_t capacity, uint64_t window_ns)
     fi->table = axle_xcalloc(ts, sizeof(*fi->table));
     fi->mask = ts - 1;
     fi->window_ns = window_ns;
+    if (getrandom(&fi->seed, sizeof(fi->seed), 0) != (ssize_t)sizeof(fi->seed))
+        fi->seed = http_now_ns() ^ (uint64_t)(uintptr_t)fi;
     return fi;
 }
 
@@ -95,6 +123,15 @@ void feedback_index_free(struct feedback_index *fi)
     free(fi->slots);
     free(fi->table);
     free(fi);
+}
+
+/* An id's home position: from the tag bits (the low 32 of its hash), so
+ * that deletion can re-home an entry from the table alone; bit 0 is always
+ * set (hash_id), so it is left out - using it put every home on an odd
+ * position and doubled the clusters. */
+static size_t home_of(const struct feedback_index *fi, uint64_t h)
+{
+    return (size_t)((uint32_t)h >> 1) & fi->mask;
 }
 
 static uint64_t entry_make(uint64_t h, size_t slot)
@@ -111,7 +148,7 @@ static size_t entry_slot(uint64_t e)
 static size_t probe(const struct feedback_index *fi, uint64_t h, const char *id, size_t n,
                     int *found)
 {
-    size_t i = h & fi->mask;
+    size_t i = home_of(fi, h);
     uint32_t tag = (uint32_t)h;
     for (;;) {
         uint64_t e = fi->table[i];
@@ -139,7 +176,7 @@ static void table_remove(struct feedback_index *fi, size_t i)
         uint64_t e = fi->table[j];
         if (!e)
             break;
-        size_t home = (size_t)(e >> 32) & fi->mask;
+        size_t home = home_of(fi, e >> 32);
         /* Move e back to i unless its home lies cyclically in (i, j]. */
         int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
@@ -164,6 +201,19 @@ void feedback_remember(struct feedback_index *fi, const char *id, size_t id_len,
     feedback_remember_at(fi, id, id_len, v, vals, n, rows, http_now_ns(), 0);
 }
 
+void feedback_prefetch(struct feedback_index *fi, const char *id, size_t id_len)
+{
+    if (!fi || !id || id_len == 0 || id_len > ID_MAX)
+        return;
+    /* Unlocked reads, relaxed: a stale answer only prefetches a useless
+     * line. The next slot was prefetched by the previous insert. */
+    size_t next = __atomic_load_n(&fi->next, __ATOMIC_RELAXED);
+    uint64_t old = __atomic_load_n(&fi->slots[next].hash, __ATOMIC_RELAXED);
+    __builtin_prefetch(&fi->table[home_of(fi, hash_id(id, id_len))], 1);
+    if (old)
+        __builtin_prefetch(&fi->table[home_of(fi, old)], 1);
+}
+
 void feedback_remember_at(struct feedback_index *fi, const char *id, size_t id_len,
                           const struct model_version *v, const uint64_t *vals, int n,
                           int64_t rows, uint64_t t_ns, int used)
@@ -172,13 +222,7 @@ void feedback_remember_at(struct feedback_index *fi, const char *id, size_t id_l
         return;
     uint64_t h = hash_id(id, id_len);
     uint64_t now = t_ns;
-    /* The two table lines this insert reads, the new id's and the evicted
-     * one's (its slot was prefetched by the previous insert), are fetched
-     * side by side rather than one after the other. */
-    __builtin_prefetch(&fi->table[h & fi->mask]);
     pthread_mutex_lock(&fi->mu);
-    if (fi->slots[fi->next].live)
-        __builtin_prefetch(&fi->table[fi->slots[fi->next].hash & fi->mask]);
     int found;
     size_t pos = probe(fi, h, id, id_len, &found);
     if (found) {
@@ -199,7 +243,7 @@ void feedback_remember_at(struct feedback_index *fi, const char *id, size_t id_l
         fi->n_live--;
         pos = probe(fi, h, id, id_len, &found);
     }
-    s->hash = h;
+    __atomic_store_n(&s->hash, h, __ATOMIC_RELAXED); /* read by feedback_prefetch */
     s->t_ns = now;
     s->rows = rows;
     copy_name(s->model, sizeof(s->model), v->model->name);
@@ -213,7 +257,7 @@ void feedback_remember_at(struct feedback_index *fi, const char *id, size_t id_l
     s->pred = v->mon->pred;
     memcpy(s->vals, vals, (size_t)n * sizeof(*vals));
     fi->table[pos] = entry_make(h, fi->next);
-    fi->next = (fi->next + 1) % fi->cap;
+    __atomic_store_n(&fi->next, (fi->next + 1) % fi->cap, __ATOMIC_RELAXED);
     fi->n_live++;
     const char *nx = (const char *)&fi->slots[fi->next];
     for (size_t off = 0; off < offsetof(struct slot, t_ns); off += 64)

@@ -38,6 +38,11 @@ void feedback_index_free(struct feedback_index *fi);
 void feedback_remember(struct feedback_index *fi, const char *id, size_t id_len,
                        const struct model_version *v, const uint64_t *vals, int n, int64_t rows);
 
+/* Start fetching the index memory that remembering id will touch: called
+ * as soon as the id is known, a microsecond or so before the insert, so
+ * that the insert does not wait on cache misses. */
+void feedback_prefetch(struct feedback_index *fi, const char *id, size_t id_len);
+
 /* The same with the answer time t_ns (http_now_ns clock); used: its
  * feedback was recorded already. */
 void feedback_remember_at(struct feedback_index *fi, const char *id, size_t id_len,

@@ -55,11 +55,14 @@ void infer_make_uuid(char *out)
 
 void infer_ensure_id(struct job *j)
 {
-    if (j->id || !(j->log_this || (j->v->mon && j->v->mon->output >= 0 && j->srv->feedback)))
-        return;
-    infer_make_uuid(j->uuid);
-    j->id = j->uuid;
-    j->id_len = 36;
+    int remembered = j->v->mon && j->v->mon->output >= 0 && j->srv->feedback;
+    if (!j->id && (j->log_this || remembered)) {
+        infer_make_uuid(j->uuid);
+        j->id = j->uuid;
+        j->id_len = 36;
+    }
+    if (remembered && j->id)
+        feedback_prefetch(j->srv->feedback, j->id, j->id_len); /* inserted in infer_finish */
 }
 
 void infer_finish(struct job *j, struct http_req *r, const struct axle_tensor *out,
