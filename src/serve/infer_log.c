@@ -95,24 +95,38 @@ void serve_predlog_respond(struct server *s, struct http_req *r, int type, const
     }
 }
 
-/* The formatted second is cached per thread: gmtime_r and strftime once a
- * second instead of once a record. */
-static __thread time_t tl_sec = -1;
+/* Wall-clock time from a monotonic reading: the offset between the two
+ * clocks is read once a second per thread (a step of the wall clock shows
+ * within a second), and the formatted second is cached with it - no
+ * clock_gettime, gmtime_r or strftime per record. */
+static __thread uint64_t tl_refresh_ns;   /* monotonic time of the next re-read */
+static __thread int64_t tl_off_ns;        /* realtime - monotonic */
+static __thread int64_t tl_sec = -1;
 static __thread char tl_when[32];
 static __thread size_t tl_when_len;
 
-void serve_put_time(struct axle_buf *b)
+void serve_put_time_at(struct axle_buf *b, uint64_t mono_ns)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (ts.tv_sec != tl_sec) {
+    if (mono_ns >= tl_refresh_ns) {
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        uint64_t m = http_now_ns();
+        tl_off_ns = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec - (int64_t)m;
+        tl_refresh_ns = m + 1000000000u;
+    }
+    int64_t real = (int64_t)mono_ns + tl_off_ns;
+    if (real < 0)
+        real = 0;
+    int64_t sec = real / 1000000000;
+    if (sec != tl_sec) {
+        time_t t = (time_t)sec;
         struct tm tm;
-        gmtime_r(&ts.tv_sec, &tm);
+        gmtime_r(&t, &tm);
         tl_when[0] = '"';
         tl_when_len = 1 + strftime(tl_when + 1, sizeof(tl_when) - 1, "%Y-%m-%dT%H:%M:%S", &tm);
-        tl_sec = ts.tv_sec;
+        tl_sec = sec;
     }
-    unsigned ms = (unsigned)(ts.tv_nsec / 1000000) % 1000u;
+    unsigned ms = (unsigned)(real % 1000000000 / 1000000);
     char *p = buf_reserve(b, tl_when_len + 6);
     if (!p)
         return;
@@ -127,7 +141,11 @@ void serve_put_time(struct axle_buf *b)
     b->len += tl_when_len + 6;
 }
 
-/* txt: the tensor's data already formatted for the answer (NULL: none). */
+void serve_put_time(struct axle_buf *b)
+{
+    serve_put_time_at(b, http_now_ns());
+}
+
 static void put_tensor(struct axle_buf *b, const char *name, const struct axle_tensor *t,
                        size_t cap, const char *txt, size_t txt_len)
 {
@@ -172,8 +190,9 @@ static void build_record(struct job *j, struct axle_buf *b, int status, const ch
         json_put_str(b, j->id, j->id_len);
     else
         buf_puts(b, "null");
+    uint64_t t_rec = out ? j->t_end : http_now_ns(); /* answered, or failing now */
     buf_puts(b, ",\"ts\":");
-    serve_put_time(b);
+    serve_put_time_at(b, t_rec);
     buf_puts(b, ",\"model\":");
     json_put_cstr(b, v->model->name);
     buf_puts(b, ",\"version\":");
@@ -182,7 +201,7 @@ static void build_record(struct job *j, struct axle_buf *b, int status, const ch
                                   : ",\"protocol\":\"v2\",\"status\":");
     json_put_int(b, status);
     buf_puts(b, ",\"latency_us\":");
-    json_put_uint(b, ((out ? j->t_end : http_now_ns()) - j->t0) / 1000);
+    json_put_uint(b, (t_rec - j->t0) / 1000);
     if (err) {
         buf_puts(b, ",\"error\":");
         json_put_str(b, err, strnlen(err, 512));

@@ -95,6 +95,8 @@ void serve_predlog_respond(struct server *s, struct http_req *r, int type, const
                            const struct http_iov *iov, int n_iov);
 /* The current UTC time as a quoted RFC 3339 string with milliseconds. */
 void serve_put_time(struct axle_buf *b);
+/* The same for a reading of http_now_ns's clock. */
+void serve_put_time_at(struct axle_buf *b, uint64_t mono_ns);
 
 /* Server log: one JSON line per lifecycle event on stderr. */
 void serve_log(const char *event, const char *model, const char *version, const char *detail);
