@@ -71,13 +71,38 @@ for v in log sync; do
   [ "${KEEP_LOGS:-0}" = 1 ] || rm -rf "$dir"
 done
 
+# The same three variants without sockets (bench/reqpath_bench.c): the
+# request path's own CPU per request, the kernel's TCP work left out. Each
+# process runs 15 windows of 30k requests and reports its fastest (the
+# VM's speed swings between windows); processes interleave like the rounds.
+RP="${REQPATH_BIN:-$(dirname "$AXLE_BIN")/bench/reqpath_bench}"
+if [ -x "$RP" ]; then
+  for r in $(seq 1 "$ROUNDS"); do
+    for v in $(round_order "$r" bare mon log); do
+      repo="$M/repo"; args=""
+      case "$v" in
+        bare) repo="$RUN/repo_bare" ;;
+        log) rm -rf "$RUN/log-rp"; mkdir -p "$RUN/log-rp"; args="--log $RUN/log-rp" ;;
+      esac
+      best="$(taskset -c 0 "$RP" "$repo" "$M/bodies/iris.json" $args --requests 30000 --rounds 15 2>/dev/null |
+        /usr/bin/python3 -c 'import sys, json; print(min(json.loads(l)["cpu_us_per_req"] for l in sys.stdin))')"
+      [ -n "$best" ] && emit "{\"kind\":\"reqpath\",\"variant\":\"$v\",\"round\":$r,\"cpu_us_per_req\":$best}"
+    done
+  done
+  rm -rf "$RUN/log-rp"
+else
+  blog "no $RP: the request-path table is left out (build the reqpath_bench target)"
+fi
+
 echo
 echo "=== bench/monitoring.sh summary ($RUN)"
 /usr/bin/python3 - "$JSONL" <<'PYEOF'
 import json, statistics, sys
-pts, logs = {}, {}
+pts, logs, rp = {}, {}, {}
 for line in open(sys.argv[1]):
     d = json.loads(line)
+    if d.get("kind") == "reqpath":
+        rp.setdefault(d["variant"], {})[d["round"]] = d["cpu_us_per_req"]
     if d.get("kind") == "point":
         pts.setdefault(d["variant"], {})[d["round"]] = d
     elif d.get("kind") == "log":
@@ -105,6 +130,18 @@ for a, b, target in (("mon", "bare", None), ("log", "bare", 0.90), ("log", "mon"
     with open(sys.argv[1], "a") as f:
         f.write(json.dumps({"kind": "summary", "ratio": "%s/%s" % (a, b), "median": r[0],
                             "min": r[1], "max": r[2], "target": target}) + "\n")
+if rp:
+    print("request path without sockets (reqpath_bench, fastest window per process):")
+    for v, rs in rp.items():
+        print("  %-5s %6.3f CPU-us/req  [%s]" % (v, statistics.median(rs.values()),
+                                              " ".join("%.2f" % x for x in rs.values())))
+    for a in ("mon", "log"):
+        if a in rp and "bare" in rp:
+            rounds = sorted(set(rp[a]) & set(rp["bare"]))
+            extra = statistics.median(rp[a][r] - rp["bare"][r] for r in rounds)
+            print("  %s - bare: +%.3f CPU-us/req (median of rounds)" % (a, extra))
+            with open(sys.argv[1], "a") as f:
+                f.write(json.dumps({"kind": "summary", "reqpath_extra": a, "us": extra}) + "\n")
 for v, d in logs.items():
     s = d["summary"]
     print("%s log: %d records in %d segments, %d bytes, %d gaps (dropped %d, lost %d), verified %s"
