@@ -600,6 +600,10 @@ static int v2_decode(struct job *j, char *body, size_t len, struct axle_err *err
                 return -1;
             if (infer_fill_leaves(j, d, tdata, idx, 0, err) != 0)
                 return -1;
+            if (j->log_this && dt != AXLE_DTYPE_STRING && dt != AXLE_DTYPE_BOOL) {
+                j->in_txt |= 1ull << idx;
+                j->in_tok[idx] = tdata;
+            }
         }
         j->have_in[idx] = 1;
     }
@@ -906,6 +910,7 @@ void job_init(struct job *j, struct server *s, struct http_req *r, struct model_
     j->priority = 0;
     j->raw_mode = 0;
     j->out_txt = 0;
+    j->in_txt = 0;
     j->srv = s;
     j->r = r;
     j->v = v;
@@ -1080,6 +1085,7 @@ void job_dispatch(struct job *j)
         return;
     }
     struct sched_item *it = &j->it;
+    j->in_txt = 0; /* the tokens will be gone when the answer is encoded */
     it->n_in = v->n_inputs;
     it->in = j->in;
     it->batch = rows;

@@ -61,6 +61,11 @@ struct job {
      * the values again. */
     uint64_t out_txt;
     size_t out_txt_off[REPO_MAX_IO], out_txt_len[REPO_MAX_IO];
+    /* Input k came as the JSON array token in_tok[k] of sc->doc when bit k
+     * of in_txt is set (V2 JSON, answered inline: the request's tokens and
+     * body are still there when the record is built). */
+    uint64_t in_txt;
+    uint32_t in_tok[REPO_MAX_IO];
     struct job *next_free;
 };
 

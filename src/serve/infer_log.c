@@ -146,8 +146,42 @@ void serve_put_time(struct axle_buf *b)
     serve_put_time_at(b, http_now_ns());
 }
 
+/* Input data as the client wrote it: the number texts of the flat JSON
+ * array token t, comma-joined (the values the tensor was read from, in the
+ * client's spelling). 0 when that cannot stand for the data - nested
+ * arrays, a non-number, NaN or Infinity (not JSON), or more than cap
+ * bytes - and then nothing is written. */
+static int put_request_numbers(struct axle_buf *b, const struct json_doc *d, uint32_t t,
+                               size_t cap)
+{
+    const struct json_tok *a = json_tok(d, t);
+    if (a->type != JSON_ARRAY || a->end != t + 1 + a->size)
+        return 0;
+    size_t start = b->len;
+    for (uint32_t u = t + 1; u < a->end; u++) {
+        const struct json_tok *k = json_tok(d, u);
+        const char *x = d->buf + k->off;
+        const char *y = x + (x[0] == '-');
+        if (k->type != JSON_NUMBER || !(*y >= '0' && *y <= '9') || b->len - start > cap) {
+            b->len = start;
+            return 0;
+        }
+        if (u > t + 1)
+            buf_putc(b, ',');
+        buf_put(b, x, k->size);
+    }
+    if (b->len - start > cap) {
+        b->len = start;
+        return 0;
+    }
+    return 1;
+}
+
+/* txt: the tensor's data already formatted for the answer (NULL: none);
+ * d, tok: its request tokens (d NULL: none). */
 static void put_tensor(struct axle_buf *b, const char *name, const struct axle_tensor *t,
-                       size_t cap, const char *txt, size_t txt_len)
+                       size_t cap, const char *txt, size_t txt_len, const struct json_doc *d,
+                       uint32_t tok)
 {
     buf_puts(b, "{\"name\":");
     json_put_cstr(b, name);
@@ -166,6 +200,8 @@ static void put_tensor(struct axle_buf *b, const char *name, const struct axle_t
     if (txt && txt_len <= cap) {
         /* What the loop below would write: every element fits the cap. */
         buf_put(b, txt, txt_len);
+        e = n;
+    } else if (d && put_request_numbers(b, d, tok, cap)) {
         e = n;
     } else if (t->data)
         for (; e < n && b->len - start < cap; e++) {
@@ -215,7 +251,9 @@ static void build_record(struct job *j, struct axle_buf *b, int status, const ch
             if (!first)
                 buf_putc(b, ',');
             first = 0;
-            put_tensor(b, v->inputs[i].name, &j->in[i], cap, NULL, 0);
+            int have = (j->in_txt >> i) & 1;
+            put_tensor(b, v->inputs[i].name, &j->in[i], cap, NULL, 0,
+                       have ? &j->sc->doc : NULL, have ? j->in_tok[i] : 0);
         }
         buf_puts(b, "],\"outputs\":[");
         for (int i = 0; i < v->n_outputs; i++) {
@@ -224,7 +262,7 @@ static void build_record(struct job *j, struct axle_buf *b, int status, const ch
             int have = (j->out_txt >> i) & 1;
             put_tensor(b, v->outputs[i].name, &out[i], cap,
                        have ? j->sc->out.data + j->out_txt_off[i] : NULL,
-                       have ? j->out_txt_len[i] : 0);
+                       have ? j->out_txt_len[i] : 0, NULL, 0);
         }
         buf_putc(b, ']');
     }

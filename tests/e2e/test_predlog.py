@@ -114,6 +114,38 @@ def test_big_tensors_are_truncated_and_marked(repo, tmp_path):
     np.testing.assert_allclose(inp["data"], x.ravel()[:len(inp["data"])], rtol=1e-6)
 
 
+def test_logged_inputs_are_the_values_the_client_sent(repo, tmp_path):
+    """A flat JSON array is logged with the client's own number texts; nested
+    arrays, and texts longer than the cap, are logged as formatted values -
+    either way the values are the tensor's, flat, in row-major order."""
+    logdir = tmp_path / "log"
+    logdir.mkdir()
+    bodies = {
+        "flat": b'{"id":"flat","inputs":[{"name":"input","shape":[1,4],"datatype":"FP32",'
+                b'"data":[ 5.10, 3.5e0 ,1.4,-0.2]}]}',
+        "nested": b'{"id":"nested","inputs":[{"name":"input","shape":[2,4],"datatype":"FP32",'
+                  b'"data":[[5.1,3.5,1.4,0.2],[6.2,2.9,4.3,1.3]]}]}',
+        "long": b'{"id":"long","inputs":[{"name":"input","shape":[1,4],"datatype":"FP32",'
+                b'"data":[5.1000000000000000000000000000000000000000000000000000000001,3.5,1.4,0.2]}]}',
+    }
+    with Server(repo, "--prediction-log", logdir, "--log-max-tensor-bytes", "48") as s:
+        for body in bodies.values():
+            assert s.post("/v2/models/iris/infer", body).status == 200
+    recs, _ = log_cat(logdir)
+    by_id = {r["request_id"]: r for r in recs if r["type"] == "prediction"}
+    want = {
+        "flat": [5.1, 3.5, 1.4, -0.2],
+        "nested": [5.1, 3.5, 1.4, 0.2, 6.2, 2.9, 4.3, 1.3],
+        "long": [5.1, 3.5, 1.4, 0.2],
+    }
+    for rid, vals in want.items():
+        (inp,) = by_id[rid]["inputs"]
+        assert inp["truncated"] is False, rid
+        np.testing.assert_array_equal(np.float32(inp["data"]), np.float32(vals), err_msg=rid)
+    raw = b"".join(open(os.path.join(logdir, f), "rb").read() for f in segments(logdir))
+    assert b'"data":[5.10,3.5e0,1.4,-0.2]' in raw  # the client's spelling, spaces dropped
+
+
 def test_feedback_is_logged_and_acknowledged_as_queued(repo, tmp_path):
     logdir = tmp_path / "log"
     logdir.mkdir()
