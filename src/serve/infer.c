@@ -1157,13 +1157,16 @@ static void encode_v2(struct job *j, struct http_req *r, const struct axle_tenso
     int any_binary = 0;
     infer_ensure_id(j);
     buf_puts(b, "{\"model_name\":");
-    json_put_cstr(b, v->model->name);
+    json_put_plain(b, v->model->name, strlen(v->model->name)); /* repo_valid_model_name */
     buf_puts(b, ",\"model_version\":\"");
     buf_puts(b, v->version_str);
     buf_puts(b, "\"");
     if (j->id) {
         buf_puts(b, ",\"id\":");
-        json_put_str(b, j->id, j->id_len);
+        if (j->id == j->uuid)
+            json_put_plain(b, j->id, j->id_len);
+        else
+            json_put_str(b, j->id, j->id_len);
     }
     buf_puts(b, ",\"outputs\":[");
     for (int k = 0; k < j->n_sel; k++) {

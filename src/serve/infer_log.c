@@ -186,7 +186,8 @@ static void put_tensor(struct axle_buf *b, const char *name, const struct axle_t
     buf_puts(b, "{\"name\":");
     json_put_cstr(b, name);
     buf_puts(b, ",\"datatype\":");
-    json_put_cstr(b, wire_dtype_name(t->dtype));
+    const char *dn = wire_dtype_name(t->dtype);
+    json_put_plain(b, dn, strlen(dn));
     buf_puts(b, ",\"shape\":[");
     for (int d = 0; d < t->rank; d++) {
         if (d)
@@ -222,7 +223,9 @@ static void build_record(struct job *j, struct axle_buf *b, int status, const ch
     size_t cap = s->log_max_tensor_bytes ? s->log_max_tensor_bytes : DEF_MAX_TENSOR_BYTES;
     buf_reset(b);
     buf_puts(b, "{\"request_id\":");
-    if (j->id)
+    if (j->id == j->uuid)
+        json_put_plain(b, j->id, j->id_len);
+    else if (j->id)
         json_put_str(b, j->id, j->id_len);
     else
         buf_puts(b, "null");
@@ -230,9 +233,9 @@ static void build_record(struct job *j, struct axle_buf *b, int status, const ch
     buf_puts(b, ",\"ts\":");
     serve_put_time_at(b, t_rec);
     buf_puts(b, ",\"model\":");
-    json_put_cstr(b, v->model->name);
+    json_put_plain(b, v->model->name, strlen(v->model->name)); /* repo_valid_model_name */
     buf_puts(b, ",\"version\":");
-    json_put_cstr(b, v->version_str);
+    json_put_plain(b, v->version_str, strlen(v->version_str));
     buf_puts(b, j->kind == JOB_V1 ? ",\"protocol\":\"v1\",\"status\":"
                                   : ",\"protocol\":\"v2\",\"status\":");
     json_put_int(b, status);

@@ -99,6 +99,15 @@ int json_to_uint64(const struct json_doc *d, uint32_t t, uint64_t *out);
 /* Writer. All append to b; allocation failure is recorded in b (see buf.h). */
 void json_put_str(struct axle_buf *b, const char *s, size_t len); /* quoted, escaped; invalid UTF-8 -> U+FFFD */
 void json_put_cstr(struct axle_buf *b, const char *s);
+/* s[0..n) in quotes, unescaped: only for text that needs no escaping by
+ * construction (validated model names, version numbers, datatype names,
+ * server-made UUIDs). */
+static inline void json_put_plain(struct axle_buf *b, const char *s, size_t n)
+{
+    buf_putc(b, '"');
+    buf_put(b, s, n);
+    buf_putc(b, '"');
+}
 /* Token t of a parsed document (and its subtree) written back as JSON. */
 void json_put_tok(struct axle_buf *b, const struct json_doc *d, uint32_t t);
 void json_put_int(struct axle_buf *b, int64_t v);
