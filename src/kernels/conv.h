@@ -206,4 +206,9 @@ void axle_conv_pack_shifted_avx512(float *dst, int64_t stride, int nv,
 void axle_conv_dw_split2_avx512(const float *src, float *even, float *odd,
                                 int64_t n);
 
+/* The same two on AVX2 + FMA (conv_dw_avx2.c). */
+void axle_conv_dw_row_avx2(const float *const *src, const float *w, int n_taps, float bias,
+                           float *y, int64_t n, enum axle_act act, float alpha, float beta);
+void axle_conv_dw_split2_avx2(const float *src, float *even, float *odd, int64_t n);
+
 #endif

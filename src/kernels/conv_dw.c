@@ -10,8 +10,8 @@
  * plane is copied once into a zero-padded per-thread buffer (for stride 2
  * split into even and odd columns), so every tap of an output row reads a
  * contiguous, in-bounds run; each output row is then one pass that keeps
- * the accumulators in registers (conv_dw_avx512.c, or the portable loop
- * below) with bias and the fused activation applied before the store.
+ * the accumulators in registers (conv_dw_avx512.c, conv_dw_avx2.c, or the
+ * portable loop below) with bias and the fused activation applied before the store.
  * Other geometries accumulate taps row-wise over the in-bounds column
  * range of each tap.
  */
@@ -20,6 +20,7 @@
 #include "base/cpu.h"
 #include "base/pool.h"
 #include "kernels/conv.h"
+#include "kernels/gemm.h"
 
 #define DW_MAX_TAPS 64
 
@@ -36,7 +37,7 @@ struct dw_job {
     float *scratch;
     size_t per_thread;
     int n_slots; /* per-thread buffers in scratch */
-    bool avx512;
+    bool avx512, avx2;
 };
 
 /* Padded plane extents: rows/cols the windows reach, from padded row 0. */
@@ -143,6 +144,9 @@ static void dw_plane_fast(const struct dw_job *j, int64_t nm, float *buf)
             if (j->avx512)
                 axle_conv_dw_split2_avx512(xr + 2 * qlo - pl, e + qlo,
                                            o + qlo, qhi - qlo);
+            else if (j->avx2)
+                axle_conv_dw_split2_avx2(xr + 2 * qlo - pl, e + qlo, o + qlo,
+                                         qhi - qlo);
             else
                 for (int64_t q = qlo; q < qhi; q++) {
                     e[q] = xr[2 * q - pl];
@@ -165,6 +169,9 @@ static void dw_plane_fast(const struct dw_job *j, int64_t nm, float *buf)
         if (j->avx512)
             axle_conv_dw_row_avx512(src, w, t, bv, y + oh * OW, OW, j->act,
                                     j->alpha, j->beta);
+        else if (j->avx2)
+            axle_conv_dw_row_avx2(src, w, t, bv, y + oh * OW, OW, j->act,
+                                  j->alpha, j->beta);
         else
             row_portable(src, w, t, bv, y + oh * OW, OW, j->act, j->alpha,
                          j->beta);
@@ -269,7 +276,9 @@ void axle_conv_dw_run(struct axle_pool *pool, const struct axle_conv_geom *g,
         .act = act, .alpha = alpha, .beta = beta,
         .per_thread = axle_conv_dw_scratch_floats(g),
         .n_slots = axle_pool_size(pool),
-        .avx512 = axle_cpu_get()->isa >= AXLE_ISA_AVX512,
+        /* The GEMM's ISA (the CPU's, unless a test caps it). */
+        .avx512 = axle_gemm_isa() >= AXLE_ISA_AVX512,
+        .avx2 = axle_gemm_isa() == AXLE_ISA_AVX2,
     };
 
     j.scratch = j.per_thread > 0 ? scratch : NULL;

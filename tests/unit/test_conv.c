@@ -82,6 +82,10 @@ static void conv_ref(const struct conv_case *c, const int64_t *pb,
                     acc += res[(n * c->M + m) * osz + p];
                 if (c->act == AXLE_ACT_RELU && acc < 0)
                     acc = 0;
+                if (c->act == AXLE_ACT_CLIP) /* fused_alpha 0, beta 0.5 */
+                    acc = acc < 0 ? 0 : acc > 0.5 ? 0.5 : acc;
+                if (c->act == AXLE_ACT_LEAKY_RELU && acc < 0)
+                    acc *= 0.1;
                 y[(n * c->M + m) * osz + p] = acc;
             }
 }
@@ -114,6 +118,8 @@ static void run_conv_case_r(const struct conv_case *c, int threads,
         attr_ints(&f, "pads", 2 * c->nsp, c->pads);
     }
     f.n->fused_act = c->act;
+    f.n->fused_alpha = c->act == AXLE_ACT_LEAKY_RELU ? 0.1f : 0.0f;
+    f.n->fused_beta = 0.5f;
     x = rnd(xn, 1, 1.0f);
     w = rnd(wn, 2, 1.0f);
     b = rnd(c->M, 3, 1.0f);
@@ -222,6 +228,15 @@ static void conv_matches_reference(void **st)
          NULL, true, 0},
         {2, 1, 2, 2, 2, {5, 3}, {3, 3}, {1, 2}, {1, 1}, {2, 2, 2, 2}, NULL,
          false, 0},
+        /* depthwise with the activations the row kernels apply in
+         * registers (MobileNet's ReLU6 as Clip), widths with full 32- and
+         * 8-column passes and masked tails */
+        {2, 1, 6, 6, 6, {9, 45}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_CLIP},
+        {2, 1, 5, 5, 5, {10, 43}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_LEAKY_RELU},
+        {2, 1, 4, 8, 4, {7, 13}, {5, 5}, {1, 1}, {1, 1}, {2, 2, 2, 2},
+         NULL, false, AXLE_ACT_CLIP},
     };
     (void)st;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
