@@ -36,18 +36,27 @@ static size_t make_id(char *buf, unsigned k)
     return (size_t)snprintf(buf, 64, "request-%0*u", (int)(4 + k % 9), k);
 }
 
-static void check_against_model(size_t cap, unsigned pool, unsigned inserts)
-{
+/* A served version "iris" 1 with a monitor, as the index reads it. */
+struct fixture {
     struct served_model m;
     struct model_version v;
     struct monitor mon;
-    memset(&m, 0, sizeof(m));
-    memset(&v, 0, sizeof(v));
-    memset(&mon, 0, sizeof(mon));
-    strcpy(m.name, "iris");
-    strcpy(v.version_str, "1");
-    v.model = &m;
-    v.mon = &mon;
+};
+
+static void fixture_init(struct fixture *f)
+{
+    memset(f, 0, sizeof(*f));
+    strcpy(f->m.name, "iris");
+    strcpy(f->v.version_str, "1");
+    f->v.model = &f->m;
+    f->v.mon = &f->mon;
+}
+
+static void check_against_model(size_t cap, unsigned pool, unsigned inserts)
+{
+    struct fixture fx;
+    fixture_init(&fx);
+    struct model_version v = fx.v;
     struct feedback_index *fi = feedback_index_new(cap, UINT64_MAX);
     assert_non_null(fi);
     /* last[k]: insert number of id k's newest answer + 1 (0: never). */
@@ -99,14 +108,9 @@ static void a_reused_id_keeps_its_newest_answer_until_that_one_is_evicted(void *
 static void bad_ids_are_ignored(void **state)
 {
     (void)state;
-    struct served_model m;
-    struct model_version v;
-    struct monitor mon;
-    memset(&m, 0, sizeof(m));
-    memset(&v, 0, sizeof(v));
-    memset(&mon, 0, sizeof(mon));
-    v.model = &m;
-    v.mon = &mon;
+    struct fixture fx;
+    fixture_init(&fx);
+    struct model_version v = fx.v;
     struct feedback_index *fi = feedback_index_new(16, UINT64_MAX);
     uint64_t val = 1;
     char longid[200];
