@@ -147,6 +147,26 @@ def slow_model(n_layers=24, width=384, rows=64):
     return model_bytes(nodes, [x], [y], [numpy_helper.from_array(w, "w")])
 
 
+def slow_layers(tmpdir, seconds, width=384, rows=32, max_layers=64):
+    """The n_layers for which one slow_model(width) request of `rows` rows
+    takes about `seconds` on one thread with the binary under test (at most
+    max_layers), from an `axle run` of a 16-layer model. Tests whose windows
+    are fixed in seconds use it so that a sanitizer build or a slower
+    machine does not stretch requests past those windows."""
+    probe = os.path.join(str(tmpdir), "slow_probe.onnx")
+    inp = os.path.join(str(tmpdir), "slow_probe_in.npy")
+    with open(probe, "wb") as f:
+        f.write(slow_model(n_layers=16, width=width))
+    np.save(inp, np.full((rows, width), 0.01, np.float32))
+    out = subprocess.run([AXLE, "run", probe, "--input", inp, "--repeat", "3", "--threads", "1"],
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    m = re.search(r"latency_us p50=([0-9.]+)", out.stdout + out.stderr)
+    assert m, out.stdout + out.stderr
+    per_layer = float(m.group(1)) * 1e-6 / 16
+    return max(2, min(max_layers, int(seconds / per_layer)))
+
+
 def iris_reference(x):
     """softmax(x @ W + b) from the iris model's own initializers."""
     onnx, TP, helper, numpy_helper = _onnx()

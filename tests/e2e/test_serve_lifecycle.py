@@ -16,8 +16,8 @@ import pytest
 
 from serve_util import (AXLE, IRIS_ONNX, SLOW, TOKEN_INFER, TOKEN_MGMT, LoadLoop, Server,
                         check_binary, connect, http_req_bytes, iris_input,
-                        parse_responses, put_model, recv_all, request, slow_model, token_file,
-                        v2_json)
+                        parse_responses, put_model, recv_all, request, slow_layers, slow_model,
+                        token_file, v2_json)
 
 X = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], np.float32)
 BODY = v2_json([iris_input(X)])
@@ -174,8 +174,11 @@ def slow_body(rows=32):
 
 def test_sigterm_under_load_zero_failed(tmp_path):
     repo = tmp_path / "repo"
-    put_model(repo, "slow", 1, slow_model(n_layers=64, width=SLOW_W))
     drain_delay, drain_timeout = 1.0 * SLOW, 10.0
+    # Four clients queue on one worker, so a request takes about four runs:
+    # size the model so that is a quarter of the drain delay.
+    layers = slow_layers(tmp_path, drain_delay / 16, width=SLOW_W)
+    put_model(repo, "slow", 1, slow_model(n_layers=layers, width=SLOW_W))
     s = Server(repo, "--drain-timeout", drain_timeout, "--intra-op-threads", "1", "--queue-timeout-us", "0",
                drain_delay=drain_delay, threads=2, tmpdir=str(tmp_path))
     try:
