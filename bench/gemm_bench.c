@@ -10,12 +10,16 @@
  *   gemv    M = 1 at 784->256, 1024^2, 4096^2 vs sgemm(M=1) and sgemv,
  *           plus a read-bandwidth probe over a buffer of the weights' size
  *   small   M in {2, 4, 8, 16, 32}, K = N = 1024
+ *   conv    axle_gemm_block (Conv's GEMM: W row-major times im2col panels,
+ *           or times X itself for 1x1 "direct") at ResNet-18 and
+ *           MobileNetV2 layer shapes vs sgemm on the same operands
  *   2 threads for a few points (axle's pool; OpenBLAS stays at 1 thread)
  * Every point is the best of >= 7 windows of ~0.1 s, axle and OpenBLAS
  * interleaved A B B A; outputs are compared before timing. Prints one
  * JSON line per point and the FMA probe (before and after the series).
  *
- * Usage: gemm_bench [--quick] [--threads N]
+ * Usage: gemm_bench [--quick] [--threads N] [--conv]  (--conv: only the
+ * conv points)
  */
 #include <cblas.h>
 #include <immintrin.h>
@@ -360,15 +364,78 @@ static void bench_small(int64_t M, struct axle_pool *pool, int threads)
     ctx_free(&c);
 }
 
+/* Conv's GEMM: B in the packed panel layout axle_gemm_block reads
+ * (ldb == 0: panel p at p * K * NR, rows of 48 floats, the last panel's
+ * rounded up to 16), or row-major X for 1x1 convolutions. */
+struct conv_ctx {
+    struct gemm_ctx g;
+    float *panels;
+    bool direct;
+};
+
+static void run_axle_block(void *p)
+{
+    struct conv_ctx *c = p;
+
+    axle_gemm_block(c->g.M, c->g.N, c->g.K, c->g.A, c->g.K,
+                    c->direct ? c->g.B : c->panels, c->direct ? c->g.N : 0,
+                    c->g.C, c->g.N, NULL);
+}
+
+static void run_blas_conv(void *p)
+{
+    run_blas_gemm(&((struct conv_ctx *)p)->g);
+}
+
+static void bench_conv(int64_t M, int64_t N, int64_t K, bool direct)
+{
+    struct conv_ctx c = {.direct = direct};
+    int64_t np = (N + AXLE_GEMM_PANEL - 1) / AXLE_GEMM_PANEL;
+
+    ctx_init(&c.g, M, N, K, NULL);
+    c.panels = calloc((size_t)(np * K * AXLE_GEMM_PANEL), sizeof(float));
+    for (int64_t p = 0; p < np; p++) {
+        int64_t w = N - p * AXLE_GEMM_PANEL;
+        int64_t st = w >= AXLE_GEMM_PANEL ? AXLE_GEMM_PANEL : (w + 15) & ~15;
+        if (w > AXLE_GEMM_PANEL)
+            w = AXLE_GEMM_PANEL;
+        for (int64_t k = 0; k < K; k++)
+            memcpy(c.panels + p * K * AXLE_GEMM_PANEL + k * st,
+                   c.g.B + k * N + p * AXLE_GEMM_PANEL,
+                   (size_t)w * sizeof(float));
+    }
+    struct timer t[2] = {{run_axle_block, &c, 0, 0},
+                         {run_blas_conv, &c, 0, 0}};
+    size_t n = (size_t)(M * N);
+    float *ref = malloc(n * sizeof(float));
+    double err = 0;
+    run_blas_conv(&c);
+    memcpy(ref, c.g.C, n * sizeof(float));
+    run_axle_block(&c);
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)c.g.C[i] - ref[i]) / (1.0 + fabs(ref[i]));
+        if (d > err)
+            err = d;
+    }
+    free(ref);
+    measure(t, 2);
+    emit("G9", "conv", M, N, K, direct ? "block_direct" : "block_panels", 1,
+         t[0].best_s, "sgemm", t[1].best_s, err, 0);
+    free(c.panels);
+    ctx_free(&c.g);
+}
+
 int main(int argc, char **argv)
 {
     struct axle_pool *pool2 = NULL;
-    int threads = 2;
+    int threads = 2, conv_only = 0;
     const char *env;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             g_quick = 1;
+        else if (strcmp(argv[i], "--conv") == 0)
+            conv_only = 1;
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = atoi(argv[++i]);
     }
@@ -391,14 +458,23 @@ int main(int argc, char **argv)
     static const int64_t gemv[][2] = {{784, 256}, {1024, 1024}, {4096, 4096}};
     static const int64_t smalls[] = {2, 4, 8, 16, 32};
 
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 3 && !conv_only; i++)
         bench_square(squares[i], NULL, 1);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 3 && !conv_only; i++)
         bench_gemv(gemv[i][0], gemv[i][1], NULL, 1);
-    for (size_t i = 0; i < 5; i++)
+    for (size_t i = 0; i < 5 && !conv_only; i++)
         bench_small(smalls[i], NULL, 1);
+    /* M = Cout, N = output positions, K = Cin * taps */
+    static const int64_t convs[][4] = {
+        {64, 3136, 576, 0},   {128, 784, 1152, 0}, {256, 196, 2304, 0},
+        {512, 49, 4608, 0},   {144, 3136, 24, 1},  {24, 3136, 144, 1},
+        {192, 784, 32, 1},    {960, 49, 160, 1},   {160, 49, 960, 1},
+    };
+    for (size_t i = 0; i < sizeof(convs) / sizeof(convs[0]); i++)
+        bench_conv(convs[i][0], convs[i][1], convs[i][2], convs[i][3] != 0);
 
-    if (threads > 1 && axle_pool_new(threads, &pool2) == AXLE_OK) {
+    if (threads > 1 && !conv_only &&
+        axle_pool_new(threads, &pool2) == AXLE_OK) {
         bench_square(1024, pool2, threads);
         bench_gemv(1024, 1024, pool2, threads);
         bench_gemv(4096, 4096, pool2, threads);

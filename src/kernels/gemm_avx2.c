@@ -4,16 +4,17 @@
  * it only when axle_cpu_get()->isa is at least AVX2.
  *
  * 16 ymm registers hold 12 accumulators, as a 4 x 24 or a 6 x 16 tile.
- * Deep K blocks (and strips of at most 16 columns) take 6 x 16: a 48-column
- * strip is three 16-column thirds, each B row of a third is one cache line,
- * and B is read once per 6 rows of A instead of 4; on the K = 2304 .. 4608
- * layers of ResNet-18 that runs 10-40 % faster (bench/gemm_bench, same
- * process, AMD EPYC AVX2). Shallow blocks (1x1 convolutions with K <= 192)
- * keep 4 x 24, whose shorter k loops amortize the stores better. m == 1
- * streams the whole strip in one pass with up to 6 accumulators. Each
- * accumulator adds k in order, so a row gets the same bits whatever m and
- * the tile shape are (gemm_internal.h). Partial vectors use vmaskmovps
- * loads and stores.
+ * Deep K blocks of at least 96 rows (and strips of at most 16 columns)
+ * take 6 x 16: a 48-column strip is three 16-column thirds, each B row of
+ * a third is one cache line, and B is read once per 6 rows of A instead of
+ * 4; on the K = 1152 .. 4608 layers of ResNet-18 that runs 5-40 % faster
+ * (bench/gemm_bench's conv points, AMD EPYC AVX2). Shallow blocks (1x1
+ * convolutions with K <= 192) and blocks of 64 rows keep 4 x 24 (5-14 %
+ * faster there: shorter k loops amortize the stores better, and 64 rows
+ * make 16 full 4-row tiles). m == 1 streams the whole strip in one pass
+ * with up to 6 accumulators. Each accumulator adds k in order, so a row
+ * gets the same bits whatever m and the tile shape are (gemm_internal.h).
+ * Partial vectors use vmaskmovps loads and stores.
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -23,9 +24,11 @@
 /* Largest tile: 6 rows (of the 6 x 16 shape), 3 vectors (of 4 x 24). */
 #define MR_MAX 6
 #define NV_MAX 3
-/* K blocks at least this deep, or strips this narrow, take 6 x 16. */
+/* K blocks at least this deep (of at least TALL_M rows), or strips this
+ * narrow, take 6 x 16. */
 #define DEEP_K 256
 #define NARROW_N 16
+#define TALL_M 96
 #define INLINE static inline __attribute__((always_inline))
 
 struct epi {
@@ -236,7 +239,7 @@ void axle_gemm_tile_avx2(const struct axle_gemm_tile *t)
         default: tile_row1(t, &e, 6); break;
         }
     } else {
-        bool tall = t->k >= DEEP_K || t->n <= NARROW_N;
+        bool tall = (t->k >= DEEP_K && t->m >= TALL_M) || t->n <= NARROW_N;
         int64_t sub_w = tall ? 16 : 24, mr_max = tall ? 6 : 4;
         for (int64_t j0 = 0; j0 < t->n; j0 += sub_w) {
             int64_t i0 = 0, n_tiles = (t->m + mr_max - 1) / mr_max;
