@@ -510,6 +510,7 @@ struct cblk_job {
                             mask_len each */
     int64_t mask_len;
     bool avx512;         /* vector stride-2 gathers while packing */
+    bool avx2;           /* AVX2 shifted packing (the GEMM's ISA) */
     enum axle_act act;
     float alpha, beta;
     float *panels;       /* n_threads * Kd * nb floats */
@@ -789,11 +790,16 @@ static void pack_shifted(const struct cblk_job *j, int64_t in, int64_t gi,
     for (int64_t p = 0; p * AXLE_GEMM_PANEL < nq; p++) {
         int64_t w = nq - p * AXLE_GEMM_PANEL;
         int64_t stride = axle_gemm_panel_stride(w);
-        axle_conv_pack_shifted_avx512(buf + p * j->Kd * AXLE_GEMM_PANEL,
-                                      stride, (int)(stride / 16),
-                                      xg + p * AXLE_GEMM_PANEL, j->xi_plane,
-                                      j->Cg, j->off, (int)taps,
-                                      mask + p * taps * 3);
+        if (j->avx512)
+            axle_conv_pack_shifted_avx512(
+                buf + p * j->Kd * AXLE_GEMM_PANEL, stride, (int)(stride / 16),
+                xg + p * AXLE_GEMM_PANEL, j->xi_plane, j->Cg, j->off,
+                (int)taps, mask + p * taps * 3);
+        else
+            axle_conv_pack_shifted_avx2(
+                buf + p * j->Kd * AXLE_GEMM_PANEL, stride, (int)(stride / 16),
+                xg + p * AXLE_GEMM_PANEL, j->xi_plane, j->Cg, j->off,
+                (int)taps, mask + p * taps * 3);
     }
 }
 
@@ -807,7 +813,7 @@ struct s2d_job {
     const float *x;
     float *xs;
     int64_t H, W, Hh, Wh;
-    bool avx512;
+    bool avx512, avx2;
 };
 
 static void s2d_task(void *ctx, int64_t p0, int64_t p1, int tid)
@@ -825,6 +831,8 @@ static void s2d_task(void *ctx, int64_t p0, int64_t p1, int tid)
             float *o = e + hw;
             if (j->avx512)
                 axle_conv_dw_split2_avx512(row, e, o, j->W / 2);
+            else if (j->avx2)
+                axle_conv_dw_split2_avx2(row, e, o, j->W / 2);
             else
                 for (int64_t i = 0; i < j->W / 2; i++) {
                     e[i] = row[2 * i];
@@ -965,6 +973,8 @@ static enum axle_status conv_run_blocked(struct axle_kctx *k,
         .res = AXLE_IN(k, 3) != NULL ? AXLE_IN(k, 3)->data : NULL,
         .C = C, .M = M, .Cg = C / group, .Mg = M / group, .group = group,
         .direct = direct, .avx512 = axle_cpu_get()->isa >= AXLE_ISA_AVX512,
+        .avx2 = axle_cpu_get()->isa < AXLE_ISA_AVX512 &&
+                axle_gemm_isa() == AXLE_ISA_AVX2,
         .act = (enum axle_act)n->fused_act,
         .alpha = n->fused_alpha, .beta = n->fused_beta,
     };
@@ -990,7 +1000,8 @@ static enum axle_status conv_run_blocked(struct axle_kctx *k,
      * taps would (1x1 stride-2 downsampling convs). */
     s2 = g->s[0] == 2 && g->s[1] == 2 && g->out[1] == (g->in[1] + 1) / 2 &&
          g->k_size > 4;
-    j.shifted = !direct && j.avx512 && g->k_size <= CONV_SHIFT_TAPS &&
+    j.shifted = !direct && (j.avx512 || j.avx2) &&
+                g->k_size <= CONV_SHIFT_TAPS &&
                 ((g->s[0] == 1 && g->s[1] == 1 && g->out[1] == g->in[1]) ||
                  s2);
     s2 = s2 && j.shifted;
@@ -1095,7 +1106,7 @@ static enum axle_status conv_run_blocked(struct axle_kctx *k,
     if (s2) {
         struct s2d_job sj = {.x = x->data, .xs = xs, .H = g->in[0],
                              .W = g->in[1], .Hh = hh, .Wh = wh,
-                             .avx512 = j.avx512};
+                             .avx512 = j.avx512, .avx2 = j.avx2};
         axle_pool_parallel_for(n_threads > 1 ? k->pool : NULL, N * C,
                                1 + (1 << 15) / (g->in_size + 1), s2d_task,
                                &sj);

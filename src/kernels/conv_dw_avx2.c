@@ -101,3 +101,36 @@ void axle_conv_dw_split2_avx2(const float *src, float *even, float *odd, int64_t
         odd[i] = src[2 * i + 1];
     }
 }
+
+/* 8 lanes of a 16-bit lane mask (bits 8h .. 8h + 7) as a vector mask. */
+static inline __m256i lanes8(unsigned m8)
+{
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    __m256i v = _mm256_and_si256(_mm256_set1_epi32((int)m8), bit);
+    return _mm256_cmpeq_epi32(v, bit);
+}
+
+void axle_conv_pack_shifted_avx2(float *dst, int64_t stride, int nv, const float *x,
+                                 int64_t plane, int64_t n_ch, const int64_t *off, int n_taps,
+                                 const uint16_t *mask)
+{
+    for (int64_t c = 0; c < n_ch; c++, x += plane) {
+        for (int t = 0; t < n_taps; t++, dst += stride) {
+            /* Masked-off lanes are not read: off[t] may point before the
+             * plane (top and left padding). */
+            const float *src = x + off[t];
+            const uint16_t *mk = mask + 3 * t;
+            for (int v = 0; v < nv; v++) {
+                unsigned m = mk[v];
+                for (int h = 0; h < 2; h++) {
+                    const float *sp = src + 16 * v + 8 * h;
+                    unsigned m8 = (m >> (8 * h)) & 0xffu;
+                    __m256 r = m8 == 0xffu   ? _mm256_loadu_ps(sp)
+                               : m8 == 0 ? _mm256_setzero_ps()
+                                         : _mm256_maskload_ps(sp, lanes8(m8));
+                    _mm256_storeu_ps(dst + 16 * v + 8 * h, r);
+                }
+            }
+        }
+    }
+}
