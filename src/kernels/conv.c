@@ -451,11 +451,13 @@ static void geom_as_2d(struct axle_conv_geom *g)
  * Each output element is one GEMM chain over Kd whatever the blocking, the
  * batch and the threads (gemm_internal.h), so results are batch-invariant.
  * 1x1 / stride 1 / no pad convolutions skip packing: B is X itself.
- * With AVX-512, stride 1 (or 2, via parity planes) with "same"-width output
- * rows packs each panel row as one shifted, masked run of an input plane
- * (shifted_masks); other horizontal strides of 1 or 2 work out the runs of
- * each kernel offset once and copy them for every channel with masked
- * vector moves (pack_panel_segs).
+ * With AVX-512 or AVX2, stride 1 (or 2, via parity planes) with
+ * "same"-width output rows packs each panel row as one shifted, masked run
+ * of an input plane (shifted_masks; the AVX2 copy expands each 8 bits of
+ * the 16-lane masks into a vector mask). With AVX-512, other horizontal
+ * strides of 1 or 2 work out the runs of each kernel offset once and copy
+ * them for every channel with masked vector moves (pack_panel_segs); the
+ * rest copies run by run (pack_run).
  */
 
 /* Floats of packed panels per thread (512 KiB, half of a Zen 5 L2). */
