@@ -210,6 +210,9 @@ void axle_conv_dw_split2_avx512(const float *src, float *even, float *odd,
 void axle_conv_dw_row_avx2(const float *const *src, const float *w, int n_taps, float bias,
                            float *y, int64_t n, enum axle_act act, float alpha, float beta);
 void axle_conv_dw_split2_avx2(const float *src, float *even, float *odd, int64_t n);
+/* axle_conv_dw_plane_avx512 on AVX2 + FMA, 8 columns per vector. */
+bool axle_conv_dw_plane_avx2(const struct axle_conv_geom *g, const float *x, const float *w,
+                             float bias, float *y, enum axle_act act, float alpha, float beta);
 /* axle_conv_pack_shifted_avx512 with AVX2 masked loads (conv_dw_avx2.c). */
 void axle_conv_pack_shifted_avx2(float *dst, int64_t stride, int nv, const float *x,
                                  int64_t plane, int64_t n_ch, const int64_t *off, int n_taps,

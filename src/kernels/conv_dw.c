@@ -4,8 +4,9 @@
  * the MobileNet layers where im2col + GEMM would move 9x the data for a
  * 1-row GEMM (PERF.md §1.2 item 4).
  *
- * AVX-512, horizontal stride 1: conv_dw_avx512.c reads the taps straight
- * from X with masked loads, 8 output rows x 16 columns per pass (no copy).
+ * AVX-512 or AVX2, horizontal stride 1: conv_dw_avx512.c / conv_dw_avx2.c
+ * read the taps straight from X with masked loads, 8 output rows x 16 (8)
+ * columns per pass (no copy).
  * Fast path (horizontal stride 1 or 2, up to DW_MAX_TAPS taps): the input
  * plane is copied once into a zero-padded per-thread buffer (for stride 2
  * split into even and odd columns), so every tap of an output row reads a
@@ -238,13 +239,19 @@ static void dw_plane(const struct dw_job *j, int64_t nm)
     }
 }
 
-/* AVX-512: the plane straight from X with masked loads (no copy). */
+/* AVX-512 and AVX2, stride 1: the plane straight from X with masked
+ * loads (no copy). */
 static bool dw_plane_direct(const struct dw_job *j, int64_t nm)
 {
     const struct axle_conv_geom *g = j->g;
     int64_t m = nm % j->M, n = nm / j->M;
     int64_t c = m / (j->M / j->C);
 
+    if (j->avx2)
+        return axle_conv_dw_plane_avx2(
+            g, j->x + (n * j->C + c) * g->in_size, j->w + m * g->k_size,
+            j->bias != NULL ? j->bias[m] : 0.0f,
+            j->y + (n * j->M + m) * g->out_size, j->act, j->alpha, j->beta);
     return axle_conv_dw_plane_avx512(
         g, j->x + (n * j->C + c) * g->in_size, j->w + m * g->k_size,
         j->bias != NULL ? j->bias[m] : 0.0f, j->y + (n * j->M + m) * g->out_size,
@@ -256,7 +263,7 @@ static void dw_task(void *ctx, int64_t begin, int64_t end, int tid)
     const struct dw_job *j = ctx;
 
     for (int64_t i = begin; i < end; i++) {
-        if (j->avx512 && dw_plane_direct(j, i))
+        if ((j->avx512 || j->avx2) && dw_plane_direct(j, i))
             continue;
         if (j->scratch != NULL && tid >= 0 && tid < j->n_slots)
             dw_plane_fast(j, i, j->scratch + (size_t)tid * j->per_thread);

@@ -5,10 +5,14 @@
  * four vectors per pass with the accumulators in registers (the portable
  * loop keeps them in memory, one read-modify-write pass over the row per
  * tap), masked loads for the tail; ReLU, LeakyRelu and Clip applied in
- * registers before the store. Compiled with -mavx2 -mfma; called only
- * after a cpuid check.
+ * registers before the store; for horizontal stride 1 a direct plane
+ * kernel that reads the taps from X with masked loads (8 output rows x 8
+ * columns per pass, no padded copy: ~10 % off MobileNetV2 on one thread);
+ * and the shifted im2col packing of conv.c. Compiled with -mavx2 -mfma;
+ * called only after a cpuid check.
  */
 #include <immintrin.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kernels/conv.h"
@@ -133,4 +137,166 @@ void axle_conv_pack_shifted_avx2(float *dst, int64_t stride, int nv, const float
             }
         }
     }
+}
+
+/* ---- direct depthwise plane (stride 1) ------------------------------- */
+
+struct dwp2 {
+    const float *x, *w;
+    float *y;
+    int64_t H, W, OW, KH, KW, sh, dh, dw, pt, pl;
+    int64_t lo[64], hi[64]; /* per kw: output columns whose tap is inside */
+    __m256i mk[64];         /* per kw: those lanes of the current block */
+    unsigned mb[64];        /* the same as bits */
+    __m256 vbias, va, vb;
+    enum axle_act act;
+};
+
+#define DW_INLINE static inline __attribute__((always_inline))
+
+/* Lanes [lo - t0, hi - t0) of an 8-lane block as bits. */
+static inline unsigned range8(int64_t t0, int64_t lo, int64_t hi)
+{
+    int64_t a = lo - t0, b = hi - t0;
+
+    if (a < 0)
+        a = 0;
+    if (b > 8)
+        b = 8;
+    if (b <= a)
+        return 0;
+    return ((1u << b) - 1u) & ~((1u << a) - 1u);
+}
+
+/* R output rows from oh0, one 8-column block from ow0 (mo: columns that
+ * exist), the taps read straight from the input rows with masked loads:
+ * lanes outside the image read nothing and add 0. Taps go in (kh, kw)
+ * order, as in the row kernel. */
+DW_INLINE void dw2_rows(const struct dwp2 *p, int64_t oh0, int64_t ow0, unsigned mo,
+                        __m256i vmo, const int R)
+{
+    __m256 acc[8];
+
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        acc[r] = p->vbias;
+    for (int64_t kh = 0; kh < p->KH; kh++) {
+        int64_t ih0 = oh0 * p->sh - p->pt + kh * p->dh;
+        int r_lo = 0, r_hi = R;
+        while (r_lo < R && ih0 + r_lo * p->sh < 0)
+            r_lo++;
+        while (r_hi > r_lo && ih0 + (r_hi - 1) * p->sh >= p->H)
+            r_hi--;
+        const float *x0 = p->x + ih0 * p->W - p->pl + ow0;
+        for (int64_t kw = 0; kw < p->KW; kw++) {
+            unsigned mi = p->mb[kw];
+            if (mi == 0)
+                continue;
+            __m256 wv = _mm256_set1_ps(p->w[kh * p->KW + kw]);
+            const float *xk = x0 + kw * p->dw;
+            if (mi == 0xffu) {
+#pragma GCC unroll 8
+                for (int r = 0; r < R; r++)
+                    if (r >= r_lo && r < r_hi)
+                        acc[r] = _mm256_fmadd_ps(
+                            wv, _mm256_loadu_ps(xk + r * p->sh * p->W), acc[r]);
+            } else {
+                __m256i m = p->mk[kw];
+#pragma GCC unroll 8
+                for (int r = 0; r < R; r++)
+                    if (r >= r_lo && r < r_hi)
+                        acc[r] = _mm256_fmadd_ps(
+                            wv, _mm256_maskload_ps(xk + r * p->sh * p->W, m), acc[r]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        float *yp = p->y + (oh0 + r) * p->OW + ow0;
+        __m256 v = act8(acc[r], p->act, p->va, p->vb);
+        if (mo == 0xffu)
+            _mm256_storeu_ps(yp, v);
+        else
+            _mm256_maskstore_ps(yp, vmo, v);
+    }
+}
+
+#define DW2_CASE(R)                                                            \
+    case R:                                                                    \
+        dw2_rows(p, oh0, ow0, mo, vmo, R);                                     \
+        break;
+
+static void dw2_rows_n(const struct dwp2 *p, int64_t oh0, int64_t ow0, unsigned mo,
+                       __m256i vmo, int n_rows)
+{
+    switch (n_rows) {
+        DW2_CASE(1)
+        DW2_CASE(2)
+        DW2_CASE(3)
+        DW2_CASE(4)
+        DW2_CASE(5)
+        DW2_CASE(6)
+        DW2_CASE(7)
+        DW2_CASE(8)
+    default:
+        break;
+    }
+}
+
+bool axle_conv_dw_plane_avx2(const struct axle_conv_geom *g, const float *x, const float *w,
+                             float bias, float *y, enum axle_act act, float alpha, float beta)
+{
+    bool inl = act == AXLE_ACT_NONE || act == AXLE_ACT_RELU || act == AXLE_ACT_LEAKY_RELU ||
+               act == AXLE_ACT_CLIP;
+    struct dwp2 p;
+    int64_t OH = g->out[0];
+
+    /* Stride 2 keeps conv_dw.c's de-interleaved copy (as on AVX-512). */
+    if (g->s[1] != 1 || g->k[1] > 64)
+        return false;
+    p.x = x;
+    p.w = w;
+    p.y = y;
+    p.H = g->in[0];
+    p.W = g->in[1];
+    p.OW = g->out[1];
+    p.KH = g->k[0];
+    p.KW = g->k[1];
+    p.sh = g->s[0];
+    p.dh = g->d[0];
+    p.dw = g->d[1];
+    p.pt = g->pb[0];
+    p.pl = g->pb[1];
+    p.vbias = _mm256_set1_ps(bias);
+    p.va = _mm256_set1_ps(alpha);
+    p.vb = _mm256_set1_ps(beta);
+    p.act = inl ? act : AXLE_ACT_NONE;
+    for (int64_t kw = 0; kw < p.KW; kw++) {
+        /* ow with 0 <= ow + off < W */
+        int64_t off = kw * p.dw - p.pl;
+        int64_t lo = off >= 0 ? 0 : -off;
+        int64_t hi = p.W - off < 0 ? 0 : p.W - off;
+        if (hi > p.OW)
+            hi = p.OW;
+        if (lo > hi)
+            lo = hi;
+        p.lo[kw] = lo;
+        p.hi[kw] = hi;
+    }
+    for (int64_t ow0 = 0; ow0 < p.OW; ow0 += 8) {
+        int64_t left = p.OW - ow0;
+        unsigned mo = left >= 8 ? 0xffu : (1u << left) - 1u;
+        __m256i vmo = lanes8(mo);
+        for (int64_t kw = 0; kw < p.KW; kw++) {
+            p.mb[kw] = range8(ow0, p.lo[kw], p.hi[kw]) & mo;
+            p.mk[kw] = lanes8(p.mb[kw]);
+        }
+        for (int64_t oh0 = 0; oh0 < OH; oh0 += 8) {
+            int n = OH - oh0 < 8 ? (int)(OH - oh0) : 8;
+            dw2_rows_n(&p, oh0, ow0, mo, vmo, n);
+        }
+    }
+    if (!inl)
+        axle_act_apply(act, alpha, beta, y, (size_t)(OH * p.OW));
+    return true;
 }
