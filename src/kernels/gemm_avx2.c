@@ -7,11 +7,11 @@
  * Deep K blocks of at least 96 rows (and strips of at most 16 columns)
  * take 6 x 16: a 48-column strip is three 16-column thirds, each B row of
  * a third is one cache line, and B is read once per 6 rows of A instead of
- * 4; on the K = 1152 .. 4608 layers of ResNet-18 that runs 5-40 % faster
- * (bench/gemm_bench's conv points, AMD EPYC AVX2). Shallow blocks (1x1
- * convolutions with K <= 192) and blocks of 64 rows keep 4 x 24 (5-14 %
- * faster there: shorter k loops amortize the stores better, and 64 rows
- * make 16 full 4-row tiles). m == 1 streams the whole strip in one pass
+ * 4; on the K = 1152 .. 4608 layers of ResNet-18 that runs up to ~20 %
+ * faster (bench/gemm_bench --conv, AMD EPYC AVX2). Shallow blocks (1x1
+ * convolutions with K <= 192) and blocks of 64 rows keep 4 x 24, which
+ * measured faster there (shorter k loops amortize the stores better, and
+ * 64 rows make 16 full 4-row tiles). m == 1 streams the whole strip in one pass
  * with up to 6 accumulators. Each accumulator adds k in order, so a row
  * gets the same bits whatever m and the tile shape are (gemm_internal.h).
  * Partial vectors use vmaskmovps loads and stores.
