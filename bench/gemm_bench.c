@@ -256,23 +256,29 @@ static void ctx_free(struct gemm_ctx *c)
     axle_gemm_packed_free(c->pw);
 }
 
-/* Max relative difference between axle's and OpenBLAS's outputs. */
-static double compare(struct gemm_ctx *c, bench_fn axle, bench_fn blas)
+/* Max relative difference between axle's and OpenBLAS's outputs, both
+ * written to C[0, n) by the workloads run on arg. */
+static double compare_out(void *arg, const float *C, size_t n, bench_fn axle,
+                          bench_fn blas)
 {
-    size_t n = (size_t)(c->M * c->N);
     float *ref = malloc(n * sizeof(float));
     double worst = 0;
 
-    blas(c);
-    memcpy(ref, c->C, n * sizeof(float));
-    axle(c);
+    blas(arg);
+    memcpy(ref, C, n * sizeof(float));
+    axle(arg);
     for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)c->C[i] - ref[i]) / (1.0 + fabs(ref[i]));
+        double d = fabs((double)C[i] - ref[i]) / (1.0 + fabs(ref[i]));
         if (d > worst)
             worst = d;
     }
     free(ref);
     return worst;
+}
+
+static double compare(struct gemm_ctx *c, bench_fn axle, bench_fn blas)
+{
+    return compare_out(c, c->C, (size_t)(c->M * c->N), axle, blas);
 }
 
 static const char *g_core;
@@ -406,18 +412,8 @@ static void bench_conv(int64_t M, int64_t N, int64_t K, bool direct)
     }
     struct timer t[2] = {{run_axle_block, &c, 0, 0},
                          {run_blas_conv, &c, 0, 0}};
-    size_t n = (size_t)(M * N);
-    float *ref = malloc(n * sizeof(float));
-    double err = 0;
-    run_blas_conv(&c);
-    memcpy(ref, c.g.C, n * sizeof(float));
-    run_axle_block(&c);
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)c.g.C[i] - ref[i]) / (1.0 + fabs(ref[i]));
-        if (d > err)
-            err = d;
-    }
-    free(ref);
+    double err = compare_out(&c, c.g.C, (size_t)(M * N), run_axle_block,
+                             run_blas_conv);
     measure(t, 2);
     emit("G9", "conv", M, N, K, direct ? "block_direct" : "block_panels", 1,
          t[0].best_s, "sgemm", t[1].best_s, err, 0);
