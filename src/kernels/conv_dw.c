@@ -4,9 +4,10 @@
  * the MobileNet layers where im2col + GEMM would move 9x the data for a
  * 1-row GEMM (PERF.md §1.2 item 4).
  *
- * AVX-512 or AVX2, horizontal stride 1: conv_dw_avx512.c / conv_dw_avx2.c
- * read the taps straight from X with masked loads, 8 output rows x 16 (8)
- * columns per pass (no copy).
+ * AVX-512 or AVX2, horizontal stride 1 (AVX2: also stride 2 on inputs up
+ * to 32 wide): conv_dw_avx512.c / conv_dw_avx2.c read the taps straight
+ * from X with masked loads, 8 output rows x 16 (8) columns per pass (no
+ * copy).
  * Fast path (horizontal stride 1 or 2, up to DW_MAX_TAPS taps): the input
  * plane is copied once into a zero-padded per-thread buffer (for stride 2
  * split into even and odd columns), so every tap of an output row reads a

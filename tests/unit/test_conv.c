@@ -237,6 +237,18 @@ static void conv_matches_reference(void **st)
          NULL, true, AXLE_ACT_LEAKY_RELU},
         {2, 1, 4, 8, 4, {7, 13}, {5, 5}, {1, 1}, {1, 1}, {2, 2, 2, 2},
          NULL, false, AXLE_ACT_CLIP},
+        /* stride-2 direct planes (inputs up to 32 wide): MobileNet's
+         * even widths (full blocks whose last tap ends at the row's end),
+         * TF-style pads only at the end, a 5x5 kernel on odd widths with
+         * vertical stride 1, dilations with pads wider than the kernel */
+        {2, 1, 4, 4, 4, {14, 32}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_CLIP},
+        {2, 1, 3, 3, 3, {9, 32}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 1, 1},
+         NULL, true, 0},
+        {2, 1, 2, 4, 2, {11, 31}, {5, 5}, {1, 2}, {1, 1}, {2, 2, 2, 2},
+         NULL, true, AXLE_ACT_RELU},
+        {2, 1, 2, 2, 2, {19, 29}, {3, 5}, {2, 2}, {2, 3}, {3, 4, 2, 5},
+         NULL, true, 0},
     };
     (void)st;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
