@@ -467,6 +467,10 @@ static void geom_as_2d(struct axle_conv_geom *g)
 /* Output planes below this many positions batch their images' columns
  * (cblk_job.multi). */
 #define CONV_MULTI_HW_MAX 256
+/* Row blocks of at least CONV_TALL_ROWS for K of at least CONV_TALL_K
+ * (gemm_avx2.c's TALL_M and DEEP_K). */
+#define CONV_TALL_ROWS 96
+#define CONV_TALL_K 256
 /* Most kernel taps shifted packing handles (7x7). */
 #define CONV_SHIFT_TAPS 49
 
@@ -1053,6 +1057,14 @@ static enum axle_status conv_run_blocked(struct axle_kctx *k,
     j.mrows = (j.mrows + 7) / 8 * 8;
     if (j.mrows < 16)
         j.mrows = 16;
+    /* AVX2: deep row blocks keep the GEMM's tall tile (gemm_avx2.c takes
+     * 6 x 16 only for K >= 256 with >= 96 rows). Cutting ResNet-18's
+     * layer4 (512 rows, 49 columns, one block) into 64-row blocks for two
+     * threads took the 4 x 24 tile and ran 1.3-1.4x slower than 96-row
+     * blocks, and no faster than one thread. */
+    if (j.avx2 && j.Kd >= CONV_TALL_K && j.mrows < CONV_TALL_ROWS &&
+        j.Mg >= 2 * CONV_TALL_ROWS)
+        j.mrows = CONV_TALL_ROWS;
     j.n_mb = (j.Mg + j.mrows - 1) / j.mrows;
     j.n_items = n_blocks * j.n_mb;
     if (n_threads > j.n_items)

@@ -301,6 +301,10 @@ static void conv_blocked_paths_match_reference_on_every_isa(void **st)
          NULL, true, 0},
         {2, 3, 24, 30, 1, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
          NULL, true, AXLE_ACT_RELU},
+        /* one column block of a deep K split into row blocks of at least
+         * 96 rows (AVX2) and a short last one (ResNet's layer4 shape) */
+        {2, 1, 32, 200, 1, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_RELU},
     };
     static const enum axle_isa isas[] = {AXLE_ISA_SCALAR, AXLE_ISA_AVX2,
                                          AXLE_ISA_AVX512};
