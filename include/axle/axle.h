@@ -114,6 +114,31 @@ void axle_session_free(struct axle_session *s);
 void axle_session_set_deadline(struct axle_session *s, uint64_t deadline_ns);
 #define AXLE_LOOP_MAX_ITERS ((int64_t)1 << 20)
 
+/* Per-node timing, off by default. While on, each run records the wall
+ * time of every node of the optimized graph (after fusion and folding,
+ * so a Conv may carry its activation), in execution order; a control-flow
+ * node's time includes its bodies. In a batch that runs image by image
+ * across threads (ARCHITECTURE.md, "depth-first prefix"), a prefix node's
+ * time is its summed per-image time divided by the thread count. Turning
+ * it on allocates once; runs stay allocation-free. */
+void axle_session_set_timing(struct axle_session *s, int on);
+
+struct axle_node_timing {
+    const char *name;    /* the node's name (may be empty) */
+    const char *op_type; /* ONNX operator */
+    const char *fused;   /* activation applied in its store loop, or NULL */
+    const struct axle_tensor *output; /* first output: dtype and shape of
+                                       * the last run (not its data) */
+    uint64_t ns;         /* wall time in the last run; 0 when timing is off */
+};
+
+/* Nodes the session runs, in order. */
+int axle_session_n_nodes(const struct axle_session *s);
+/* Node i (0 <= i < axle_session_n_nodes) of the last run; -1 when i is
+ * out of range. The strings live as long as the session. */
+int axle_session_node_timing(const struct axle_session *s, int i,
+                             struct axle_node_timing *out);
+
 /* Run the model. inputs[i] is the model's input i (all must be given);
  * outputs[j] receives output j: dtype, shape and a data pointer borrowed
  * from the session, valid until the next run or axle_session_free. Pass

@@ -2,10 +2,12 @@
  * cmd_run.c - `axle run MODEL --input NAME=FILE.npy ... [--output-dir DIR]
  * [--repeat N] [--threads N]`: run a model on .npy inputs, print the
  * outputs' names, shapes and leading values, write DIR/<output>.npy, and
- * with --repeat time N runs and print latency percentiles.
+ * with --repeat time N runs and print latency percentiles; --node-times
+ * adds each node's median time (axle_session_set_timing).
  */
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +34,105 @@ static void run_usage(FILE *f)
         "                         (characters outside [A-Za-z0-9._-] become _)\n"
         "  --repeat N             run N more times and print latency p50/p90/p99\n"
         "  --threads N            intra-op threads (default: all CPUs)\n"
+        "  --node-times           also time each node of the optimized graph\n"
+        "                         and print, per node, its median and minimum\n"
+        "                         over the runs and its share of the summed\n"
+        "                         medians, then the same per operator\n"
         "  --help                 this text\n"
         "\n"
         "Exit status: 0 ok, 2 bad model or input, 1 other failure.\n");
+}
+
+/* --node-times: per node, the samples of each timed run (us). */
+#define NODE_TIMES_MAX_SAMPLES ((int64_t)1 << 25)
+
+struct node_times {
+    int n_nodes;
+    long n_runs, cap;
+    float *us; /* [n_nodes][cap] */
+};
+
+static void node_times_take(struct node_times *nt, struct axle_session *s)
+{
+    struct axle_node_timing t;
+
+    if (nt->n_runs == nt->cap)
+        return;
+    for (int i = 0; i < nt->n_nodes; i++) {
+        axle_session_node_timing(s, i, &t);
+        nt->us[(size_t)i * (size_t)nt->cap + (size_t)nt->n_runs] =
+            (float)t.ns / 1e3f;
+    }
+    nt->n_runs++;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+static void op_label(const struct axle_node_timing *t, char *buf, size_t len)
+{
+    if (t->fused != NULL)
+        snprintf(buf, len, "%s+%s", t->op_type, t->fused);
+    else
+        snprintf(buf, len, "%s", t->op_type);
+}
+
+/* Per node in run order, then per operator (with its fused activation),
+ * largest first. */
+static void node_times_print(struct node_times *nt, struct axle_session *s)
+{
+    struct axle_node_timing t;
+    double *p50 = axle_xcalloc((size_t)nt->n_nodes + 1, sizeof(double));
+    char (*ops)[80] = axle_xcalloc((size_t)nt->n_nodes + 1, sizeof(*ops));
+    double *op_us = axle_xcalloc((size_t)nt->n_nodes + 1, sizeof(double));
+    int *op_count = axle_xcalloc((size_t)nt->n_nodes + 1, sizeof(int));
+    int n_ops = 0;
+    double total = 0;
+
+    for (int i = 0; i < nt->n_nodes; i++) {
+        float *v = &nt->us[(size_t)i * (size_t)nt->cap];
+        qsort(v, (size_t)nt->n_runs, sizeof(float), cmp_float);
+        p50[i] = v[nt->n_runs / 2];
+        total += p50[i];
+    }
+    printf("node_times runs=%ld nodes=%d sum_p50_us=%.1f\n", nt->n_runs,
+           nt->n_nodes, total);
+    printf("%5s %-22s %10s %10s %6s  %-24s %s\n", "node", "op", "p50_us",
+           "min_us", "share", "output", "name");
+    for (int i = 0; i < nt->n_nodes; i++) {
+        char label[80], shape[96] = "-";
+        int k;
+        axle_session_node_timing(s, i, &t);
+        op_label(&t, label, sizeof(label));
+        if (t.output != NULL && t.output->kind == AXLE_KIND_TENSOR)
+            axle_shape_format(t.output, NULL, 0, shape, sizeof(shape));
+        printf("%5d %-22s %10.1f %10.1f %5.1f%%  %-24s %s\n", i, label,
+               p50[i], (double)nt->us[(size_t)i * (size_t)nt->cap],
+               total > 0 ? 100.0 * p50[i] / total : 0.0, shape, t.name);
+        for (k = 0; k < n_ops && strcmp(ops[k], label) != 0; k++)
+            ;
+        if (k == n_ops)
+            snprintf(ops[n_ops++], sizeof(ops[0]), "%s", label);
+        op_us[k] += p50[i];
+        op_count[k]++;
+    }
+    printf("%-22s %6s %12s %6s\n", "op", "nodes", "sum_p50_us", "share");
+    for (int done = 0; done < n_ops; done++) {
+        int best = -1;
+        for (int k = 0; k < n_ops; k++)
+            if (op_count[k] > 0 && (best < 0 || op_us[k] > op_us[best]))
+                best = k;
+        printf("%-22s %6d %12.1f %5.1f%%\n", ops[best], op_count[best],
+               op_us[best], total > 0 ? 100.0 * op_us[best] / total : 0.0);
+        op_count[best] = 0;
+    }
+    axle_free(p50);
+    axle_free(ops);
+    axle_free(op_us);
+    axle_free(op_count);
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out)
@@ -110,6 +208,7 @@ int axle_cmd_run(int argc, char **argv)
         {"output-dir", required_argument, NULL, 'o'},
         {"repeat", required_argument, NULL, 'r'},
         {"threads", required_argument, NULL, 't'},
+        {"node-times", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -124,6 +223,8 @@ int axle_cmd_run(int argc, char **argv)
     struct axle_err err = {0};
     enum axle_status st = AXLE_OK;
     double *lat = NULL, t_load, t_session;
+    struct node_times nt = {0};
+    bool node_times = false;
     long repeat = 0, threads = 0;
     int n_specs = 0, rc = AXLE_EXIT_OK, c, n_in, n_out;
 
@@ -150,6 +251,7 @@ int axle_cmd_run(int argc, char **argv)
                 return AXLE_EXIT_USAGE;
             }
             break;
+        case 'n': node_times = true; break;
         case 'h': run_usage(stdout); return AXLE_EXIT_OK;
         default: run_usage(stderr); return AXLE_EXIT_USAGE;
         }
@@ -232,6 +334,20 @@ int axle_cmd_run(int argc, char **argv)
         rc = axle_cli_exit_code(st);
         goto out;
     }
+    if (node_times) {
+        nt.n_nodes = axle_session_n_nodes(s);
+        nt.cap = repeat > 0 ? repeat : 1;
+        if ((int64_t)nt.cap * (nt.n_nodes + 1) > NODE_TIMES_MAX_SAMPLES) {
+            fprintf(stderr, "axle run: --node-times keeps at most %lld "
+                    "samples (--repeat x %d nodes)\n",
+                    (long long)NODE_TIMES_MAX_SAMPLES, nt.n_nodes);
+            rc = AXLE_EXIT_USAGE;
+            goto out;
+        }
+        nt.us = axle_xcalloc((size_t)nt.cap * ((size_t)nt.n_nodes + 1),
+                             sizeof(float));
+        axle_session_set_timing(s, 1);
+    }
     outputs = axle_xcalloc((size_t)n_out + 1, sizeof(*outputs));
     st = axle_session_run(s, n_in, inputs, n_out, outputs, &err);
     if (st != AXLE_OK) {
@@ -276,6 +392,8 @@ int axle_cmd_run(int argc, char **argv)
             }
             if (r >= warm)
                 lat[r - warm] = now_us() - t0;
+            if (node_times && r >= warm)
+                node_times_take(&nt, s);
         }
         qsort(lat, (size_t)repeat, sizeof(double), cmp_double);
         printf("load_ms=%.2f session_ms=%.2f\n", t_load / 1e3,
@@ -285,8 +403,13 @@ int axle_cmd_run(int argc, char **argv)
                lat[repeat / 2], lat[(repeat * 9) / 10],
                lat[(repeat * 99) / 100], lat[0], repeat,
                threads ? (int)threads : 0);
+    } else if (node_times) {
+        node_times_take(&nt, s);
     }
+    if (node_times)
+        node_times_print(&nt, s);
 out:
+    axle_free(nt.us);
     axle_free(lat);
     axle_free(outputs);
     axle_session_free(s);

@@ -119,6 +119,10 @@ struct axle_session {
      * session's own (reset by each run), shared by its nested sessions. */
     int64_t *iter_budget;
     int64_t iter_budget_own;
+    /* axle_session_set_timing: per node, ns of the last run (NULL: off);
+     * prefix nodes add from several threads. */
+    _Atomic uint64_t *node_ns;
+    bool timing;
 };
 
 /* Nested models for subgraph attributes (load.c): g is copied; hint[i]

@@ -83,20 +83,62 @@ static void release_runtime(struct axle_session *s)
     }
 }
 
-bool axle_engine_deadline_passed(uint64_t deadline_ns)
+static uint64_t mono_ns(void)
 {
     struct timespec ts;
 
-    if (deadline_ns == 0)
-        return false;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec >=
-           deadline_ns;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+bool axle_engine_deadline_passed(uint64_t deadline_ns)
+{
+    return deadline_ns != 0 && mono_ns() >= deadline_ns;
 }
 
 void axle_session_set_deadline(struct axle_session *s, uint64_t deadline_ns)
 {
     s->deadline_ns = deadline_ns;
+}
+
+void axle_session_set_timing(struct axle_session *s, int on)
+{
+    if (on && s->node_ns == NULL)
+        s->node_ns = axle_xcalloc((size_t)s->g->n_nodes + 1,
+                                  sizeof(*s->node_ns));
+    for (int i = 0; s->node_ns != NULL && i < s->g->n_nodes; i++)
+        atomic_store_explicit(&s->node_ns[i], 0, memory_order_relaxed);
+    s->timing = on != 0;
+}
+
+int axle_session_n_nodes(const struct axle_session *s)
+{
+    return s->g->n_nodes;
+}
+
+int axle_session_node_timing(const struct axle_session *s, int i,
+                             struct axle_node_timing *out)
+{
+    const struct axle_node *n;
+
+    if (i < 0 || i >= s->g->n_nodes)
+        return -1;
+    n = &s->g->nodes[i];
+    out->name = n->name != NULL ? n->name : "";
+    out->op_type = n->op_type;
+    out->fused = axle_act_name(n->fused_act);
+    out->output = n->n_outputs > 0 && n->outputs[0] >= 0
+                      ? &s->vals[n->outputs[0]] : NULL;
+    out->ns = s->node_ns != NULL
+                  ? atomic_load_explicit(&s->node_ns[i], memory_order_relaxed)
+                  : 0;
+    return 0;
+}
+
+/* Node i took ns (from any thread). */
+static void node_time_add(struct axle_session *s, int i, uint64_t ns)
+{
+    atomic_fetch_add_explicit(&s->node_ns[i], ns, memory_order_relaxed);
 }
 
 static void free_img_slots(struct axle_session *s)
@@ -131,6 +173,7 @@ void axle_session_free(struct axle_session *s)
     axle_free(s->in_buf);
     axle_free(s->out_buf);
     axle_free(s->run_states);
+    axle_free(s->node_ns);
     if (!s->pool_borrowed)
         axle_pool_free(s->pool);
     axle_model_unref(s->model);
@@ -614,7 +657,10 @@ static void prefix_task(void *ctx, int64_t begin, int64_t end, int tid)
     (void)tid;
     while (sl->st == AXLE_OK && next_img(s, (int)begin, &img)) {
         for (int i = 0; i < s->n_prefix; i++) {
+            uint64_t t0 = s->timing ? mono_ns() : 0;
             sl->st = run_img_node(s, sl, i, img, NULL, &sl->scratch);
+            if (s->timing)
+                node_time_add(s, i, mono_ns() - t0);
             if (sl->st != AXLE_OK) {
                 axle_err_prefix(&sl->err, "node '%.60s' (%.40s): ",
                                 s->g->nodes[i].name,
@@ -723,6 +769,13 @@ static enum axle_status run_prefix(struct axle_session *s, int64_t n_img,
         sl->end = (i + 1) * n_par / s->n_img_slots;
     }
     axle_pool_parallel_for(s->pool, s->n_img_slots, 1, prefix_task, s);
+    /* Thread time summed over the slots, as a share of the wall. */
+    for (int i = 0; s->timing && i < s->n_prefix; i++)
+        atomic_store_explicit(&s->node_ns[i],
+                              atomic_load_explicit(&s->node_ns[i],
+                                                   memory_order_relaxed) /
+                                  (uint64_t)s->n_img_slots,
+                              memory_order_relaxed);
     for (int i = 0; i < s->n_img_slots; i++) {
         if (s->img_slots[i].st != AXLE_OK) {
             *err = s->img_slots[i].err;
@@ -732,8 +785,11 @@ static enum axle_status run_prefix(struct axle_session *s, int64_t n_img,
     for (int64_t img = n_par; img < n_img; img++) {
         struct axle_img_slot *sl = &s->img_slots[0];
         for (int i = 0; i < s->n_prefix; i++) {
+            uint64_t t0 = s->timing ? mono_ns() : 0;
             enum axle_status st =
                 run_img_node(s, sl, i, img, s->pool, &s->scratch);
+            if (s->timing)
+                node_time_add(s, i, mono_ns() - t0);
             if (st != AXLE_OK) {
                 *err = sl->err;
                 axle_err_prefix(err, "node '%.60s' (%.40s): ",
@@ -751,6 +807,8 @@ static enum axle_status run_graph(struct axle_session *s, struct axle_err *err)
         s->g->n_inputs > 0 ? &s->vals[s->g->inputs[0]] : NULL;
     int first = 0;
 
+    for (int i = 0; s->timing && i < s->g->n_nodes; i++)
+        atomic_store_explicit(&s->node_ns[i], 0, memory_order_relaxed);
     /* At least an image per thread: fewer would leave threads idle (the
      * batch-wide schedule splits every layer instead). */
     if (s->n_prefix > 0 && x0->rank >= 1 && x0->dims[0] >= s->n_img_slots) {
@@ -760,7 +818,10 @@ static enum axle_status run_graph(struct axle_session *s, struct axle_err *err)
         first = s->n_prefix;
     }
     for (int i = first; i < s->g->n_nodes; i++) {
+        uint64_t t0 = s->timing ? mono_ns() : 0;
         enum axle_status st = run_node(s, i, err);
+        if (s->timing)
+            node_time_add(s, i, mono_ns() - t0);
         if (st != AXLE_OK) {
             axle_err_prefix(err, "node '%.60s' (%.40s): ",
                             s->g->nodes[i].name, s->g->nodes[i].op_type);

@@ -122,6 +122,9 @@ enum axle_act {
 void axle_act_apply(enum axle_act act, float alpha, float beta, float *x,
                     size_t n);
 
+/* The ONNX operator an activation stands for; NULL for none. */
+const char *axle_act_name(int act);
+
 /* Shorthands for kernels. */
 #define AXLE_IN(k, i) ((i) < (k)->n_inputs ? (k)->in[i] : NULL)
 

@@ -30,6 +30,21 @@ static float clamp01(float v)
     return v < 0.0f ? 0.0f : v;
 }
 
+const char *axle_act_name(int act)
+{
+    switch (act) {
+    case AXLE_ACT_RELU: return "Relu";
+    case AXLE_ACT_LEAKY_RELU: return "LeakyRelu";
+    case AXLE_ACT_CLIP: return "Clip";
+    case AXLE_ACT_SIGMOID: return "Sigmoid";
+    case AXLE_ACT_TANH: return "Tanh";
+    case AXLE_ACT_HARD_SIGMOID: return "HardSigmoid";
+    case AXLE_ACT_HARD_SWISH: return "HardSwish";
+    case AXLE_ACT_GELU: return "Gelu";
+    default: return NULL;
+    }
+}
+
 void axle_act_apply(enum axle_act act, float alpha, float beta, float *x,
                     size_t n)
 {

@@ -240,6 +240,65 @@ def test_run_rejects_unknown_option_with_exit_2(axle_bin, models_dir, tmp_path):
 
 
 # --------------------------------------------------------------------------
+# Per-node timing: axle run --node-times
+# --------------------------------------------------------------------------
+
+NODE_ROW = re.compile(r"^\s*(\d+) (\S+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)%\s+(\S+)\s*(.*)$")
+
+
+def parse_node_times(stdout):
+    head = re.search(r"^node_times runs=(\d+) nodes=(\d+) sum_p50_us=([\d.]+)$", stdout, re.M)
+    assert head, "no node_times header in:\n" + stdout
+    lines = stdout[head.end():].strip().splitlines()
+    rows = [NODE_ROW.match(l) for l in lines[1:int(head.group(2)) + 1]]
+    assert all(rows), "malformed node rows:\n" + "\n".join(lines)
+    return int(head.group(1)), float(head.group(3)), rows, lines[int(head.group(2)) + 1:]
+
+
+# b2 at two threads runs the convolutions image by image (the depth-first
+# prefix), b1 node by node: both paths must time every node.
+@pytest.mark.parametrize("sub", [".", "b1"], ids=["b2", "b1"])
+def test_run_node_times_covers_every_node_of_the_optimized_graph(axle_bin, models_dir, sub):
+    mdir = os.path.join(models_dir, "mnist_cnn")
+    meta = load_meta(models_dir, "mnist_cnn")
+    import onnx
+    src_ops = {n.op_type for n in onnx.load(os.path.join(mdir, "model.onnx")).graph.node}
+    proc = axle("run", os.path.join(mdir, "model.onnx"), *input_args(mdir, meta, sub),
+                "--repeat", "7", "--threads", "2", "--node-times")
+    assert proc.returncode == 0, describe(proc)
+    runs, total, rows, by_op = parse_node_times(proc.stdout)
+    assert runs == 7, proc.stdout
+    assert rows, proc.stdout
+    assert [int(r.group(1)) for r in rows] == list(range(len(rows))), proc.stdout
+    ops = [r.group(2).split("+") for r in rows]
+    # Every node is one of the model's operators, possibly with a fused
+    # activation that was a node of its own in the file.
+    for parts in ops:
+        assert set(parts) <= src_ops, "%s not in the model's ops %s" % (parts, src_ops)
+    assert any(p[0] == "Conv" for p in ops), proc.stdout
+    for r in rows:
+        p50, mn = float(r.group(3)), float(r.group(4))
+        assert 0 < mn <= p50, r.group(0)
+    assert abs(sum(float(r.group(3)) for r in rows) - total) < 0.01 * total + 0.5, proc.stdout
+    assert abs(sum(float(r.group(5)) for r in rows) - 100.0) < 1.0, proc.stdout
+    # The output column is each node's first output's shape.
+    assert rows[0].group(6).startswith("float32[%d," % (2 if sub == "." else 1)), rows[0].group(0)
+    # Per operator: every label once, node counts adding up.
+    agg = [l.split() for l in by_op[1:]]
+    assert sorted(a[0] for a in agg) == sorted({r.group(2) for r in rows}), proc.stdout
+    assert sum(int(a[1]) for a in agg) == len(rows), proc.stdout
+
+
+def test_run_node_times_rejects_more_samples_than_it_keeps(axle_bin, models_dir):
+    mdir = os.path.join(models_dir, "mlp")
+    meta = load_meta(models_dir, "mlp")
+    proc = axle("run", os.path.join(mdir, "model.onnx"), *input_args(mdir, meta),
+                "--repeat", "10000000", "--node-times")
+    assert proc.returncode == 2, describe(proc)
+    assert "--node-times" in proc.stderr, describe(proc)
+
+
+# --------------------------------------------------------------------------
 # Help and version
 # --------------------------------------------------------------------------
 

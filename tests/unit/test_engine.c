@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -138,6 +139,87 @@ static void steady_state_run_does_not_allocate(void **state)
         assert_int_equal(axle_session_run(s, 1, &in, 1, &out, &err), AXLE_OK);
     }
     assert_int_equal(axle_alloc_count() - before, 0);
+    axle_session_free(s);
+    axle_model_unref(m);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* axle_session_set_timing: off records nothing; on, every node of the
+ * optimized graph gets a time and together they fit inside the run; the
+ * fused activation is named; runs stay allocation-free. */
+static void node_timing_covers_each_node_within_the_run(void **state)
+{
+    struct axle_err err = {0};
+    struct axle_model *m = load_mlp(&err);
+    struct axle_session *s = NULL;
+    struct axle_session_opts so = {.n_threads = 2, .max_batch = 4};
+    float x[4 * 4] = {1, 2, 3, 4};
+    struct axle_tensor in = {.dtype = AXLE_DTYPE_FLOAT32, .rank = 2,
+                             .dims = {4, 4}, .data = x};
+    struct axle_tensor out;
+    struct axle_node_timing t;
+    uint64_t before, t0, wall, sum = 0;
+    int n, relu = 0;
+    (void)state;
+
+    assert_non_null(m);
+    assert_int_equal(axle_session_new(m, &so, &s, &err), AXLE_OK);
+    n = axle_session_n_nodes(s);
+    assert_true(n >= 1 && n <= 3);
+    assert_int_equal(axle_session_run(s, 1, &in, 1, &out, &err), AXLE_OK);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(axle_session_node_timing(s, i, &t), 0);
+        assert_true(t.ns == 0);
+    }
+    assert_int_equal(axle_session_node_timing(s, n, &t), -1);
+    assert_int_equal(axle_session_node_timing(s, -1, &t), -1);
+
+    axle_session_set_timing(s, 1);
+    before = axle_alloc_count();
+    for (int r = 0; r < 5; r++) {
+        t0 = mono_ns();
+        assert_int_equal(axle_session_run(s, 1, &in, 1, &out, &err), AXLE_OK);
+        wall = mono_ns() - t0;
+        sum = 0;
+        for (int i = 0; i < n; i++) {
+            assert_int_equal(axle_session_node_timing(s, i, &t), 0);
+            assert_true(t.ns > 0);
+            sum += t.ns;
+        }
+        /* Each run starts from zero: the nodes fit inside this run. */
+        assert_true(sum <= wall);
+    }
+    assert_int_equal(axle_alloc_count() - before, 0);
+    for (int i = 0; i < n; i++) {
+        axle_session_node_timing(s, i, &t);
+        assert_non_null(t.op_type);
+        assert_non_null(t.output);
+        if (t.fused != NULL && strcmp(t.fused, "Relu") == 0)
+            relu++;
+        else
+            assert_true(t.fused == NULL);
+    }
+    /* The last node writes y: [4, 3]; the Relu went into a store loop or
+     * stayed a node of its own. */
+    axle_session_node_timing(s, n - 1, &t);
+    assert_int_equal(t.output->rank, 2);
+    assert_int_equal(t.output->dims[0], 4);
+    assert_int_equal(t.output->dims[1], 3);
+    if (relu == 0)
+        assert_string_equal(t.op_type, "Relu");
+
+    axle_session_set_timing(s, 0);
+    assert_int_equal(axle_session_run(s, 1, &in, 1, &out, &err), AXLE_OK);
+    for (int i = 0; i < n; i++) {
+        axle_session_node_timing(s, i, &t);
+        assert_true(t.ns == 0);
+    }
     axle_session_free(s);
     axle_model_unref(m);
 }
@@ -415,6 +497,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mlp_runs_and_matches_reference),
         cmocka_unit_test(steady_state_run_does_not_allocate),
+        cmocka_unit_test(node_timing_covers_each_node_within_the_run),
         cmocka_unit_test(batch_above_reservation_grows_once_then_stops_allocating),
         cmocka_unit_test(planner_shares_buffers_between_dead_values),
         cmocka_unit_test(run_rejects_wrong_dtype_and_shape_naming_the_input),
