@@ -155,9 +155,9 @@ void axle_conv_dw_run(struct axle_pool *pool, const struct axle_conv_geom *g,
                       enum axle_act act, float alpha, float beta,
                       float *scratch);
 
-/* One depthwise plane, horizontal stride 1 and kernel width <= 64, read
- * straight from x with masked loads (no padded copy); false (nothing done)
- * for other geometries (conv_dw_avx512.c). */
+/* One depthwise plane, horizontal stride 1 or 2 and kernel width <= 64,
+ * read straight from x with masked loads (no padded copy); false (nothing
+ * done) for other geometries (conv_dw_avx512.c). */
 bool axle_conv_dw_plane_avx512(const struct axle_conv_geom *g,
                                const float *x, const float *w, float bias,
                                float *y, enum axle_act act, float alpha,

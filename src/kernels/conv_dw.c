@@ -4,7 +4,7 @@
  * the MobileNet layers where im2col + GEMM would move 9x the data for a
  * 1-row GEMM (PERF.md §1.2 item 4).
  *
- * AVX-512 or AVX2, horizontal stride 1 (AVX2: also stride 2 on inputs up
+ * AVX-512 or AVX2, horizontal stride 1 or 2 (AVX2: stride 2 on inputs up
  * to 32 wide): conv_dw_avx512.c / conv_dw_avx2.c read the taps straight
  * from X with masked loads, 8 output rows x 16 (8) columns per pass (no
  * copy).
