@@ -155,13 +155,35 @@ void axle_conv_dw_run(struct axle_pool *pool, const struct axle_conv_geom *g,
                       enum axle_act act, float alpha, float beta,
                       float *scratch);
 
-/* One depthwise plane, horizontal stride 1 or 2 and kernel width <= 64,
- * read straight from x with masked loads (no padded copy); false (nothing
- * done) for other geometries (conv_dw_avx512.c). */
+/* Output rows [oh_begin, oh_end) of one depthwise plane, horizontal
+ * stride 1 or 2 and kernel width <= 64, read straight from x with masked
+ * loads (no padded copy); false (nothing done) for other geometries
+ * (conv_dw_avx512.c). */
 bool axle_conv_dw_plane_avx512(const struct axle_conv_geom *g,
                                const float *x, const float *w, float bias,
-                               float *y, enum axle_act act, float alpha,
-                               float beta);
+                               float *y, int64_t oh_begin, int64_t oh_end,
+                               enum axle_act act, float alpha, float beta);
+
+/* Small depthwise planes whose output rows are as wide as the input's
+ * (stride 1, "same" width): output pixel p's tap t reads x[p + off[t]],
+ * so a plane is one flat run of 16-pixel vectors and each tap one masked
+ * load per vector; mask[t * nv + v] keeps the lanes whose tap lies inside
+ * the image (and whose pixel exists). The same for every plane of a
+ * layer (conv_dw.c builds it once). */
+#define AXLE_DW_FLAT_MAX_VECS 256
+#define AXLE_DW_FLAT_MAX_TAPS 64
+#define AXLE_DW_FLAT_MAX_MASKS 8192 /* nv * n_taps */
+struct axle_dw_flat {
+    int nv, n_taps;
+    int64_t n;    /* pixels per plane */
+    int64_t off[AXLE_DW_FLAT_MAX_TAPS];
+    uint16_t mask[AXLE_DW_FLAT_MAX_MASKS];
+};
+/* Vectors [v_begin, v_end) of one plane. */
+void axle_conv_dw_flat_avx512(const struct axle_dw_flat *f, const float *x,
+                              const float *w, float bias, float *y,
+                              int v_begin, int v_end, enum axle_act act,
+                              float alpha, float beta);
 
 /* Rows of y: y[r][i] = act(y[r][i] + bias[r]) (bias may be NULL). */
 void axle_conv_bias_act_avx512(float *y, int64_t rows, int64_t cols,

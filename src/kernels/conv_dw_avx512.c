@@ -368,14 +368,14 @@ static void dw_rows_n(const struct dwp *p, int64_t oh0, int64_t ow0,
 
 bool axle_conv_dw_plane_avx512(const struct axle_conv_geom *g,
                                const float *x, const float *w, float bias,
-                               float *y, enum axle_act act, float alpha,
-                               float beta)
+                               float *y, int64_t oh_begin, int64_t oh_end,
+                               enum axle_act act, float alpha, float beta)
 {
     bool inl = act == AXLE_ACT_NONE || act == AXLE_ACT_RELU ||
                act == AXLE_ACT_LEAKY_RELU || act == AXLE_ACT_CLIP ||
                act == AXLE_ACT_HARD_SIGMOID || act == AXLE_ACT_HARD_SWISH;
     bool s2 = g->s[1] == 2;
-    int64_t OH = g->out[0], sw = s2 ? 2 : 1;
+    int64_t sw = s2 ? 2 : 1;
     struct dwp p;
 
     if ((g->s[1] != 1 && !s2) || g->k[1] > 64)
@@ -421,12 +421,84 @@ bool axle_conv_dw_plane_avx512(const struct axle_conv_geom *g,
             p.mka[kw] = spread_even(p.mb[kw]);
             p.mkb[kw] = spread_even(p.mb[kw] >> 8);
         }
-        for (int64_t oh0 = 0; oh0 < OH; oh0 += 8) {
-            int n = OH - oh0 < 8 ? (int)(OH - oh0) : 8;
+        for (int64_t oh0 = oh_begin; oh0 < oh_end; oh0 += 8) {
+            int n = oh_end - oh0 < 8 ? (int)(oh_end - oh0) : 8;
             dw_rows_n(&p, oh0, ow0, mo, n, s2);
         }
     }
     if (!inl)
-        axle_act_apply(act, alpha, beta, y, (size_t)(OH * p.OW));
+        axle_act_apply(act, alpha, beta, y + oh_begin * p.OW,
+                       (size_t)((oh_end - oh_begin) * p.OW));
     return true;
+}
+
+/* ---- flat small planes ------------------------------------------------ */
+
+/* R vectors of 16 pixels from v0, every tap a masked load at a fixed
+ * offset from the pixel (struct axle_dw_flat). */
+DW_INLINE void dw_flat_block(const struct axle_dw_flat *f, const float *x,
+                             const float *w, __m512 vbias, float *y, int v0,
+                             enum axle_act act, __m512 va, __m512 vb,
+                             const int R)
+{
+    __m512 acc[8];
+
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        acc[r] = vbias;
+    for (int t = 0; t < f->n_taps; t++) {
+        __m512 wv = _mm512_set1_ps(w[t]);
+        const float *xs = x + f->off[t] + 16 * v0;
+        const uint16_t *mk = f->mask + t * f->nv + v0;
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+            acc[r] = _mm512_fmadd_ps(
+                wv, _mm512_maskz_loadu_ps((__mmask16)mk[r], xs + 16 * r),
+                acc[r]);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        int64_t p0 = 16 * (int64_t)(v0 + r), left = f->n - p0;
+        __mmask16 mo = left >= 16 ? (__mmask16)0xffff
+                                  : (__mmask16)((1u << left) - 1u);
+        _mm512_mask_storeu_ps(y + p0, mo, act_vec(acc[r], act, va, vb));
+    }
+}
+
+#define DW_FLAT_CASE(R)                                                        \
+    case R:                                                                    \
+        dw_flat_block(f, x, w, vbias, y, v0, a, va, vb, R);                    \
+        break;
+
+void axle_conv_dw_flat_avx512(const struct axle_dw_flat *f, const float *x,
+                              const float *w, float bias, float *y,
+                              int v_begin, int v_end, enum axle_act act,
+                              float alpha, float beta)
+{
+    bool inl = act == AXLE_ACT_NONE || act == AXLE_ACT_RELU ||
+               act == AXLE_ACT_LEAKY_RELU || act == AXLE_ACT_CLIP ||
+               act == AXLE_ACT_HARD_SIGMOID || act == AXLE_ACT_HARD_SWISH;
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __m512 vbias = _mm512_set1_ps(bias);
+    enum axle_act a = inl ? act : AXLE_ACT_NONE;
+
+    for (int v0 = v_begin; v0 < v_end; v0 += 8) {
+        switch (v_end - v0 < 8 ? v_end - v0 : 8) {
+            DW_FLAT_CASE(1)
+            DW_FLAT_CASE(2)
+            DW_FLAT_CASE(3)
+            DW_FLAT_CASE(4)
+            DW_FLAT_CASE(5)
+            DW_FLAT_CASE(6)
+            DW_FLAT_CASE(7)
+            DW_FLAT_CASE(8)
+        default:
+            break;
+        }
+    }
+    if (!inl && v_begin < v_end) {
+        int64_t p0 = 16 * (int64_t)v_begin, p1 = 16 * (int64_t)v_end;
+        axle_act_apply(act, alpha, beta, y + p0,
+                       (size_t)((p1 < f->n ? p1 : f->n) - p0));
+    }
 }

@@ -86,6 +86,10 @@ static void conv_ref(const struct conv_case *c, const int64_t *pb,
                     acc = acc < 0 ? 0 : acc > 0.5 ? 0.5 : acc;
                 if (c->act == AXLE_ACT_LEAKY_RELU && acc < 0)
                     acc *= 0.1;
+                if (c->act == AXLE_ACT_SIGMOID)
+                    acc = 1.0 / (1.0 + exp(-acc));
+                if (c->act == AXLE_ACT_TANH)
+                    acc = tanh(acc);
                 y[(n * c->M + m) * osz + p] = acc;
             }
 }
@@ -249,6 +253,32 @@ static void conv_matches_reference(void **st)
          NULL, true, AXLE_ACT_RELU},
         {2, 1, 2, 2, 2, {19, 29}, {3, 5}, {2, 2}, {2, 3}, {3, 4, 2, 5},
          NULL, true, 0},
+        /* flat depthwise planes (stride 1, output rows as wide as the
+         * input's, up to 4096 pixels): 7x7 with a partial last vector,
+         * multiplier 2 with an activation applied after the kernel, a
+         * horizontal dilation, pads on one side only, 1-D */
+        {2, 1, 6, 6, 6, {7, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_CLIP},
+        {2, 2, 4, 8, 4, {14, 14}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_SIGMOID},
+        {2, 1, 3, 3, 3, {9, 13}, {5, 5}, {1, 1}, {1, 2}, {2, 4, 2, 4},
+         NULL, false, 0},
+        {2, 1, 2, 2, 2, {10, 11}, {3, 3}, {1, 1}, {1, 1}, {0, 2, 2, 0},
+         NULL, true, AXLE_ACT_RELU},
+        {1, 1, 4, 4, 4, {37}, {3}, {1}, {1}, {1, 1}, NULL, true,
+         AXLE_ACT_CLIP},
+        /* planes of 2048 pixels and more run in row bands, one per
+         * thread: flat ones split at a vector inside a row (50x61) or
+         * not (56x56), row-kernel ones at stride 2 and at stride 1 with
+         * outputs narrower than the input */
+        {2, 1, 3, 3, 3, {56, 56}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_CLIP},
+        {2, 1, 2, 2, 2, {50, 61}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1},
+         NULL, true, AXLE_ACT_SIGMOID},
+        {2, 1, 2, 2, 2, {100, 98}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 1, 1},
+         NULL, true, AXLE_ACT_RELU},
+        {2, 2, 2, 2, 2, {66, 70}, {3, 3}, {1, 1}, {1, 1}, {0, 0, 0, 0},
+         NULL, true, AXLE_ACT_TANH},
     };
     (void)st;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
