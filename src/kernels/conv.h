@@ -155,6 +155,21 @@ void axle_conv_dw_run(struct axle_pool *pool, const struct axle_conv_geom *g,
                       enum axle_act act, float alpha, float beta,
                       float *scratch);
 
+/* Output columns [*lo, *hi) of a 2-D conv whose kernel column kw reads
+ * inside the input row (the direct depthwise planes' per-tap masks). */
+static inline void axle_conv_tap_cols(const struct axle_conv_geom *g,
+                                      int64_t kw, int64_t *lo, int64_t *hi)
+{
+    int64_t off = kw * g->d[1] - g->pb[1], sw = g->s[1], W = g->in[1];
+    int64_t l = off >= 0 ? 0 : (-off + sw - 1) / sw;
+    int64_t h = W - off <= 0 ? 0 : (W - off - 1) / sw + 1;
+
+    if (h > g->out[1])
+        h = g->out[1];
+    *lo = l < h ? l : h;
+    *hi = h;
+}
+
 /* Output rows [oh_begin, oh_end) of one depthwise plane, horizontal
  * stride 1 or 2 and kernel width <= 64, read straight from x with masked
  * loads (no padded copy); false (nothing done) for other geometries

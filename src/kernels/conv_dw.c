@@ -280,8 +280,8 @@ static bool dw_flat_plan(const struct axle_conv_geom *g, struct axle_dw_flat *f)
     for (int64_t kh = 0; kh < g->k[0]; kh++) {
         for (int64_t kw = 0; kw < g->k[1]; kw++, t++) {
             int64_t dr = kh * g->d[0] - g->pb[0], dc = kw * g->d[1] - g->pb[1];
-            /* output columns whose tap column lies inside the row */
-            int64_t lo = dc < 0 ? -dc : 0, hi = W - dc < OW ? W - dc : OW;
+            int64_t lo, hi;
+            axle_conv_tap_cols(g, kw, &lo, &hi);
             f->off[t] = dr * W + dc;
             memset(bits, 0, sizeof(bits));
             for (int64_t oh = 0; oh < OH && lo < hi; oh++) {

@@ -330,18 +330,8 @@ bool axle_conv_dw_plane_avx2(const struct axle_conv_geom *g, const float *x, con
     p.va = _mm256_set1_ps(alpha);
     p.vb = _mm256_set1_ps(beta);
     p.act = inl ? act : AXLE_ACT_NONE;
-    for (int64_t kw = 0; kw < p.KW; kw++) {
-        /* ow with 0 <= sw * ow + off < W */
-        int64_t off = kw * p.dw - p.pl, sw = s2 ? 2 : 1;
-        int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-        int64_t hi = p.W - off <= 0 ? 0 : (p.W - off - 1) / sw + 1;
-        if (hi > p.OW)
-            hi = p.OW;
-        if (lo > hi)
-            lo = hi;
-        p.lo[kw] = lo;
-        p.hi[kw] = hi;
-    }
+    for (int64_t kw = 0; kw < p.KW; kw++)
+        axle_conv_tap_cols(g, kw, &p.lo[kw], &p.hi[kw]);
     for (int64_t ow0 = 0; ow0 < p.OW; ow0 += 8) {
         int64_t left = p.OW - ow0;
         unsigned mo = left >= 8 ? 0xffu : (1u << left) - 1u;

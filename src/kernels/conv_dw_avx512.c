@@ -375,7 +375,6 @@ bool axle_conv_dw_plane_avx512(const struct axle_conv_geom *g,
                act == AXLE_ACT_LEAKY_RELU || act == AXLE_ACT_CLIP ||
                act == AXLE_ACT_HARD_SIGMOID || act == AXLE_ACT_HARD_SWISH;
     bool s2 = g->s[1] == 2;
-    int64_t sw = s2 ? 2 : 1;
     struct dwp p;
 
     if ((g->s[1] != 1 && !s2) || g->k[1] > 64)
@@ -397,18 +396,8 @@ bool axle_conv_dw_plane_avx512(const struct axle_conv_geom *g,
     p.va = _mm512_set1_ps(alpha);
     p.vb = _mm512_set1_ps(beta);
     p.act = inl ? act : AXLE_ACT_NONE;
-    for (int64_t kw = 0; kw < p.KW; kw++) {
-        /* ow with 0 <= sw * ow + off < W */
-        int64_t off = kw * p.dw - p.pl;
-        int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-        int64_t hi = p.W - off <= 0 ? 0 : (p.W - off - 1) / sw + 1;
-        if (hi > p.OW)
-            hi = p.OW;
-        if (lo > hi)
-            lo = hi;
-        p.lo[kw] = lo;
-        p.hi[kw] = hi;
-    }
+    for (int64_t kw = 0; kw < p.KW; kw++)
+        axle_conv_tap_cols(g, kw, &p.lo[kw], &p.hi[kw]);
     for (int64_t ow0 = 0; ow0 < p.OW; ow0 += 16) {
         int64_t left = p.OW - ow0;
         unsigned mo = left >= 16 ? 0xffffu : (1u << left) - 1u;
