@@ -17,6 +17,11 @@ for b in bench/gemm.sh bench/json.sh bench/models.sh bench/serve.sh bench/serve_
   echo "=== $b"
   "$b" "$@" || status=1
 done
+# Layer by layer against ONNX Runtime (the G9b gap, per convolution).
+for m in mobilenet_v2 resnet18; do
+  echo "=== bench/layers.sh $m"
+  bench/layers.sh "$m" "$@" || status=1
+done
 # Python benchmarks run in the project's venv (onnxruntime from PyPI).
 for b in bench/quant_ort.py; do
   echo "=== $b"
