@@ -248,6 +248,30 @@ void axle_pool_free(struct axle_pool *pool)
     axle_free(pool);
 }
 
+_Static_assert(sizeof(struct axle_share) == 64, "one cache line");
+
+void axle_shares_init(struct axle_share *sh, int n_slots, int64_t n_items)
+{
+    for (int t = 0; t < n_slots; t++) {
+        atomic_init(&sh[t].next, t * n_items / n_slots);
+        sh[t].end = (t + 1) * n_items / n_slots;
+    }
+}
+
+bool axle_shares_next(struct axle_share *sh, int n_slots, int slot,
+                      int64_t *item)
+{
+    for (int r = 0; r < n_slots; r++) {
+        struct axle_share *s = &sh[(slot + r) % n_slots];
+        if (atomic_load_explicit(&s->next, memory_order_relaxed) >= s->end)
+            continue;
+        *item = atomic_fetch_add_explicit(&s->next, 1, memory_order_relaxed);
+        if (*item < s->end)
+            return true;
+    }
+    return false;
+}
+
 int axle_pool_size(const struct axle_pool *pool)
 {
     return pool ? pool->n_threads : 1;

@@ -14,6 +14,8 @@
 #ifndef AXLE_BASE_POOL_H
 #define AXLE_BASE_POOL_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "axle/status.h"
@@ -28,5 +30,22 @@ void axle_pool_free(struct axle_pool *pool);
 int axle_pool_size(const struct axle_pool *pool);
 void axle_pool_parallel_for(struct axle_pool *pool, int64_t n, int64_t grain,
                             axle_pool_fn fn, void *ctx);
+
+/* Owned shares of n_items work items among n_slots pool tasks (one per
+ * thread, the task index as the slot): slot t owns the contiguous items
+ * [t n / T, (t + 1) n / T), takes them first and the others' only when its
+ * own have run out. Kernels whose thread t reads back what thread t wrote
+ * in the layer before use it (a slowed thread still gets helped). One
+ * cache line per slot. */
+struct axle_share {
+    _Atomic int64_t next;
+    int64_t end;
+    int64_t pad[6];
+};
+
+void axle_shares_init(struct axle_share *sh, int n_slots, int64_t n_items);
+/* The next item for slot `slot`; false when every share is taken. */
+bool axle_shares_next(struct axle_share *sh, int n_slots, int slot,
+                      int64_t *item);
 
 #endif

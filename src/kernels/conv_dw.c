@@ -354,32 +354,12 @@ static void dw_task(void *ctx, int64_t begin, int64_t end, int tid)
 #define DW_MAX_SLOTS 64
 #define DW_BAND_MIN_PIXELS 2048
 
-struct dw_slot {
-    _Atomic int64_t next;
-    int64_t end;
-    int64_t pad[6];
-};
-_Static_assert(sizeof(struct dw_slot) == 64, "one cache line");
-
 struct dw_bands {
     const struct dw_job *j;
-    struct dw_slot *slots;
+    struct axle_share *shares;
     int n_slots;
     int64_t n_planes;
 };
-
-static bool dw_next(const struct dw_bands *b, int slot, int64_t *it)
-{
-    for (int r = 0; r < b->n_slots; r++) {
-        struct dw_slot *sl = &b->slots[(slot + r) % b->n_slots];
-        if (atomic_load_explicit(&sl->next, memory_order_relaxed) >= sl->end)
-            continue;
-        *it = atomic_fetch_add_explicit(&sl->next, 1, memory_order_relaxed);
-        if (*it < sl->end)
-            return true;
-    }
-    return false;
-}
 
 static void dw_band(const struct dw_bands *b, int64_t it)
 {
@@ -411,7 +391,7 @@ static void dw_band_task(void *ctx, int64_t begin, int64_t end, int tid)
 
     (void)end;
     (void)tid;
-    while (dw_next(b, (int)begin, &it))
+    while (axle_shares_next(b->shares, b->n_slots, (int)begin, &it))
         dw_band(b, it);
 }
 
@@ -438,14 +418,12 @@ void axle_conv_dw_run(struct axle_pool *pool, const struct axle_conv_geom *g,
         j.flat = &flat;
     if (j.avx512 && (j.flat != NULL || g->s[1] == 1 || g->s[1] == 2) &&
         g->k[1] <= 64 && g->out_size >= DW_BAND_MIN_PIXELS) {
-        struct dw_slot slots[DW_MAX_SLOTS];
-        struct dw_bands b = {.j = &j, .slots = slots, .n_planes = N * M};
+        struct axle_share shares[DW_MAX_SLOTS];
+        struct dw_bands b = {.j = &j, .shares = shares, .n_planes = N * M};
         b.n_slots = j.n_slots < 1 ? 1 : j.n_slots > DW_MAX_SLOTS ? DW_MAX_SLOTS
                                                                  : j.n_slots;
-        for (int t = 0; t < b.n_slots; t++) {
-            atomic_init(&slots[t].next, t * b.n_planes);
-            slots[t].end = (t + 1) * b.n_planes;
-        }
+        /* slot t: band t of every plane */
+        axle_shares_init(shares, b.n_slots, b.n_slots * b.n_planes);
         axle_pool_parallel_for(b.n_slots > 1 ? pool : NULL, b.n_slots, 1,
                                dw_band_task, &b);
         return;

@@ -573,6 +573,73 @@ static void maxpool_indices_and_avgpool_match_reference(void **st)
     free(x);
 }
 
+/* Float32 2-D max pooling on pool.c's row-max path: ResNet's 3x3
+ * stride-2 pool, stride 1, dilation, a wide kernel on stride-2 input,
+ * ceil_mode, 1-D, and NaN inputs (never selected, whatever the tap
+ * order), on 1 and 2 threads. */
+static void maxpool_vector_paths_match_reference(void **st)
+{
+    static const struct {
+        int64_t H, W, k[2], s[2], d[2], pads[4], ceil;
+    } cases[] = {
+        {112, 112, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, 0},
+        {13, 37, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, 0},
+        {11, 41, {2, 3}, {1, 2}, {2, 3}, {0, 2, 1, 3}, 1},
+        {9, 50, {3, 5}, {2, 2}, {1, 1}, {0, 0, 0, 0}, 1},
+        {1, 70, {1, 4}, {1, 2}, {1, 1}, {0, 1, 0, 2}, 0},
+    };
+    (void)st;
+
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        int64_t H = cases[c].H, W = cases[c].W, P = 2 * 3;
+        int64_t xd[4] = {2, 3, H, W};
+        float *x = rnd(P * H * W, 11 + (int)c, 1.0f);
+        x[5] = NAN;
+        x[P * H * W - 3] = NAN;
+        struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 4, xd, x), ty;
+        const struct axle_tensor *in[1] = {&tx};
+        struct axle_tensor *out[1] = {&ty};
+        for (int threads = 1; threads <= 2; threads++) {
+            struct fx f;
+            fx_init(&f, "MaxPool", 13, threads);
+            attr_ints(&f, "kernel_shape", 2, cases[c].k);
+            attr_ints(&f, "strides", 2, cases[c].s);
+            attr_ints(&f, "dilations", 2, cases[c].d);
+            attr_ints(&f, "pads", 4, cases[c].pads);
+            attr_int(&f, "ceil_mode", cases[c].ceil);
+            assert_int_equal(call_prepared(&f, &axle_op_max_pool, 1, in, 1,
+                                           out, false),
+                             AXLE_OK);
+            int64_t OH = ty.dims[2], OW = ty.dims[3];
+            for (int64_t p = 0; p < P; p++)
+                for (int64_t oh = 0; oh < OH; oh++)
+                    for (int64_t ow = 0; ow < OW; ow++) {
+                        double best = -INFINITY;
+                        for (int64_t kh = 0; kh < cases[c].k[0]; kh++)
+                            for (int64_t kw = 0; kw < cases[c].k[1]; kw++) {
+                                int64_t ih = oh * cases[c].s[0] -
+                                             cases[c].pads[0] +
+                                             kh * cases[c].d[0];
+                                int64_t iw = ow * cases[c].s[1] -
+                                             cases[c].pads[1] +
+                                             kw * cases[c].d[1];
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                                    continue;
+                                double v = x[(p * H + ih) * W + iw];
+                                if (v > best)
+                                    best = v;
+                            }
+                        float got = ((float *)ty.data)[(p * OH + oh) * OW + ow];
+                        assert_false(isnan(got));
+                        near(got, best, 0);
+                    }
+            free(ty.data);
+            fx_dispose(&f);
+        }
+        free(x);
+    }
+}
+
 static void pool_rejects_bad_attributes(void **st)
 {
     struct fx f;
@@ -808,6 +875,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_matches_reference),
         cmocka_unit_test(conv_blocked_paths_match_reference_on_every_isa),
+        cmocka_unit_test(maxpool_vector_paths_match_reference),
         cmocka_unit_test(conv_fused_residual_matches_reference),
         cmocka_unit_test(conv_infer_keeps_symbolic_batch_and_rejects_bad_input),
         cmocka_unit_test(conv_transpose_matches_scatter_reference),

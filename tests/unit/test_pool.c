@@ -1,7 +1,7 @@
 /*
  * test_pool.c - the intra-op thread pool: every index runs exactly once,
- * inline cases (NULL pool, nested calls, busy pool), sleep/wake, and no
- * allocation per parallel_for.
+ * inline cases (NULL pool, nested calls, busy pool), sleep/wake, no
+ * allocation per parallel_for, and the owned shares (axle_shares).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -304,6 +304,69 @@ static void pool_freed_before_workers_start_does_not_hang(void **state)
     }
 }
 
+/* axle_shares: a slot takes its own contiguous share in order first, then
+ * the rest of the others'; every item exactly once, also when the slots
+ * run concurrently in the pool. */
+struct shares_ctx {
+    struct axle_share sh[3];
+    _Atomic int hits[1000];
+    _Atomic int stolen_early; /* another share's item before own ran out */
+};
+
+static void shares_fn(void *p, int64_t begin, int64_t end, int tid)
+{
+    struct shares_ctx *c = p;
+    int64_t it, own_lo = begin * 1000 / 3, own_hi = (begin + 1) * 1000 / 3;
+    bool own_done = false;
+
+    (void)end;
+    (void)tid;
+    while (axle_shares_next(c->sh, 3, (int)begin, &it)) {
+        bool own = it >= own_lo && it < own_hi;
+        if (!own && !own_done &&
+            atomic_load(&c->sh[begin].next) < c->sh[begin].end)
+            atomic_store(&c->stolen_early, 1);
+        own_done = own_done || !own;
+        atomic_fetch_add(&c->hits[it], 1);
+    }
+}
+
+static void shares_hand_out_own_items_first_and_each_once(void **state)
+{
+    struct axle_share sh[3];
+    struct shares_ctx *c = calloc(1, sizeof(*c));
+    struct axle_pool *pool;
+    int64_t it, prev = -1;
+    (void)state;
+
+    axle_shares_init(sh, 3, 10);
+    /* slot 1 owns [3, 6): those in order, then slot 2's, then slot 0's */
+    for (int i = 0; i < 10; i++) {
+        assert_true(axle_shares_next(sh, 3, 1, &it));
+        if (i < 3)
+            assert_int_equal(it, 3 + i);
+        else if (i < 7)
+            assert_int_equal(it, 6 + (i - 3));
+        else
+            assert_int_equal(it, i - 7);
+        assert_true(it != prev);
+        prev = it;
+    }
+    assert_false(axle_shares_next(sh, 3, 0, &it));
+
+    assert_int_equal(axle_pool_new(3, &pool), AXLE_OK);
+    for (int r = 0; r < 50; r++) {
+        memset(c, 0, sizeof(*c));
+        axle_shares_init(c->sh, 3, 1000);
+        axle_pool_parallel_for(pool, 3, 1, shares_fn, c);
+        for (int i = 0; i < 1000; i++)
+            assert_int_equal(atomic_load(&c->hits[i]), 1);
+        assert_int_equal(atomic_load(&c->stolen_early), 0);
+    }
+    axle_pool_free(pool);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +381,7 @@ int main(void)
         cmocka_unit_test(pool_parallel_for_does_not_allocate),
         cmocka_unit_test(pool_new_zero_threads_uses_online_cpus),
         cmocka_unit_test(pool_freed_before_workers_start_does_not_hang),
+        cmocka_unit_test(shares_hand_out_own_items_first_and_each_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
