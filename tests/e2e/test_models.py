@@ -278,7 +278,11 @@ def test_run_node_times_covers_every_node_of_the_optimized_graph(axle_bin, model
     assert any(p[0] == "Conv" for p in ops), proc.stdout
     for r in rows:
         p50, mn = float(r.group(3)), float(r.group(4))
-        assert 0 < mn <= p50, r.group(0)
+        assert 0 <= mn <= p50, r.group(0)
+        # a view (Flatten, Reshape) may print as 0.0 us; a convolution
+        # of this model takes microseconds
+        if r.group(2).startswith("Conv"):
+            assert mn > 0, r.group(0)
     assert abs(sum(float(r.group(3)) for r in rows) - total) < 0.01 * total + 0.5, proc.stdout
     assert abs(sum(float(r.group(5)) for r in rows) - 100.0) < 1.0, proc.stdout
     # The output column is each node's first output's shape.
