@@ -23,7 +23,6 @@
  * Other geometries accumulate taps row-wise over the in-bounds column
  * range of each tap.
  */
-#include <stdatomic.h>
 #include <string.h>
 
 #include "base/cpu.h"
@@ -248,9 +247,6 @@ static void dw_plane(const struct dw_job *j, int64_t nm)
     }
 }
 
-/* The flat plan of g (struct axle_dw_flat), or false where it does not
- * apply: strides other than 1, output rows narrower or wider than the
- * input's, planes over AXLE_DW_FLAT_MAX_VECS vectors. */
 /* Bits [a, b) of a bitmap of 64-bit words. */
 static void set_bits(uint64_t *bits, int64_t a, int64_t b)
 {
@@ -263,6 +259,10 @@ static void set_bits(uint64_t *bits, int64_t a, int64_t b)
     }
 }
 
+/* The flat plan of g (struct axle_dw_flat), or false where it does not
+ * apply: strides other than 1, output rows narrower or wider than the
+ * input's, planes over AXLE_DW_FLAT_MAX_VECS vectors or masks over
+ * AXLE_DW_FLAT_MAX_MASKS. */
 static bool dw_flat_plan(const struct axle_conv_geom *g, struct axle_dw_flat *f)
 {
     uint64_t bits[AXLE_DW_FLAT_MAX_VECS / 4];
