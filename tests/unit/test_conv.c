@@ -574,9 +574,9 @@ static void maxpool_indices_and_avgpool_match_reference(void **st)
 }
 
 /* Float32 2-D max pooling on pool.c's row-max path: ResNet's 3x3
- * stride-2 pool, stride 1, dilation, a wide kernel on stride-2 input,
- * ceil_mode, 1-D, and NaN inputs (never selected, whatever the tap
- * order), on 1 and 2 threads. */
+ * stride-2 pool (in row bands on 2 threads), stride 1, dilation, a wide
+ * kernel on stride-2 input, ceil_mode, 1-D, and NaN inputs (never
+ * selected, whatever the tap order), on 1 and 2 threads. */
 static void maxpool_vector_paths_match_reference(void **st)
 {
     static const struct {
