@@ -503,7 +503,8 @@ static enum axle_status pool_run_common(struct axle_kctx *k,
     if (g.out_size == 0 || planes == 0)
         return AXLE_OK;
     if (kind == POOL_MAX && j.dt == AXLE_DTYPE_FLOAT32 && j.ind == NULL &&
-        g.in[1] <= POOL_ROW_MAX && g.out_size >= POOL_BAND_MIN_PIXELS &&
+        g.nsp == 2 && g.in[1] <= POOL_ROW_MAX &&
+        g.out_size >= POOL_BAND_MIN_PIXELS &&
         axle_pool_size(k->pool) > 1) {
         struct axle_share shares[POOL_MAX_SLOTS];
         struct pool_bands b = {.j = &j, .shares = shares, .n_planes = planes};

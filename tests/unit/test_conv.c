@@ -640,6 +640,42 @@ static void maxpool_vector_paths_match_reference(void **st)
     }
 }
 
+/* 3-D max pooling with more than 2048 outputs per plane on two threads:
+ * the 2-D row bands must not take it. */
+static void maxpool_3d_large_planes_match_reference(void **st)
+{
+    int64_t xd[5] = {1, 2, 16, 16, 16}, n = 2 * 16 * 16 * 16;
+    float *x = rnd(n, 21, 1.0f);
+    struct axle_tensor tx = tens(AXLE_DTYPE_FLOAT32, 5, xd, x), ty;
+    const struct axle_tensor *in[1] = {&tx};
+    struct axle_tensor *out[1] = {&ty};
+    struct fx f;
+    (void)st;
+
+    fx_init(&f, "MaxPool", 13, 2);
+    attr_ints(&f, "kernel_shape", 3, (int64_t[]){2, 2, 2});
+    assert_int_equal(
+        call_prepared(&f, &axle_op_max_pool, 1, in, 1, out, false), AXLE_OK);
+    assert_int_equal(ty.dims[2], 15);
+    assert_int_equal(ty.dims[4], 15);
+    for (int64_t c = 0; c < 2; c++)
+        for (int64_t a = 0; a < 15; a++)
+            for (int64_t b = 0; b < 15; b++)
+                for (int64_t d = 0; d < 15; d++) {
+                    double best = -INFINITY;
+                    for (int i = 0; i < 8; i++) {
+                        double v = x[((c * 16 + a + (i >> 2)) * 16 + b +
+                                      ((i >> 1) & 1)) * 16 + d + (i & 1)];
+                        best = v > best ? v : best;
+                    }
+                    near(((float *)ty.data)[((c * 15 + a) * 15 + b) * 15 + d],
+                         best, 0);
+                }
+    free(ty.data);
+    fx_dispose(&f);
+    free(x);
+}
+
 static void pool_rejects_bad_attributes(void **st)
 {
     struct fx f;
@@ -876,6 +912,7 @@ int main(void)
         cmocka_unit_test(conv_matches_reference),
         cmocka_unit_test(conv_blocked_paths_match_reference_on_every_isa),
         cmocka_unit_test(maxpool_vector_paths_match_reference),
+        cmocka_unit_test(maxpool_3d_large_planes_match_reference),
         cmocka_unit_test(conv_fused_residual_matches_reference),
         cmocka_unit_test(conv_infer_keeps_symbolic_batch_and_rejects_bad_input),
         cmocka_unit_test(conv_transpose_matches_scatter_reference),
