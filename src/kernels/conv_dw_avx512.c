@@ -44,13 +44,19 @@ static inline __m512 act_vec(__m512 v, enum axle_act act, __m512 a, __m512 b)
     }
 }
 
+/* The activations act_vec applies; the others run after the store. */
+static inline bool act_in_regs(enum axle_act act)
+{
+    return act == AXLE_ACT_NONE || act == AXLE_ACT_RELU ||
+           act == AXLE_ACT_LEAKY_RELU || act == AXLE_ACT_CLIP ||
+           act == AXLE_ACT_HARD_SIGMOID || act == AXLE_ACT_HARD_SWISH;
+}
+
 void axle_conv_dw_row_avx512(const float *const *src, const float *w,
                              int n_taps, float bias, float *y, int64_t n,
                              enum axle_act act, float alpha, float beta)
 {
-    bool inl = act == AXLE_ACT_NONE || act == AXLE_ACT_RELU ||
-               act == AXLE_ACT_LEAKY_RELU || act == AXLE_ACT_CLIP ||
-               act == AXLE_ACT_HARD_SIGMOID || act == AXLE_ACT_HARD_SWISH;
+    bool inl = act_in_regs(act);
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     __m512 vbias = _mm512_set1_ps(bias);
     enum axle_act a = inl ? act : AXLE_ACT_NONE;
@@ -85,9 +91,7 @@ void axle_conv_bias_act_avx512(float *y, int64_t rows, int64_t cols,
                                const float *bias, enum axle_act act,
                                float alpha, float beta)
 {
-    bool inl = act == AXLE_ACT_NONE || act == AXLE_ACT_RELU ||
-               act == AXLE_ACT_LEAKY_RELU || act == AXLE_ACT_CLIP ||
-               act == AXLE_ACT_HARD_SIGMOID || act == AXLE_ACT_HARD_SWISH;
+    bool inl = act_in_regs(act);
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     enum axle_act a = inl ? act : AXLE_ACT_NONE;
 
@@ -371,9 +375,7 @@ bool axle_conv_dw_plane_avx512(const struct axle_conv_geom *g,
                                float *y, int64_t oh_begin, int64_t oh_end,
                                enum axle_act act, float alpha, float beta)
 {
-    bool inl = act == AXLE_ACT_NONE || act == AXLE_ACT_RELU ||
-               act == AXLE_ACT_LEAKY_RELU || act == AXLE_ACT_CLIP ||
-               act == AXLE_ACT_HARD_SIGMOID || act == AXLE_ACT_HARD_SWISH;
+    bool inl = act_in_regs(act);
     bool s2 = g->s[1] == 2;
     struct dwp p;
 
@@ -464,9 +466,7 @@ void axle_conv_dw_flat_avx512(const struct axle_dw_flat *f, const float *x,
                               int v_begin, int v_end, enum axle_act act,
                               float alpha, float beta)
 {
-    bool inl = act == AXLE_ACT_NONE || act == AXLE_ACT_RELU ||
-               act == AXLE_ACT_LEAKY_RELU || act == AXLE_ACT_CLIP ||
-               act == AXLE_ACT_HARD_SIGMOID || act == AXLE_ACT_HARD_SWISH;
+    bool inl = act_in_regs(act);
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     __m512 vbias = _mm512_set1_ps(bias);
     enum axle_act a = inl ? act : AXLE_ACT_NONE;
