@@ -17,7 +17,10 @@ for b in bench/gemm.sh bench/json.sh bench/models.sh bench/serve.sh bench/serve_
   echo "=== $b"
   "$b" "$@" || status=1
 done
-# Layer by layer against ONNX Runtime (the G9b gap, per convolution).
+# Layer by layer against ONNX Runtime (the G9b gap, per convolution), and
+# MobileNetV2's depthwise layers as one-layer models.
+echo "=== bench/dw_layers.sh"
+bench/dw_layers.sh "$@" || status=1
 for m in mobilenet_v2 resnet18; do
   echo "=== bench/layers.sh $m"
   bench/layers.sh "$m" "$@" || status=1
