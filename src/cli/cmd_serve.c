@@ -271,6 +271,33 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Longest wait for the listeners to close, and then for the other
+ * workers' (AXLE_WORKER_GO_SIGNAL). */
+#define LISTEN_SYNC_S 1.0
+
+/* Sleep up to `seconds` on the drain's signal set: a second SIGTERM or
+ * SIGINT exits 1 at once (SECURITY.md 3.5). Returns 1 early when `want`
+ * (0: none) arrives. */
+static int drain_wait(const sigset_t *set, double seconds, int want)
+{
+    double until = now_s() + seconds;
+    for (;;) {
+        double left = until - now_s();
+        if (left <= 0)
+            return 0;
+        struct timespec ts;
+        ts.tv_sec = (time_t)left;
+        ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+        int sig = sigtimedwait(set, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            serve_log("stopped", NULL, NULL, "second signal");
+            _exit(1);
+        }
+        if (want && sig == want)
+            return 1;
+    }
+}
+
 int axle_cmd_serve(int argc, char **argv)
 {
     const char *path = NULL;
@@ -634,6 +661,8 @@ static int serve_run(struct plan *p, const struct axle_worker *w)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    if (w)
+        sigaddset(&set, AXLE_WORKER_GO_SIGNAL);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -731,30 +760,27 @@ static int serve_run(struct plan *p, const struct axle_worker *w)
     }
     atomic_store(&s->draining, 1);
     serve_log("draining", NULL, NULL, NULL);
-    struct timespec ts;
-    double until = now_s() + p->drain_delay;
-    while (now_s() < until) {
-        double left = until - now_s();
-        ts.tv_sec = (time_t)left;
-        ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
-        int sig = sigtimedwait(&set, NULL, &ts);
-        if (sig == SIGTERM || sig == SIGINT) {
-            serve_log("stopped", NULL, NULL, "second signal");
-            _exit(1);
-        }
-    }
+    drain_wait(&set, p->drain_delay, 0);
     http_server_stop_accepting(s->http);
+    /* Every listener closes before any client is told to reconnect: a
+     * connection whose handshake is under way on a listener as it closes is
+     * reset, and Connection: close answers send clients back to connect()
+     * at once. Each I/O thread closes its own; with workers, the supervisor
+     * says when every worker's are closed (bounded: a stuck worker holds
+     * the others back LISTEN_SYNC_S at most). */
+    double until = now_s() + LISTEN_SYNC_S;
+    while (http_server_n_listening(s->http) > 0 && now_s() < until)
+        drain_wait(&set, 0.001, 0);
+    serve_log("listeners_closed", NULL, NULL, NULL);
+    if (w) {
+        axle_worker_notify(w, AXLE_WORKER_UNLISTENED);
+        drain_wait(&set, LISTEN_SYNC_S, AXLE_WORKER_GO_SIGNAL);
+    }
+    serve_log("closing_connections", NULL, NULL, NULL);
     http_server_closing(s->http);
     until = now_s() + p->drain_timeout;
-    while (http_server_conn_count(s->http) > 0 && now_s() < until) {
-        ts.tv_sec = 0;
-        ts.tv_nsec = 20 * 1000 * 1000;
-        int sig = sigtimedwait(&set, NULL, &ts);
-        if (sig == SIGTERM || sig == SIGINT) {
-            serve_log("stopped", NULL, NULL, "second signal");
-            _exit(1);
-        }
-    }
+    while (http_server_conn_count(s->http) > 0 && now_s() < until)
+        drain_wait(&set, 0.02, 0);
     /* The log drains first: sync answers still held are released by it,
      * and the HTTP server waits for them when it is freed. */
     predlog_close(s->predlog);

@@ -53,6 +53,7 @@ struct slot {
     int fd;             /* read end of its report pipe; -1 */
     int restarted;      /* the next (or current) start is a restart */
     int listened;       /* reported LISTENING at least once */
+    int unlistened;     /* reported UNLISTENED (draining, listeners closed) */
     int first_state;    /* first READY / NOT_READY report; 0: none yet */
     double started_s;
     double restart_at_s; /* < 0: no restart pending */
@@ -68,6 +69,7 @@ struct sup {
     pid_t self;
     int announced_listening, announced_ready;
     int stopping;
+    int released;       /* the stop's GO signal went out */
     double stop_deadline_s;
     int rc;
     int stopped_logged;
@@ -199,6 +201,7 @@ static int spawn(struct sup *S, int k, int *child_rc)
         close(p[1]);
         sl->pid = pid;
         sl->fd = p[0];
+        sl->unlistened = 0;
         sl->started_s = now_s();
         sup_log("worker_started", "worker %d, pid %d%s", k + 1, (int)pid,
                 sl->restarted ? ", restarted" : "");
@@ -254,9 +257,15 @@ static void read_reports(struct sup *S, int k)
         return;
     }
     for (ssize_t i = 0; i < r; i++) {
-        if (buf[i] == AXLE_WORKER_LISTENING)
+        if (buf[i] == AXLE_WORKER_LISTENING) {
             sl->listened = 1;
-        else if ((buf[i] == AXLE_WORKER_READY || buf[i] == AXLE_WORKER_NOT_READY) &&
+        } else if (buf[i] == AXLE_WORKER_UNLISTENED) {
+            sl->unlistened = 1;
+            /* A worker recycled on its own: nobody else to wait for. */
+            if (!S->stopping && sl->pid > 0)
+                kill(sl->pid, AXLE_WORKER_GO_SIGNAL);
+        }
+        if ((buf[i] == AXLE_WORKER_READY || buf[i] == AXLE_WORKER_NOT_READY) &&
                  !sl->first_state)
             sl->first_state = buf[i];
     }
@@ -321,6 +330,23 @@ static void reap(struct sup *S)
                 on_exit_status(S, k, pid, st);
                 break;
             }
+}
+
+/* During a stop: once every running worker has closed its listeners, let
+ * them all close their keep-alive connections. Until then no worker sends
+ * Connection: close, so clients do not reconnect while listeners are
+ * closing (a connection whose handshake is under way on a listener that
+ * closes is reset, which its client cannot tell from a lost request). */
+static void release_if_unlistened(struct sup *S)
+{
+    if (!S->stopping || S->released)
+        return;
+    for (int k = 0; k < S->n; k++)
+        if (S->slots[k].pid > 0 && !S->slots[k].unlistened)
+            return;
+    S->released = 1;
+    serve_log("listeners_closed", NULL, NULL, "every worker");
+    signal_all(S, AXLE_WORKER_GO_SIGNAL);
 }
 
 static void announce(struct sup *S)
@@ -470,6 +496,7 @@ static int supervise(struct sup *S, int *child_rc)
             if (!go_on)
                 break;
         }
+        release_if_unlistened(S);
         announce(S);
     }
     free(pfd);
@@ -486,6 +513,7 @@ int axle_workers_run(const struct axle_workers_opts *o)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGCHLD);
+    sigaddset(&set, AXLE_WORKER_GO_SIGNAL); /* blocked in every worker from birth */
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     S.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

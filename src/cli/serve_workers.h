@@ -13,6 +13,8 @@
 #ifndef AXLE_CLI_SERVE_WORKERS_H
 #define AXLE_CLI_SERVE_WORKERS_H
 
+#include <signal.h>
+
 #include "axle/status.h"
 
 /* What a worker reports to the supervisor, one byte each on its pipe. */
@@ -20,7 +22,14 @@ enum {
     AXLE_WORKER_LISTENING = 'L', /* its listeners are open */
     AXLE_WORKER_READY = 'R',     /* start-up loads done, every model ready */
     AXLE_WORKER_NOT_READY = 'N', /* start-up loads done, some model failed */
+    AXLE_WORKER_UNLISTENED = 'C', /* draining: its listeners are closed */
 };
+
+/* The supervisor's answer to AXLE_WORKER_UNLISTENED, once every running
+ * worker's listeners are closed (at once for a worker that drains alone):
+ * the worker may now close its keep-alive connections. Blocked in the
+ * workers from their fork on; a worker takes it with sigtimedwait. */
+#define AXLE_WORKER_GO_SIGNAL SIGUSR1
 
 /* Handed to a worker. */
 struct axle_worker {

@@ -158,6 +158,7 @@ struct http_server {
     int n_loops;
     int port;
     atomic_int stop_accepting;
+    atomic_int n_listening; /* loops whose listener is still open */
     atomic_int closing;
     atomic_int stopping;
     atomic_size_t conn_count;
@@ -1696,11 +1697,14 @@ static void on_wake(uv_async_t *a)
     if (atomic_load(&srv->stop_accepting) && l->listening) {
         l->listening = 0;
         accept_backlog(l);
-        uv_close((uv_handle_t *)&l->listener, NULL);
+        uv_close((uv_handle_t *)&l->listener, NULL); /* the fd closes here */
+        atomic_fetch_sub(&srv->n_listening, 1);
     }
     if (atomic_load(&srv->closing))
         on_sweep(&l->sweep);
     if (atomic_load(&srv->stopping)) {
+        if (l->listening)
+            atomic_fetch_sub(&srv->n_listening, 1);
         l->listening = 0;
         uv_walk(&l->loop, close_walk, NULL);
     }
@@ -1766,6 +1770,7 @@ static int open_listener(struct http_server *s, struct http_loop *l,
         return axle_err_set(err, AXLE_INTERNAL, "cannot start listener");
     }
     l->listening = 1;
+    atomic_fetch_add(&s->n_listening, 1);
     return AXLE_OK;
 }
 
@@ -1825,6 +1830,11 @@ void http_server_closing(struct http_server *s)
 {
     atomic_store(&s->closing, 1);
     wake_all(s);
+}
+
+int http_server_n_listening(const struct http_server *s)
+{
+    return atomic_load(&s->n_listening);
 }
 
 size_t http_server_conn_count(const struct http_server *s)

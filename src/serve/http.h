@@ -154,8 +154,11 @@ enum axle_status http_server_start(const struct http_server_opts *o,
                                    struct http_server **out,
                                    struct axle_err *err);
 int http_server_port(const struct http_server *s);
-/* Close the listeners; connections keep being served. */
+/* Close the listeners (each I/O thread closes its own, soon after);
+ * connections keep being served. */
 void http_server_stop_accepting(struct http_server *s);
+/* Listeners still open: 0 once every thread has closed its own. */
+int http_server_n_listening(const struct http_server *s);
 /* From now on every answer carries Connection: close, and idle keep-alive
  * connections are closed. */
 void http_server_closing(struct http_server *s);

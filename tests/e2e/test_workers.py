@@ -560,6 +560,16 @@ def test_sigterm_under_load_no_failed_requests_exit_0(tmp_path):
         assert all(gone(k) for k in kids)
         ex = s.events("worker_exited")
         assert len(ex) == 2 and all("exited with status 0" in e["detail"] for e in ex), ex
+        # No worker sends Connection: close (and so new connects) before
+        # every worker's listeners are closed: the supervisor's release
+        # comes after both workers' listeners_closed, each worker's
+        # closing_connections after the release (lines are written in
+        # causal order to the one stderr).
+        names = [(e["event"], e.get("worker")) for e in s.log()]
+        release = names.index(("listeners_closed", None))
+        for k in (1, 2):
+            assert names.index(("listeners_closed", k)) < release, names
+            assert names.index(("closing_connections", k)) > release, names
         last = s.log()[-1]
         assert last["event"] == "stopped" and "worker" not in last and "detail" not in last
     finally:
