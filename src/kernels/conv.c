@@ -963,6 +963,114 @@ static void cblk_task(void *ctx, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* ---- small planes, transposed (1x1, stride 1, group 1) -------------- */
+
+/*
+ * A product row of HW columns takes ceil(HW / 16) vectors per output
+ * channel and input channel: a 7x7 plane's 49 columns take four, the last
+ * for one pixel, so a quarter of the FMAs of MobileNetV2's 7x7 pointwise
+ * layers went to one pixel in 49. Small planes that waste that much run
+ * transposed instead, pixels as rows and output channels as vector lanes:
+ * Y^T[HW, 48] = X^T W^T per 48 output channels, from W^T packed in panels
+ * by conv_prepare, into a per-thread tile that
+ * axle_conv_tstore_avx512 transposes into Y with the epilogue. (Only the
+ * last few columns this way, the rest untransposed, lost: the tail read a
+ * second copy of the weights, a layer's worth of memory traffic for a
+ * sliver of its FMAs.) Each element is still one FMA chain over the input
+ * channels in order (a * b == b * a), and the epilogue adds the residual,
+ * then the bias, then applies the activation, as the GEMM's store loop
+ * does: the bits are those of the untransposed path (batch invariance,
+ * gemm_internal.h), which a multi-image batch would otherwise take.
+ */
+
+/* Planes this small with a partial last vector of at most 12 of 16 lanes
+ * (25 % or more of the FMAs wasted) run transposed. */
+#define CONV_T_HW_MAX 128
+
+static bool conv_t_wanted(int64_t HW)
+{
+    return HW <= CONV_T_HW_MAX && HW % 16 != 0 && HW % 16 <= 12;
+}
+
+/* What conv_prepare keeps: W^T in panels of 48 output channels (the GEMM's
+ * packed layout, axle_gemm_block), for the transposed path. */
+struct conv_state {
+    float *wt;
+    int64_t M, C, HW;
+};
+
+struct convt_job {
+    const float *x, *wt, *bias, *res;
+    float *y;
+    int64_t C, M, HW, n_panels, n_parts, part_rows;
+    enum axle_act act;
+    float alpha, beta;
+};
+
+/* Items: (image, panel of 48 output channels, part of the pixels). */
+static void convt_task(void *ctx, int64_t i0, int64_t i1, int tid)
+{
+    const struct convt_job *j = ctx;
+    float tmp[CONV_T_HW_MAX * AXLE_GEMM_PANEL];
+
+    (void)tid;
+    for (int64_t it = i0; it < i1; it++) {
+        int64_t part = it % j->n_parts, rest = it / j->n_parts;
+        int64_t p = rest % j->n_panels, in = rest / j->n_panels;
+        int64_t r0 = part * j->part_rows;
+        int64_t nr = j->HW - r0 < j->part_rows ? j->HW - r0 : j->part_rows;
+        int64_t m0 = p * AXLE_GEMM_PANEL;
+        int64_t nc = j->M - m0 < AXLE_GEMM_PANEL ? j->M - m0
+                                                 : AXLE_GEMM_PANEL;
+        int64_t off = (in * j->M + m0) * j->HW + r0;
+        if (nr <= 0)
+            continue;
+        /* A(i, c) = X[c][r0 + i]: X^T without a copy. */
+        axle_gemm_block_strided(nr, nc, j->C, j->x + in * j->C * j->HW + r0,
+                                1, j->HW, j->wt + p * j->C * AXLE_GEMM_PANEL,
+                                0, tmp, AXLE_GEMM_PANEL, NULL);
+        axle_conv_tstore_avx512(tmp, AXLE_GEMM_PANEL, nr, nc, j->y + off,
+                                j->HW, j->res != NULL ? j->res + off : NULL,
+                                j->bias != NULL ? j->bias + m0 : NULL, j->act,
+                                j->alpha, j->beta);
+    }
+}
+
+static void conv_run_transposed(struct axle_kctx *k,
+                                const struct conv_state *cs)
+{
+    const struct axle_tensor *x = k->in[0], *b = AXLE_IN(k, 2);
+    const struct axle_node *n = k->node;
+    int n_threads = axle_pool_size(k->pool);
+    int64_t N = x->dims[0];
+    struct convt_job j = {
+        .x = x->data, .wt = cs->wt,
+        .bias = b != NULL ? b->data : NULL,
+        .res = AXLE_IN(k, 3) != NULL ? AXLE_IN(k, 3)->data : NULL,
+        .y = k->out[0]->data, .C = cs->C, .M = cs->M, .HW = cs->HW,
+        .n_panels = (cs->M + AXLE_GEMM_PANEL - 1) / AXLE_GEMM_PANEL,
+        .n_parts = 1, .part_rows = cs->HW,
+        .act = (enum axle_act)n->fused_act,
+        .alpha = n->fused_alpha, .beta = n->fused_beta,
+    };
+    double flops = 2.0 * (double)N * (double)j.M * (double)j.C * (double)j.HW;
+    int64_t n_items;
+
+    if (n_threads < 1 || flops < CONV_PAR_MIN_FLOPS)
+        n_threads = 1;
+    /* Few panels (160 output channels: 4) split the pixels too, at a
+     * whole number of vectors, so that the threads' shares even out. */
+    if (n_threads > 1 && N * j.n_panels < 4 * n_threads && j.HW > 16) {
+        j.part_rows = (j.HW / 2 + 15) / 16 * 16;
+        j.n_parts = (j.HW + j.part_rows - 1) / j.part_rows;
+    }
+    n_items = N * j.n_panels * j.n_parts;
+    if (n_threads <= 1)
+        convt_task(&j, 0, n_items, 0);
+    else
+        axle_pool_parallel_for(k->pool, n_items, 1, convt_task, &j);
+}
+
 static enum axle_status conv_run_blocked(struct axle_kctx *k,
                                          const struct axle_conv_geom *g,
                                          int64_t group, bool direct)
@@ -990,6 +1098,12 @@ static enum axle_status conv_run_blocked(struct axle_kctx *k,
     bool s2;
     float *xs = NULL;
 
+    const struct conv_state *cs = k->state;
+    if (cs != NULL && direct && group == 1 && cs->M == M && cs->C == C &&
+        cs->HW == HW && axle_gemm_isa() == AXLE_ISA_AVX512) {
+        conv_run_transposed(k, cs);
+        return AXLE_OK;
+    }
     if (n_threads < 1)
         n_threads = 1;
     j.Kd = j.Cg * g->k_size;
@@ -1293,6 +1407,73 @@ static void conv_run_generic(struct axle_kctx *k,
     }
 }
 
+static void conv_release(void *state)
+{
+    struct conv_state *cs = state;
+
+    if (cs == NULL)
+        return;
+    axle_free(cs->wt);
+    axle_free(cs);
+}
+
+/* Largest weight conv_prepare transposes (floats). */
+#define CONV_T_W_MAX (1 << 20)
+
+/* A float32 1x1 conv (group 1) with constant weights on a plane that shape
+ * inference knows and conv_t_wanted takes gets W^T; anything else runs
+ * without a state. (Strides and pads are checked at run time: the path is
+ * taken only for B = X.) */
+static enum axle_status conv_prepare(struct axle_kctx *k, void **state)
+{
+    const struct axle_tensor *x = k->in[0], *w = k->in[1];
+    struct conv_state *cs;
+    int64_t HW = 1, M, C, n_panels;
+    const float *wd = w->data;
+
+    *state = NULL;
+    if (wd == NULL || w->dtype != AXLE_DTYPE_FLOAT32 ||
+        x->dtype != AXLE_DTYPE_FLOAT32 || w->rank < 3 || x->rank != w->rank ||
+        axle_node_attr_int(k->node, "group", 1) != 1 ||
+        axle_cpu_get()->isa < AXLE_ISA_AVX512)
+        return AXLE_OK;
+    for (int i = 2; i < w->rank; i++) {
+        if (w->dims[i] != 1 || x->dims[i] <= 0)
+            return AXLE_OK;
+        HW *= x->dims[i];
+    }
+    M = w->dims[0];
+    C = w->dims[1];
+    if (M < 1 || C < 1 || M * C > CONV_T_W_MAX || !conv_t_wanted(HW))
+        return AXLE_OK;
+    n_panels = (M + AXLE_GEMM_PANEL - 1) / AXLE_GEMM_PANEL;
+    cs = axle_try_calloc(1, sizeof(*cs));
+    if (cs != NULL)
+        cs->wt = axle_try_malloc((size_t)(n_panels * AXLE_GEMM_PANEL * C) *
+                                 sizeof(float));
+    if (cs == NULL || cs->wt == NULL) {
+        conv_release(cs);
+        return axle_err_set(k->err, AXLE_RESOURCE_EXHAUSTED,
+                            "Conv: out of memory");
+    }
+    /* Panel p: C rows of the channels [48 p, 48 p + 48) at the panel
+     * stride, zero-padded. */
+    for (int64_t p = 0; p < n_panels; p++) {
+        int64_t m0 = p * AXLE_GEMM_PANEL;
+        int64_t wdt = M - m0 < AXLE_GEMM_PANEL ? M - m0 : AXLE_GEMM_PANEL;
+        int64_t stride = axle_gemm_panel_stride(wdt);
+        float *pan = cs->wt + p * C * AXLE_GEMM_PANEL;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t jj = 0; jj < stride; jj++)
+                pan[c * stride + jj] = jj < wdt ? wd[(m0 + jj) * C + c] : 0.0f;
+    }
+    cs->M = M;
+    cs->C = C;
+    cs->HW = HW;
+    *state = cs;
+    return AXLE_OK;
+}
+
 static enum axle_status conv_run(struct axle_kctx *k)
 {
     const struct axle_tensor *x = k->in[0], *w = k->in[1];
@@ -1328,4 +1509,6 @@ const struct axle_op axle_op_conv = {
     .max_outputs = 1,
     .infer = conv_infer,
     .run = conv_run,
+    .prepare = conv_prepare,
+    .release = conv_release,
 };

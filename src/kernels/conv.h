@@ -210,6 +210,16 @@ void axle_conv_dw_row_avx512(const float *const *src, const float *w,
                              int n_taps, float bias, float *y, int64_t n,
                              enum axle_act act, float alpha, float beta);
 
+/* The transposed 1x1 path's store (conv.c): t holds rows pixels x cols
+ * output channels (row pitch ldt); y[c * ldy + i] = act(t[i][c] +
+ * res[c * ldy + i] + bias[c]) with res and bias optional, adding and
+ * activating in the order and with the vector operations of the GEMM's
+ * store loop, so the bits match it (conv_dw_avx512.c). */
+void axle_conv_tstore_avx512(const float *t, int64_t ldt, int64_t rows,
+                             int64_t cols, float *y, int64_t ldy,
+                             const float *res, const float *bias,
+                             enum axle_act act, float alpha, float beta);
+
 /* dst[i] = src[2i] for i < n, reading src[0 .. 2n - 2] only. */
 void axle_conv_gather2_avx512(const float *src, float *dst, int64_t n);
 

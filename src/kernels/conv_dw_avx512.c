@@ -491,3 +491,82 @@ void axle_conv_dw_flat_avx512(const struct axle_dw_flat *f, const float *x,
                        (size_t)((p1 < f->n ? p1 : f->n) - p0));
     }
 }
+
+/* 64-bit interleave of two float vectors. */
+static inline __m512 unpacklo_64(__m512 a, __m512 b)
+{
+    return _mm512_castpd_ps(
+        _mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
+}
+
+static inline __m512 unpackhi_64(__m512 a, __m512 b)
+{
+    return _mm512_castpd_ps(
+        _mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
+}
+
+/* r[0..15] (rows) -> r[0..15] (columns): 32-bit, then 64-bit interleaves
+ * within 128-bit lanes leave b[4k + c] lane L = column 4L + c of rows
+ * 4k..4k+3; a 4x4 transpose of those 128-bit blocks per c finishes it. */
+static inline void transpose16(__m512 r[16])
+{
+    __m512 a[16], b[16];
+
+    for (int k = 0; k < 8; k++) {
+        a[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        a[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 4; k++) {
+        b[4 * k + 0] = unpacklo_64(a[4 * k], a[4 * k + 2]);
+        b[4 * k + 1] = unpackhi_64(a[4 * k], a[4 * k + 2]);
+        b[4 * k + 2] = unpacklo_64(a[4 * k + 1], a[4 * k + 3]);
+        b[4 * k + 3] = unpackhi_64(a[4 * k + 1], a[4 * k + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 s0 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0x44);
+        __m512 s1 = _mm512_shuffle_f32x4(b[c], b[4 + c], 0xEE);
+        __m512 s2 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0x44);
+        __m512 s3 = _mm512_shuffle_f32x4(b[8 + c], b[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(s0, s2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(s0, s2, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(s1, s3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(s1, s3, 0xDD);
+    }
+}
+
+void axle_conv_tstore_avx512(const float *t, int64_t ldt, int64_t rows,
+                             int64_t cols, float *y, int64_t ldy,
+                             const float *res, const float *bias,
+                             enum axle_act act, float alpha, float beta)
+{
+    bool inl = act_in_regs(act);
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+
+    for (int64_t i0 = 0; i0 < rows; i0 += 16) {
+        int64_t nr = rows - i0 < 16 ? rows - i0 : 16;
+        __mmask16 pm = (__mmask16)((1u << nr) - 1u);
+        for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+            int64_t nc = cols - c0 < 16 ? cols - c0 : 16;
+            __mmask16 cm = (__mmask16)((1u << nc) - 1u);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < nr ? _mm512_maskz_loadu_ps(cm, t + (i0 + i) * ldt + c0)
+                              : _mm512_setzero_ps();
+            transpose16(r);
+            for (int64_t c = 0; c < nc; c++) {
+                float *yo = y + (c0 + c) * ldy + i0;
+                __m512 v = r[c];
+                if (res != NULL)
+                    v = _mm512_add_ps(
+                        v, _mm512_maskz_loadu_ps(pm, res + (c0 + c) * ldy + i0));
+                if (bias != NULL)
+                    v = _mm512_add_ps(v, _mm512_set1_ps(bias[c0 + c]));
+                if (inl)
+                    v = act_vec(v, act, va, vb);
+                _mm512_mask_storeu_ps(yo, pm, v);
+                if (!inl)
+                    axle_act_apply(act, alpha, beta, yo, (size_t)nr);
+            }
+        }
+    }
+}

@@ -478,6 +478,14 @@ void axle_gemm_block(int64_t M, int64_t N, int64_t K, const float *A,
                      int64_t lda, const float *B, int64_t ldb, float *C,
                      int64_t ldc, const struct axle_epilogue *ep)
 {
+    axle_gemm_block_strided(M, N, K, A, lda, 1, B, ldb, C, ldc, ep);
+}
+
+void axle_gemm_block_strided(int64_t M, int64_t N, int64_t K, const float *A,
+                             int64_t a_rs, int64_t a_cs, const float *B,
+                             int64_t ldb, float *C, int64_t ldc,
+                             const struct axle_epilogue *ep)
+{
     struct axle_packed_w pw = {.k = K, .n = N, .data = (float *)B};
 
     if (M <= 0 || N <= 0)
@@ -492,7 +500,7 @@ void axle_gemm_block(int64_t M, int64_t N, int64_t K, const float *A,
     }
     pw.n_panels = (N + NR - 1) / NR;
     struct strip_job j = {
-        .m = M, .n = N, .k = K, .a = A, .a_rs = lda, .a_cs = 1,
+        .m = M, .n = N, .k = K, .a = A, .a_rs = a_rs, .a_cs = a_cs,
         .pw = ldb == 0 ? &pw : NULL, .b = B, .ldb = ldb, .c = C,
         .ldc = ldc, .alpha = 1.0f, .beta = 0.0f, .ep = ep,
         .tile = pick_tile(), .kc = M <= 8 ? K : BLOCK_KC, .mc = MC,

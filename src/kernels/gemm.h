@@ -78,6 +78,14 @@ void axle_gemm_block(int64_t M, int64_t N, int64_t K, const float *A,
                      int64_t lda, const float *B, int64_t ldb, float *C,
                      int64_t ldc, const struct axle_epilogue *ep);
 
+/* axle_gemm_block with A(i, kk) = A[i * a_rs + kk * a_cs]: a_rs = 1
+ * multiplies by the transpose of a row-major matrix (Conv's pixel tail,
+ * conv.c). */
+void axle_gemm_block_strided(int64_t M, int64_t N, int64_t K, const float *A,
+                             int64_t a_rs, int64_t a_cs, const float *B,
+                             int64_t ldb, float *C, int64_t ldc,
+                             const struct axle_epilogue *ep);
+
 /* Row stride of a panel of `width` (1..AXLE_GEMM_PANEL) columns. */
 static inline int64_t axle_gemm_panel_stride(int64_t width)
 {

@@ -94,9 +94,11 @@ static void conv_ref(const struct conv_case *c, const int64_t *pb,
             }
 }
 
-/* residual: pass engine/fuse.c's fourth input, y = act(conv + r). */
-static void run_conv_case_r(const struct conv_case *c, int threads,
-                            bool residual)
+/* residual: pass engine/fuse.c's fourth input, y = act(conv + r).
+ * prepared: run the op's prepare first (its state, if any, is used).
+ * keep: if not NULL, receives the output (the caller frees it). */
+static void run_conv_case_p(const struct conv_case *c, int threads,
+                            bool residual, bool prepared, float **keep)
 {
     struct fx f;
     int64_t xd[5] = {c->N, c->C}, wd[5] = {c->M, c->C / c->group};
@@ -147,7 +149,8 @@ static void run_conv_case_r(const struct conv_case *c, int threads,
         n_in = 4;
     }
     assert_int_equal(
-        call_prepared(&f, &axle_op_conv, n_in, in, 1, outs, true), AXLE_OK);
+        call_prepared(&f, &axle_op_conv, n_in, in, 1, outs, prepared),
+        AXLE_OK);
     yn = c->N * c->M;
     for (int i = 0; i < c->nsp; i++) {
         int64_t dk = (c->k[i] - 1) * c->d[i] + 1;
@@ -174,12 +177,21 @@ static void run_conv_case_r(const struct conv_case *c, int threads,
     for (int64_t i = 0; i < yn; i++)
         near(((float *)ty.data)[i], ref[i], 1e-4);
     free(ref);
-    free(ty.data);
+    if (keep != NULL)
+        *keep = ty.data;
+    else
+        free(ty.data);
     free(x);
     free(w);
     free(b);
     free(r);
     fx_dispose(&f);
+}
+
+static void run_conv_case_r(const struct conv_case *c, int threads,
+                            bool residual)
+{
+    run_conv_case_p(c, threads, residual, true, NULL);
 }
 
 static void run_conv_case(const struct conv_case *c, int threads)
@@ -284,6 +296,46 @@ static void conv_matches_reference(void **st)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         run_conv_case(&cases[i], 1);
         run_conv_case(&cases[i], 2);
+    }
+}
+
+/* 1x1 convs on small planes whose last vector would be mostly idle
+ * (7x7: 49 = 3 x 16 + 1) run transposed from W^T kept by prepare
+ * (conv.c, conv_run_transposed): they match the reference, and bit for
+ * bit the untransposed path that runs without the prepared state (and
+ * that a multi-image batch of the same plane would take). Partial weight
+ * panels, pixel parts split for two threads, a residual, the in-register
+ * and the after-store activations, batch 2, 1-D. */
+static void conv_small_plane_1x1_transposed_matches_untransposed(void **st)
+{
+    static const struct conv_case cases[] = {
+        {2, 1, 96, 160, 1, {7, 7}, {1, 1}, {1, 1}, {1, 1}, {0}, NULL, true,
+         AXLE_ACT_CLIP},
+        {2, 1, 17, 40, 1, {7, 7}, {1, 1}, {1, 1}, {1, 1}, {0}, NULL, false,
+         AXLE_ACT_RELU},
+        {2, 2, 33, 100, 1, {5, 5}, {1, 1}, {1, 1}, {1, 1}, {0}, NULL, true,
+         AXLE_ACT_SIGMOID},
+        {2, 1, 64, 64, 1, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {0}, NULL, true,
+         AXLE_ACT_LEAKY_RELU},
+        {2, 1, 48, 300, 1, {9, 11}, {1, 1}, {1, 1}, {1, 1}, {0}, NULL, true,
+         AXLE_ACT_TANH},
+        {1, 1, 20, 24, 1, {20}, {1}, {1}, {1}, {0, 0}, NULL, true, 0},
+    };
+    (void)st;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int threads = 1; threads <= 2; threads++) {
+            for (int res = 0; res <= 1; res++) {
+                const struct conv_case *c = &cases[i];
+                float *yt = NULL, *yu = NULL;
+                int64_t yn = c->N * c->M * c->in[0] *
+                             (c->nsp > 1 ? c->in[1] : 1);
+                run_conv_case_p(c, threads, res, true, &yt);
+                run_conv_case_p(c, threads, res, false, &yu);
+                assert_memory_equal(yt, yu, (size_t)yn * sizeof(float));
+                free(yt);
+                free(yu);
+            }
+        }
     }
 }
 
@@ -910,6 +962,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_matches_reference),
+        cmocka_unit_test(conv_small_plane_1x1_transposed_matches_untransposed),
         cmocka_unit_test(conv_blocked_paths_match_reference_on_every_isa),
         cmocka_unit_test(maxpool_vector_paths_match_reference),
         cmocka_unit_test(maxpool_3d_large_planes_match_reference),
