@@ -9,37 +9,18 @@
 #include <stdint.h>
 
 #include "kernels/shape_internal.h"
+#include "kernels/transpose16_avx512.h"
 
 /* Rows r[0..15] (16 elements each) -> columns written to d + c*ob. */
 static inline void t16x16(uint32_t *d, int64_t ob, const __m512i *r)
 {
-    __m512i a[16], b[16];
+    __m512 v[16];
 
-    for (int k = 0; k < 8; k++) {
-        a[2 * k] = _mm512_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
-        a[2 * k + 1] = _mm512_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
-    }
-    /* Per 128-bit lane L, b[4g + m] holds column 4L + m of rows 4g..4g+3. */
-    for (int g = 0; g < 4; g++) {
-        b[4 * g + 0] = _mm512_unpacklo_epi64(a[4 * g], a[4 * g + 2]);
-        b[4 * g + 1] = _mm512_unpackhi_epi64(a[4 * g], a[4 * g + 2]);
-        b[4 * g + 2] = _mm512_unpacklo_epi64(a[4 * g + 1], a[4 * g + 3]);
-        b[4 * g + 3] = _mm512_unpackhi_epi64(a[4 * g + 1], a[4 * g + 3]);
-    }
-    for (int m = 0; m < 4; m++) {
-        __m512i c0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x88);
-        __m512i c1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xdd);
-        __m512i e0 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x88);
-        __m512i e1 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xdd);
-        _mm512_storeu_si512(d + (0 + m) * ob,
-                            _mm512_shuffle_i32x4(c0, e0, 0x88));
-        _mm512_storeu_si512(d + (4 + m) * ob,
-                            _mm512_shuffle_i32x4(c1, e1, 0x88));
-        _mm512_storeu_si512(d + (8 + m) * ob,
-                            _mm512_shuffle_i32x4(c0, e0, 0xdd));
-        _mm512_storeu_si512(d + (12 + m) * ob,
-                            _mm512_shuffle_i32x4(c1, e1, 0xdd));
-    }
+    for (int k = 0; k < 16; k++)
+        v[k] = _mm512_castsi512_ps(r[k]);
+    axle_transpose16_avx512(v);
+    for (int k = 0; k < 16; k++)
+        _mm512_storeu_ps((float *)(d + k * ob), v[k]);
 }
 
 void axle_shape_tile4_avx512(uint32_t *d, const uint32_t *s, int64_t a,
